@@ -1,0 +1,383 @@
+//! The untyped syntax tree, as written, with a span on everything a diagnostic may
+//! point at. Produced by `syntax`, consumed by `check`.
+
+use crate::syntax::span::{Span, Spanned};
+
+pub type Name = Spanned<String>;
+
+/// A field path or a qualified name: `user.age`, `Plan.free`, `std::eu::ai_act`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    pub parts: Vec<Name>,
+    pub span: Span,
+}
+
+impl Path {
+    pub fn dotted(&self) -> String {
+        let mut out = String::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(&part.node);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct File {
+    pub decls: Vec<Decl>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decl {
+    Policy(PolicyDecl),
+    Use(UseDecl),
+    Enum(EnumDecl),
+    Schema(SchemaDecl),
+    Def(DefDecl),
+    Tiers(TiersDecl),
+    Default(DefaultDecl),
+    Rule(RuleDecl),
+    Duty(DutyDecl),
+    Trigger(TriggerDecl),
+    Service(ServiceDecl),
+    Fixture(FixtureDecl),
+    Test(TestDecl),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDecl {
+    pub name: Name,
+    pub version: Spanned<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UseDecl {
+    pub path: Path,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnumDecl {
+    pub name: Name,
+    pub members: Vec<Name>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaDecl {
+    pub name: Name,
+    pub fields: Vec<FieldDecl>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDecl {
+    pub path: Path,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeKind {
+    Named(String),
+    Set(Name),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeExpr {
+    pub kind: TypeKind,
+    pub optional: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefDecl {
+    pub name: Name,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TiersDecl {
+    pub entries: Vec<TierEntry>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierEntry {
+    pub name: Name,
+    /// `None` for `otherwise`.
+    pub when: Option<Expr>,
+    pub cite: Option<Spanned<String>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Allow,
+    Escalate,
+    Deny,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Escalate => "escalate",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultDecl {
+    pub outcome: Spanned<Outcome>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleDecl {
+    pub outcome: Spanned<Outcome>,
+    pub when: Expr,
+    pub because: Spanned<String>,
+    pub cite: Option<Spanned<String>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DutyDecl {
+    pub name: Name,
+    pub items: Vec<DutyItem>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DutyItem {
+    AppliesToTier(Vec<Name>, Span),
+    AppliesWhen(Expr, Span),
+    Require {
+        cond: Expr,
+        outcome: Spanned<Outcome>,
+        message: Spanned<String>,
+        span: Span,
+    },
+    Retain(Spanned<u64>, Span),
+    Report {
+        recipient: Spanned<String>,
+        within: Spanned<u64>,
+        span: Span,
+    },
+    Notice(Spanned<String>, Span),
+    Cite(Spanned<String>, Span),
+}
+
+impl DutyItem {
+    pub fn span(&self) -> Span {
+        match self {
+            DutyItem::AppliesToTier(_, span)
+            | DutyItem::AppliesWhen(_, span)
+            | DutyItem::Retain(_, span)
+            | DutyItem::Notice(_, span)
+            | DutyItem::Cite(_, span) => *span,
+            DutyItem::Require { span, .. } | DutyItem::Report { span, .. } => *span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    Count,
+    Rate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerDecl {
+    pub name: Name,
+    pub kind: Spanned<WindowKind>,
+    pub cond: Expr,
+    pub within: Spanned<u64>,
+    pub by: Option<Path>,
+    pub op: Spanned<CmpOp>,
+    pub threshold: Spanned<Literal>,
+    pub actions: Vec<Action>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionKind {
+    Suspend { service: Name, for_: Option<Spanned<u64>> },
+    Degrade { service: Name },
+    Notify { channel: Spanned<String> },
+    Report { recipient: Spanned<String>, within: Spanned<u64> },
+    Block { key: Path, for_: Spanned<u64> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    pub kind: ActionKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceDecl {
+    pub name: Name,
+    pub items: Vec<ServiceItem>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceItem {
+    Fallback(Spanned<String>, Span),
+    Recovery(Vec<RecoveryItem>, Span),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecoveryItem {
+    Cooldown(Spanned<u64>, Span),
+    Approve(Spanned<String>, Span),
+    Ramp {
+        stages: Vec<Spanned<f64>>,
+        every: Spanned<u64>,
+        span: Span,
+    },
+    Timeout(Spanned<u64>, Span),
+}
+
+impl RecoveryItem {
+    pub fn span(&self) -> Span {
+        match self {
+            RecoveryItem::Cooldown(_, span)
+            | RecoveryItem::Approve(_, span)
+            | RecoveryItem::Timeout(_, span) => *span,
+            RecoveryItem::Ramp { span, .. } => *span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldValue {
+    pub path: Path,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixtureDecl {
+    pub name: Name,
+    pub values: Vec<FieldValue>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expectation {
+    Tier(Name),
+    Duty(Name),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestDecl {
+    pub name: Spanned<String>,
+    pub given: Name,
+    pub overrides: Vec<FieldValue>,
+    pub outcome: Spanned<Outcome>,
+    pub expectations: Vec<Expectation>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// Whole seconds.
+    Duration(u64),
+    /// As written: `5%` is 5.0.
+    Percent(f64),
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Or,
+    And,
+    Cmp(CmpOp),
+    In,
+    Coalesce,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Or => "or",
+            BinOp::And => "and",
+            BinOp::Cmp(op) => op.as_str(),
+            BinOp::In => "in",
+            BinOp::Coalesce => "??",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Lit(Literal),
+    /// A name or dotted path; the checker decides whether it is a field, a `def`, an
+    /// enum member, `Enum.member` or `degraded`.
+    Path(Path),
+    /// The request's tier.
+    Tier,
+    Has(Path),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    SetLit(Vec<Expr>),
+    Paren(Box<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+impl Expr {
+    pub fn new(kind: ExprKind, span: Span) -> Self {
+        Expr { kind, span }
+    }
+}

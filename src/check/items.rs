@@ -1,0 +1,367 @@
+//! Tiers, rules, duties, triggers and services.
+
+use super::Checker;
+use super::program::{self, Action, Recovery, Require, Threshold, Ty};
+use crate::ast::{self, ActionKind, DutyItem, Literal, RecoveryItem, ServiceItem, WindowKind};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::syntax::span::{Span, Spanned};
+
+impl Checker<'_> {
+    pub(super) fn check_tiers(&mut self, tiers: &ast::TiersDecl) -> Vec<program::Tier> {
+        tiers
+            .entries
+            .iter()
+            .map(|entry| {
+                let when = entry.when.as_ref().map(|cond| {
+                    self.in_tier_condition = true;
+                    let typed = self.condition(cond);
+                    self.in_tier_condition = false;
+                    typed
+                });
+                program::Tier {
+                    name: entry.name.node.clone(),
+                    when,
+                    cite: entry.cite.as_ref().map(|c| c.node.clone()),
+                    span: entry.span,
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn check_rule(&mut self, rule: &ast::RuleDecl) -> program::Rule {
+        program::Rule {
+            outcome: rule.outcome.node,
+            when: self.condition(&rule.when),
+            because: rule.because.node.clone(),
+            cite: rule.cite.as_ref().map(|c| c.node.clone()),
+            span: rule.span,
+        }
+    }
+
+    fn once<T>(&mut self, slot: &mut Option<(T, Span)>, value: T, span: Span, what: &str, code: Code) {
+        if let Some((_, first)) = slot {
+            let first = *first;
+            self.error(
+                Diagnostic::error(code, format!("`{what}` may appear only once here"), span, "given again here")
+                    .with_label(first, "first given here"),
+            );
+            return;
+        }
+        *slot = Some((value, span));
+    }
+
+    pub(super) fn check_duty(&mut self, duty: &ast::DutyDecl) -> program::Duty {
+        let mut tiers: Option<(Vec<usize>, Span)> = None;
+        let mut when: Option<(program::Expr, Span)> = None;
+        let mut retain: Option<(u64, Span)> = None;
+        let mut requires = Vec::new();
+        let mut reports = Vec::new();
+        let mut notices = Vec::new();
+        let mut cites = Vec::new();
+        for item in &duty.items {
+            match item {
+                DutyItem::AppliesToTier(names, span) => {
+                    let ids: Vec<usize> = names.iter().filter_map(|n| self.resolve_tier(n)).collect();
+                    self.once(&mut tiers, ids, *span, "applies to tier", Code::DuplicateDutyItem);
+                }
+                DutyItem::AppliesWhen(cond, span) => {
+                    let typed = self.condition(cond);
+                    self.once(&mut when, typed, *span, "applies when", Code::DuplicateDutyItem);
+                }
+                DutyItem::Require {
+                    cond,
+                    outcome,
+                    message,
+                    span,
+                } => requires.push(Require {
+                    cond: self.condition(cond),
+                    outcome: outcome.node,
+                    message: message.node.clone(),
+                    span: *span,
+                }),
+                DutyItem::Retain(d, span) => {
+                    let secs = self.positive_duration(d, "a retention period");
+                    self.once(&mut retain, secs, *span, "retain", Code::DuplicateDutyItem);
+                }
+                DutyItem::Report {
+                    recipient, within, ..
+                } => reports.push(program::ReportDuty {
+                    recipient: recipient.node.clone(),
+                    within_secs: self.positive_duration(within, "a report deadline"),
+                }),
+                DutyItem::Notice(text, _) => notices.push(text.node.clone()),
+                DutyItem::Cite(text, _) => cites.push(text.node.clone()),
+            }
+        }
+        program::Duty {
+            name: duty.name.node.clone(),
+            tiers: tiers.map(|(t, _)| t).unwrap_or_default(),
+            when: when.map(|(w, _)| w),
+            requires,
+            retain_secs: retain.map(|(r, _)| r),
+            reports,
+            notices,
+            cites,
+            span: duty.span,
+        }
+    }
+
+    fn positive_duration(&mut self, d: &Spanned<u64>, what: &str) -> u64 {
+        if d.node == 0 {
+            self.error(Diagnostic::error(
+                Code::ZeroDuration,
+                format!("{what} cannot be zero"),
+                d.span,
+                "zero length",
+            ));
+        }
+        d.node
+    }
+
+    pub(super) fn check_trigger(&mut self, trigger: &ast::TriggerDecl) -> program::Trigger {
+        let cond = self.condition(&trigger.cond);
+        let within_secs = self.positive_duration(&trigger.within, "a trigger window");
+        let by = trigger.by.as_ref().and_then(|path| self.by_key(path));
+        let threshold = self.threshold(trigger);
+        let actions = trigger
+            .actions
+            .iter()
+            .filter_map(|action| self.action(action, trigger))
+            .collect();
+        program::Trigger {
+            name: trigger.name.node.clone(),
+            kind: trigger.kind.node,
+            cond,
+            within_secs,
+            by,
+            op: trigger.op.node,
+            threshold,
+            actions,
+            span: trigger.span,
+        }
+    }
+
+    fn by_key(&mut self, path: &ast::Path) -> Option<usize> {
+        let dotted = path.dotted();
+        let Some(&id) = self.field_by_path.get(&dotted) else {
+            let diag = Diagnostic::error(
+                Code::UnknownByField,
+                format!("`by` key `{dotted}` is not a schema field"),
+                path.span,
+                "unknown field",
+            );
+            let candidates: Vec<String> = self.fields.iter().map(|f| f.path.clone()).collect();
+            self.error(super::with_suggestion(diag, &dotted, candidates.iter().map(String::as_str)));
+            return None;
+        };
+        if let Some(field) = self.fields.get(id)
+            && matches!(field.ty, Ty::Set(_))
+        {
+            let ty = self.type_name(field.ty);
+            self.error(Diagnostic::error(
+                Code::InvalidByType,
+                format!("`by` key `{dotted}` is a `{ty}`, which cannot be a key"),
+                path.span,
+                "a key is one value per request",
+            ));
+            return None;
+        }
+        Some(id)
+    }
+
+    fn threshold(&mut self, trigger: &ast::TriggerDecl) -> Threshold {
+        let span = trigger.threshold.span;
+        match (trigger.kind.node, &trigger.threshold.node) {
+            (WindowKind::Count, Literal::Int(n)) => Threshold::Count(*n),
+            (WindowKind::Rate, Literal::Percent(p)) if (0.0..=100.0).contains(p) => Threshold::Rate(*p),
+            (WindowKind::Rate, Literal::Percent(_)) => {
+                self.error(Diagnostic::error(
+                    Code::InvalidThreshold,
+                    "a rate threshold must be between 0% and 100%",
+                    span,
+                    "out of range",
+                ));
+                Threshold::Rate(0.0)
+            }
+            (WindowKind::Count, _) => {
+                self.error(
+                    Diagnostic::error(
+                        Code::InvalidThreshold,
+                        "a `count` trigger compares with a whole number",
+                        span,
+                        "not a whole number",
+                    )
+                    .with_help("write a count such as `>= 50`; use `rate(…)` for a share such as `> 5%`"),
+                );
+                Threshold::Count(0)
+            }
+            (WindowKind::Rate, _) => {
+                self.error(
+                    Diagnostic::error(
+                        Code::InvalidThreshold,
+                        "a `rate` trigger compares with a percentage",
+                        span,
+                        "not a percentage",
+                    )
+                    .with_help("write a share such as `> 5%`; use `count(…)` for a number of requests"),
+                );
+                Threshold::Rate(0.0)
+            }
+        }
+    }
+
+    fn service_id(&mut self, name: &ast::Name) -> Option<usize> {
+        if let Some(&id) = self.service_by_name.get(&name.node) {
+            return Some(id);
+        }
+        let candidates: Vec<String> = self.service_by_name.keys().cloned().collect();
+        let diag = Diagnostic::error(
+            Code::UnknownService,
+            format!("unknown service `{}`", name.node),
+            name.span,
+            "no `service` block has this name",
+        );
+        let diag = super::with_suggestion(diag, &name.node, candidates.iter().map(String::as_str));
+        let diag = if diag.help.is_none() {
+            diag.with_help(format!("declare it: `service {} {{ fallback \"…\" }}`", name.node))
+        } else {
+            diag
+        };
+        self.error(diag);
+        None
+    }
+
+    fn action(&mut self, action: &ast::Action, trigger: &ast::TriggerDecl) -> Option<Action> {
+        match &action.kind {
+            ActionKind::Suspend { service, for_ } => {
+                let id = self.service_id(service);
+                let for_secs = for_.as_ref().map(|d| self.positive_duration(d, "a suspension"));
+                Some(Action::Suspend { service: id?, for_secs })
+            }
+            ActionKind::Degrade { service } => Some(Action::Degrade {
+                service: self.service_id(service)?,
+            }),
+            ActionKind::Notify { channel } => Some(Action::Notify {
+                channel: channel.node.clone(),
+            }),
+            ActionKind::Report { recipient, within } => Some(Action::Report {
+                recipient: recipient.node.clone(),
+                within_secs: self.positive_duration(within, "a report deadline"),
+            }),
+            ActionKind::Block { key, for_ } => {
+                let for_secs = self.positive_duration(for_, "a block");
+                match &trigger.by {
+                    Some(by) if by.dotted() == key.dotted() => {
+                        let id = self.field_by_path.get(&key.dotted()).copied()?;
+                        Some(Action::Block { key: id, for_secs })
+                    }
+                    Some(by) => {
+                        self.error(
+                            Diagnostic::error(
+                                Code::BlockKeyMismatch,
+                                format!("`block {}` must block the trigger's key `{}`", key.dotted(), by.dotted()),
+                                key.span,
+                                "not the `by` key",
+                            )
+                            .with_label(by.span, "the trigger counts by this key"),
+                        );
+                        None
+                    }
+                    None => {
+                        self.error(
+                            Diagnostic::error(
+                                Code::BlockKeyMismatch,
+                                format!("`block {}` needs a trigger that counts `by {}`", key.dotted(), key.dotted()),
+                                key.span,
+                                "this trigger has no `by` key",
+                            )
+                            .with_help(format!("add `by {}` after the trigger's window", key.dotted())),
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn check_service(&mut self, service: &ast::ServiceDecl) -> program::Service {
+        let mut fallback: Option<(String, Span)> = None;
+        let mut recovery: Option<(Recovery, Span)> = None;
+        for item in &service.items {
+            match item {
+                ServiceItem::Fallback(text, span) => {
+                    self.once(&mut fallback, text.node.clone(), *span, "fallback", Code::DuplicateServiceItem)
+                }
+                ServiceItem::Recovery(items, span) => {
+                    let checked = self.recovery(items);
+                    self.once(&mut recovery, checked, *span, "recovery", Code::DuplicateServiceItem);
+                }
+            }
+        }
+        program::Service {
+            name: service.name.node.clone(),
+            fallback: fallback.map(|(f, _)| f),
+            recovery: recovery.map(|(r, _)| r),
+            span: service.span,
+        }
+    }
+
+    fn recovery(&mut self, items: &[RecoveryItem]) -> Recovery {
+        let mut cooldown: Option<(u64, Span)> = None;
+        let mut ramp: Option<((Vec<f64>, u64), Span)> = None;
+        let mut timeout: Option<(u64, Span)> = None;
+        let mut approvers = Vec::new();
+        for item in items {
+            match item {
+                RecoveryItem::Cooldown(d, span) => {
+                    let secs = self.positive_duration(d, "a cooldown");
+                    self.once(&mut cooldown, secs, *span, "cooldown", Code::DuplicateServiceItem);
+                }
+                RecoveryItem::Approve(role, _) => approvers.push(role.node.clone()),
+                RecoveryItem::Ramp { stages, every, span } => {
+                    self.check_ramp(stages);
+                    let every = self.positive_duration(every, "a ramp stage");
+                    let percents = stages.iter().map(|s| s.node).collect();
+                    self.once(&mut ramp, (percents, every), *span, "ramp", Code::DuplicateServiceItem);
+                }
+                RecoveryItem::Timeout(d, span) => {
+                    let secs = self.positive_duration(d, "a recovery timeout");
+                    self.once(&mut timeout, secs, *span, "timeout", Code::DuplicateServiceItem);
+                }
+            }
+        }
+        let (stages, every) = match ramp {
+            Some(((stages, every), _)) => (stages, Some(every)),
+            None => (Vec::new(), None),
+        };
+        Recovery {
+            cooldown_secs: cooldown.map(|(c, _)| c),
+            approvers,
+            ramp: stages,
+            ramp_every_secs: every,
+            timeout_secs: timeout.map(|(t, _)| t),
+        }
+    }
+
+    fn check_ramp(&mut self, stages: &[Spanned<f64>]) {
+        let mut previous: Option<&Spanned<f64>> = None;
+        for stage in stages {
+            if stage.node <= 0.0 || stage.node > 100.0 {
+                self.error(Diagnostic::error(
+                    Code::InvalidRamp,
+                    "a ramp stage must be above 0% and at most 100%",
+                    stage.span,
+                    "out of range",
+                ));
+            } else if let Some(prev) = previous
+                && stage.node <= prev.node
+            {
+                self.error(
+                    Diagnostic::error(Code::InvalidRamp, "ramp stages must rise", stage.span, "not above the stage before")
+                        .with_label(prev.span, "previous stage"),
+                );
+            }
+            previous = Some(stage);
+        }
+    }
+}

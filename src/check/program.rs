@@ -1,0 +1,311 @@
+//! The checked program: every name resolved, every expression typed. A `Program`
+//! that exists has no errors; later stages may rely on that.
+
+use crate::ast::{CmpOp, Outcome, WindowKind};
+use crate::syntax::span::Span;
+
+pub type EnumId = usize;
+pub type FieldId = usize;
+pub type DefId = usize;
+pub type TierId = usize;
+pub type DutyId = usize;
+pub type ServiceId = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Elem {
+    Enum(EnumId),
+    Str,
+}
+
+/// The type of a value. `Error` stands for an expression that already has a
+/// diagnostic, so that one mistake is reported once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ty {
+    Bool,
+    Int,
+    Float,
+    Str,
+    Duration,
+    Percent,
+    Enum(EnumId),
+    Tier,
+    Set(Elem),
+    Error,
+}
+
+impl Ty {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Ty::Int | Ty::Float)
+    }
+
+    pub fn is_ordered(self) -> bool {
+        matches!(self, Ty::Int | Ty::Float | Ty::Duration | Ty::Percent)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnumDef {
+    pub name: String,
+    pub members: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub path: String,
+    pub ty: Ty,
+    pub optional: bool,
+    pub span: Span,
+}
+
+/// A constant: a literal, an enum member, a tier name, or a set of them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// Whole seconds.
+    Duration(i64),
+    /// As written: `5%` is 5.0.
+    Percent(f64),
+    Enum(EnumId, u32),
+    Tier(TierId),
+    Set(Vec<Value>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl ArithOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Const(Value),
+    /// A required field, or an optional one under `Has`/`Coalesce` only.
+    Field(FieldId),
+    Def(DefId),
+    Tier,
+    Degraded,
+    Has(FieldId),
+    /// `field ?? default` for an optional field.
+    Coalesce(FieldId, Box<Expr>),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    /// Both operands have the same type (ints are promoted to floats explicitly).
+    Cmp(CmpOp, Box<Expr>, Box<Expr>),
+    Arith(ArithOp, Box<Expr>, Box<Expr>),
+    IntToFloat(Box<Expr>),
+    /// Membership in a set-typed expression (a `set<…>` field).
+    InSet(Box<Expr>, Box<Expr>),
+    /// Membership in a set literal.
+    InList(Box<Expr>, Vec<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Ty,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Def {
+    pub name: String,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tier {
+    pub name: String,
+    /// `None` for `otherwise`.
+    pub when: Option<Expr>,
+    pub cite: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub outcome: Outcome,
+    pub when: Expr,
+    pub because: String,
+    pub cite: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Require {
+    pub cond: Expr,
+    pub outcome: Outcome,
+    pub message: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportDuty {
+    pub recipient: String,
+    pub within_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duty {
+    pub name: String,
+    /// Empty: no tier restriction.
+    pub tiers: Vec<TierId>,
+    pub when: Option<Expr>,
+    pub requires: Vec<Require>,
+    pub retain_secs: Option<u64>,
+    pub reports: Vec<ReportDuty>,
+    pub notices: Vec<String>,
+    pub cites: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Threshold {
+    Count(i64),
+    /// Percent, 0–100.
+    Rate(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Suspend {
+        service: ServiceId,
+        for_secs: Option<u64>,
+    },
+    Degrade {
+        service: ServiceId,
+    },
+    Notify {
+        channel: String,
+    },
+    Report {
+        recipient: String,
+        within_secs: u64,
+    },
+    Block {
+        key: FieldId,
+        for_secs: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub name: String,
+    pub kind: WindowKind,
+    pub cond: Expr,
+    pub within_secs: u64,
+    pub by: Option<FieldId>,
+    pub op: CmpOp,
+    pub threshold: Threshold,
+    pub actions: Vec<Action>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recovery {
+    pub cooldown_secs: Option<u64>,
+    pub approvers: Vec<String>,
+    /// Percent per stage, rising.
+    pub ramp: Vec<f64>,
+    pub ramp_every_secs: Option<u64>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub fallback: Option<String>,
+    pub recovery: Option<Recovery>,
+    pub span: Span,
+}
+
+/// A field's value in a fixture or override; `None` is `null` (absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldValue {
+    pub field: FieldId,
+    pub value: Option<Value>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fixture {
+    pub name: String,
+    pub values: Vec<FieldValue>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Test {
+    pub name: String,
+    pub fixture: usize,
+    pub overrides: Vec<FieldValue>,
+    pub outcome: Outcome,
+    pub tier: Option<TierId>,
+    pub duties: Vec<DutyId>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub name: String,
+    pub version: String,
+    pub enums: Vec<EnumDef>,
+    pub fields: Vec<Field>,
+    pub defs: Vec<Def>,
+    /// Empty when the policy has no `tiers` block.
+    pub tiers: Vec<Tier>,
+    pub default: Outcome,
+    pub rules: Vec<Rule>,
+    pub duties: Vec<Duty>,
+    pub triggers: Vec<Trigger>,
+    pub services: Vec<Service>,
+    pub fixtures: Vec<Fixture>,
+    pub tests: Vec<Test>,
+}
+
+impl Program {
+    pub fn field_by_path(&self, path: &str) -> Option<FieldId> {
+        self.fields.iter().position(|f| f.path == path)
+    }
+
+    /// How a type reads in messages.
+    pub fn type_name(&self, ty: Ty) -> String {
+        type_name(&self.enums, ty)
+    }
+}
+
+pub fn type_name(enums: &[EnumDef], ty: Ty) -> String {
+    let enum_name = |id: EnumId| enums.get(id).map_or("?".to_string(), |e| e.name.clone());
+    match ty {
+        Ty::Bool => "bool".into(),
+        Ty::Int => "int".into(),
+        Ty::Float => "float".into(),
+        Ty::Str => "string".into(),
+        Ty::Duration => "duration".into(),
+        Ty::Percent => "percent".into(),
+        Ty::Enum(id) => enum_name(id),
+        Ty::Tier => "tier".into(),
+        Ty::Set(Elem::Enum(id)) => format!("set<{}>", enum_name(id)),
+        Ty::Set(Elem::Str) => "set<string>".into(),
+        Ty::Error => "{unknown}".into(),
+    }
+}

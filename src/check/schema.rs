@@ -1,0 +1,187 @@
+//! The request schema: fields, their types, and the fields services need.
+
+use super::Checker;
+use super::program::{Elem, Field, Ty};
+use crate::ast::{self, Decl, TypeKind};
+use crate::diagnostics::{Code, Diagnostic};
+
+impl Checker<'_> {
+    pub(super) fn collect_schema(&mut self, file: &ast::File) {
+        for decl in &file.decls {
+            let Decl::Schema(schema) = decl else { continue };
+            if schema.name.node != "request" {
+                self.error(
+                    Diagnostic::error(
+                        Code::InvalidSchemaName,
+                        format!("unknown schema `{}`", schema.name.node),
+                        schema.name.span,
+                        "only `schema request` is supported",
+                    )
+                    .with_help("write `schema request { … }`"),
+                );
+                continue;
+            }
+            for field in &schema.fields {
+                self.declare_field(field);
+            }
+        }
+        self.check_field_prefixes();
+    }
+
+    fn declare_field(&mut self, field: &ast::FieldDecl) {
+        let path = field.path.dotted();
+        if let Some(&prev) = self.field_by_path.get(&path) {
+            let prev_span = self.fields.get(prev).map(|f| f.span).unwrap_or_default();
+            self.error(super::duplicate(&format!("field `{path}`"), field.path.span, prev_span));
+            return;
+        }
+        let ty = self.resolve_type(&field.ty);
+        self.field_by_path.insert(path.clone(), self.fields.len());
+        self.fields.push(Field {
+            path,
+            ty,
+            optional: field.ty.optional,
+            span: field.path.span,
+        });
+    }
+
+    fn resolve_type(&mut self, ty: &ast::TypeExpr) -> Ty {
+        match &ty.kind {
+            TypeKind::Named(name) => match name.as_str() {
+                "bool" => Ty::Bool,
+                "int" => Ty::Int,
+                "float" => Ty::Float,
+                "string" => Ty::Str,
+                "duration" => Ty::Duration,
+                "percent" => Ty::Percent,
+                other => match self.enum_by_name.get(other) {
+                    Some(&id) => Ty::Enum(id),
+                    None => {
+                        let mut candidates: Vec<String> =
+                            ["bool", "int", "float", "string", "duration", "percent"]
+                                .iter()
+                                .map(|s| s.to_string())
+                                .collect();
+                        candidates.extend(self.enums.iter().map(|e| e.name.clone()));
+                        let diag = Diagnostic::error(
+                            Code::UnknownType,
+                            format!("unknown type `{other}`"),
+                            ty.span,
+                            "not a built-in type or an enum",
+                        );
+                        self.error(super::with_suggestion(
+                            diag,
+                            other,
+                            candidates.iter().map(String::as_str),
+                        ));
+                        Ty::Error
+                    }
+                },
+            },
+            TypeKind::Set(elem) => match elem.node.as_str() {
+                "string" => Ty::Set(Elem::Str),
+                other => match self.enum_by_name.get(other) {
+                    Some(&id) => Ty::Set(Elem::Enum(id)),
+                    None => {
+                        self.error(
+                            Diagnostic::error(
+                                Code::InvalidSetElement,
+                                format!("`set<{other}>` is not a supported type"),
+                                elem.span,
+                                "sets hold enum members or strings",
+                            )
+                            .with_help("use `set<string>` or `set<SomeEnum>`"),
+                        );
+                        Ty::Error
+                    }
+                },
+            },
+        }
+    }
+
+    /// `user` and `user.age` cannot both be fields: a JSON value is an object or not.
+    fn check_field_prefixes(&mut self) {
+        let mut problems = Vec::new();
+        for field in &self.fields {
+            let mut prefix = String::new();
+            for part in field.path.split('.') {
+                if !prefix.is_empty() {
+                    if let Some(&parent) = self.field_by_path.get(&prefix) {
+                        problems.push((field.span, parent, prefix.clone(), field.path.clone()));
+                    }
+                    prefix.push('.');
+                }
+                prefix.push_str(part);
+            }
+        }
+        for (span, parent, prefix, path) in problems {
+            let parent_span = self.fields.get(parent).map(|f| f.span).unwrap_or_default();
+            self.error(
+                Diagnostic::error(
+                    Code::FieldPrefixConflict,
+                    format!("field `{prefix}` cannot also hold field `{path}`"),
+                    span,
+                    format!("this makes `{prefix}` an object"),
+                )
+                .with_label(parent_span, format!("but `{prefix}` is declared as a value here")),
+            );
+        }
+    }
+
+    /// Services route by the `service` field and ramp by the `id` field.
+    pub(super) fn check_service_fields(&mut self, file: &ast::File) {
+        let services: Vec<&ast::ServiceDecl> = file
+            .decls
+            .iter()
+            .filter_map(|d| match d {
+                Decl::Service(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let Some(first) = services.first() else {
+            return;
+        };
+        self.require_string_field("service", first.name.span, Code::MissingServiceField, "services are declared");
+        let ramp = services.iter().find_map(|s| {
+            s.items.iter().find_map(|item| match item {
+                ast::ServiceItem::Recovery(items, _) => items.iter().find_map(|r| match r {
+                    ast::RecoveryItem::Ramp { span, .. } => Some(*span),
+                    _ => None,
+                }),
+                _ => None,
+            })
+        });
+        if let Some(span) = ramp {
+            self.require_string_field("id", span, Code::MissingIdField, "a ramp decides by the request id");
+        }
+    }
+
+    fn require_string_field(&mut self, name: &str, span: crate::syntax::span::Span, code: Code, why: &str) {
+        match self.field_by_path.get(name).and_then(|&id| self.fields.get(id)) {
+            Some(field) if field.ty == Ty::Str && !field.optional => {}
+            Some(field) => {
+                let found = self.type_name(field.ty);
+                let optional = if field.optional { "?" } else { "" };
+                let field_span = field.span;
+                self.error(
+                    Diagnostic::error(
+                        code,
+                        format!("field `{name}` must be `string`, found `{found}{optional}`"),
+                        field_span,
+                        format!("{why}, so this field must be a required string"),
+                    )
+                    .with_label(span, "needed because of this"),
+                );
+            }
+            None => self.error(
+                Diagnostic::error(
+                    code,
+                    format!("the schema needs a field `{name}: string`"),
+                    span,
+                    format!("{why} here"),
+                )
+                .with_help(format!("add `{name}: string` to `schema request`")),
+            ),
+        }
+    }
+}

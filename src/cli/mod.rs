@@ -1,0 +1,95 @@
+//! The command line. With `lsp` and the runtime store, the only place that does IO.
+
+mod check_cmd;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Bylaw: policy-as-code for governing AI services.
+#[derive(Debug, Parser)]
+#[command(name = "bylaw", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse and type-check policies, reporting every problem found.
+    ///
+    /// Exits 0 when there are no errors, 1 when there are (or when there are
+    /// warnings and `--deny-warnings` is given), 2 on a usage error or an unreadable path.
+    Check(check_cmd::CheckArgs),
+}
+
+/// How diagnostics are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Rendered for people, with source excerpts.
+    Human,
+    /// One JSON document on standard output, for editors and CI.
+    Json,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub(crate) fn enabled(self, stream_is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check_cmd::run(&args),
+    }
+}
+
+/// Exit code for bad usage, such as a path that does not exist.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// Every `.bylaw` file named, directories searched recursively, in a stable order.
+pub(crate) fn collect_policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files).map_err(|e| format!("cannot read directory `{}`: {e}", path.display()))?;
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(format!("no such file or directory: `{}`", path.display()));
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            walk(&entry, files)?;
+        } else if entry.extension().is_some_and(|e| e == "bylaw") {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}

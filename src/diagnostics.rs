@@ -1,0 +1,331 @@
+//! One diagnostic type for every stage, rendered in one place: ariadne for people,
+//! JSON for editors and CI.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::source::SourceMap;
+use crate::syntax::span::Span;
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $name:literal, $summary:literal;)*) => {
+        /// Every diagnostic has a stable code. Codes are never reused or renumbered.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code { $($variant,)* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn code(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// A short kebab-case name, readable after "error:".
+            pub fn name(self) -> &'static str {
+                match self { $(Code::$variant => $name,)* }
+            }
+
+            pub fn summary(self) -> &'static str {
+                match self { $(Code::$variant => $summary,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    UnexpectedChar = "E0001", "unexpected-character", "a character that starts no token";
+    UnterminatedString = "E0002", "unterminated-string", "a string literal without its closing quote on the same line";
+    InvalidEscape = "E0003", "invalid-escape", "a backslash escape other than \\n \\t \\\\ \\\"";
+    NumberTooLarge = "E0004", "number-too-large", "an integer literal or duration outside the 64-bit range";
+    UnknownDurationUnit = "E0005", "unknown-duration-unit", "a number followed by a suffix that is not s, m, h, d or w";
+    InvalidNumber = "E0006", "invalid-number", "a number that cannot be read";
+    SyntaxError = "E0010", "syntax-error", "a token where the grammar expects something else";
+    UnexpectedEnd = "E0011", "unexpected-end", "the declaration or file ends too early";
+    StrayText = "E0012", "stray-text", "text outside any declaration";
+    DuplicatePolicy = "E0100", "duplicate-policy", "more than one `policy` line";
+    DuplicateName = "E0101", "duplicate-name", "a name declared twice in the same namespace";
+    DuplicateMember = "E0102", "duplicate-member", "an enum member listed twice";
+    UnknownType = "E0103", "unknown-type", "a field type that is neither a built-in type nor an enum";
+    InvalidSetElement = "E0104", "invalid-set-element", "`set<T>` where T is not an enum or `string`";
+    InvalidSchemaName = "E0105", "invalid-schema-name", "a schema other than `schema request`";
+    FieldPrefixConflict = "E0107", "field-prefix-conflict", "a field that is also the parent object of another field";
+    InvalidVersion = "E0108", "invalid-version", "a policy version that is not `MAJOR.MINOR.PATCH`";
+    UnknownModule = "E0109", "unknown-module", "`use` of a module that does not exist";
+    DuplicateTiers = "E0110", "duplicate-tiers", "more than one `tiers` block";
+    MissingOtherwise = "E0111", "missing-otherwise", "a `tiers` block whose last entry is not `otherwise`";
+    OtherwiseNotLast = "E0112", "otherwise-not-last", "an `otherwise` tier followed by more tiers";
+    DuplicateDefault = "E0113", "duplicate-default", "more than one `default` line";
+    DefCycle = "E0114", "def-cycle", "a `def` that depends on itself";
+    TierInTierCondition = "E0115", "tier-in-tier-condition", "a tier condition that reads `tier`";
+    EmptyEnum = "E0116", "empty-enum", "an enum without members";
+    UnknownName = "E0200", "unknown-name", "a name that is no field, `def`, enum member or built-in";
+    UnknownMember = "E0201", "unknown-member", "an enum member that the enum does not have";
+    AmbiguousMember = "E0202", "ambiguous-member", "a bare member that several enums share, with nothing to decide";
+    AmbiguousPath = "E0203", "ambiguous-path", "a dotted name that is both a field and `Enum.member`";
+    TypeMismatch = "E0204", "type-mismatch", "an expression of one type where another is required";
+    OptionalRead = "E0205", "optional-read", "an optional field read without `has()` or `??`";
+    InvalidOperand = "E0206", "invalid-operand", "an operator applied to a type it does not take";
+    HasNeedsField = "E0207", "has-needs-field", "`has()` of something that is not a field";
+    UnknownTier = "E0208", "unknown-tier", "a tier name that the `tiers` block does not declare";
+    NoTiers = "E0209", "no-tiers", "`tier` read in a policy without a `tiers` block";
+    NotASet = "E0210", "not-a-set", "the right side of `in` is not a set";
+    NullOutsideFixture = "E0211", "null-outside-fixture", "`null` in a condition";
+    UntypedSet = "E0212", "untyped-set", "a set literal whose element type cannot be inferred";
+    NotComparable = "E0213", "not-comparable", "two values of types that cannot be compared";
+    UnknownService = "E0300", "unknown-service", "a trigger action naming a service that is not declared";
+    UnknownByField = "E0301", "unknown-by-field", "a trigger `by` key that is not a schema field";
+    BlockKeyMismatch = "E0302", "block-key-mismatch", "`block` of a key other than the trigger's `by` path";
+    InvalidThreshold = "E0303", "invalid-threshold", "a trigger threshold of the wrong kind or range";
+    MissingServiceField = "E0304", "missing-service-field", "services declared without `service: string` in the schema";
+    MissingIdField = "E0305", "missing-id-field", "a ramp without `id: string` in the schema";
+    InvalidRamp = "E0306", "invalid-ramp", "ramp stages that do not rise within 0–100%";
+    DuplicateDutyItem = "E0307", "duplicate-duty-item", "a duty item that may appear once, given twice";
+    DuplicateServiceItem = "E0308", "duplicate-service-item", "a service or recovery item that may appear once, given twice";
+    ZeroDuration = "E0309", "zero-duration", "a window, block or deadline of zero length";
+    DutyWithoutApplies = "E0310", "duty-without-applies", "a duty with no `applies` clause";
+    InvalidByType = "E0311", "invalid-by-type", "a `by` key of a type that cannot be a key (a set)";
+    UnknownFixture = "E0400", "unknown-fixture", "`given` a fixture that is not declared";
+    MissingFixtureField = "E0401", "missing-fixture-field", "a fixture without a required schema field";
+    UnknownFixtureField = "E0402", "unknown-fixture-field", "a fixture or override naming a field the schema lacks";
+    InvalidFixtureValue = "E0403", "invalid-fixture-value", "a fixture value that is not a constant";
+    UnknownDuty = "E0404", "unknown-duty", "`expect duty` of a duty that is not declared";
+    DuplicateFixtureField = "E0405", "duplicate-fixture-field", "a field given twice in one fixture or override";
+    HasOnRequired = "W0001", "has-on-required", "`has()` of a required field is always true";
+    CoalesceOnRequired = "W0002", "coalesce-on-required", "`??` after a required field never uses its default";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// The first label is the primary location.
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            labels: vec![Label {
+                span,
+                message: label.into(),
+            }],
+            help: None,
+        }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, span, label)
+        }
+    }
+
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn span(&self) -> Span {
+        self.labels.first().map(|l| l.span).unwrap_or_default()
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Diagnostics in the order they should be shown: by position, errors first at a tie.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        a.span()
+            .start
+            .cmp(&b.span().start)
+            .then(b.severity.cmp(&a.severity))
+            .then(a.code.code().cmp(b.code.code()))
+    });
+}
+
+/// Renders diagnostics for a terminal with ariadne.
+pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
+    let mut out = Vec::new();
+    let cache: HashMap<String, String> = sources
+        .files()
+        .iter()
+        .map(|f| (f.name.clone(), f.text.clone()))
+        .collect();
+    for diag in diags {
+        if render_one(sources, &cache, diag, color, &mut out).is_err() {
+            // A report ariadne cannot draw still reaches the user, as one plain line.
+            let _ = writeln!(out, "{}[{}]: {}", severity_word(diag.severity), diag.code.code(), diag.message);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+fn render_one(
+    sources: &SourceMap,
+    cache: &HashMap<String, String>,
+    diag: &Diagnostic,
+    color: bool,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};
+
+    let locate = |span: Span| -> (String, std::ops::Range<usize>) {
+        match sources.file_of(span) {
+            Some(file) => {
+                let start = (span.start - file.base) as usize;
+                let end = (span.end.saturating_sub(file.base) as usize).clamp(start, file.text.len());
+                (file.name.clone(), start..end)
+            }
+            None => (String::new(), 0..0),
+        }
+    };
+    let kind = match diag.severity {
+        Severity::Error => ReportKind::Error,
+        Severity::Warning => ReportKind::Warning,
+    };
+    let primary = locate(diag.span());
+    let mut report = Report::build(kind, primary.clone())
+        .with_config(
+            Config::default()
+                .with_color(color)
+                .with_index_type(IndexType::Byte),
+        )
+        .with_code(diag.code.code())
+        .with_message(&diag.message);
+    for (i, label) in diag.labels.iter().enumerate() {
+        let mut l = ALabel::new(locate(label.span)).with_message(&label.message);
+        if color {
+            l = l.with_color(if i == 0 {
+                match diag.severity {
+                    Severity::Error => Color::Red,
+                    Severity::Warning => Color::Yellow,
+                }
+            } else {
+                Color::Blue
+            });
+        }
+        report = report.with_label(l.with_order(i as i32));
+    }
+    if let Some(help) = &diag.help {
+        report = report.with_help(help);
+    }
+    report
+        .finish()
+        .write(ariadne::sources(cache.iter().map(|(k, v)| (k.clone(), v.as_str()))), out)
+}
+
+#[derive(Serialize)]
+struct JsonPosition {
+    file: String,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    /// Byte offsets within the file.
+    start: u32,
+    end: u32,
+}
+
+#[derive(Serialize)]
+struct JsonLabel {
+    message: String,
+    #[serde(flatten)]
+    position: JsonPosition,
+}
+
+#[derive(Serialize)]
+struct JsonDiagnostic {
+    code: &'static str,
+    name: &'static str,
+    severity: Severity,
+    message: String,
+    labels: Vec<JsonLabel>,
+    help: Option<String>,
+}
+
+fn position(sources: &SourceMap, span: Span) -> JsonPosition {
+    match sources.file_of(span) {
+        Some(file) => {
+            let (line, column) = file.line_col(span.start);
+            let (end_line, end_column) = file.line_col(span.end);
+            JsonPosition {
+                file: file.name.clone(),
+                line,
+                column,
+                end_line,
+                end_column,
+                start: span.start - file.base,
+                end: span.end.saturating_sub(file.base),
+            }
+        }
+        None => JsonPosition {
+            file: String::new(),
+            line: 0,
+            column: 0,
+            end_line: 0,
+            end_column: 0,
+            start: 0,
+            end: 0,
+        },
+    }
+}
+
+/// One JSON value per diagnostic, for editors and CI.
+pub fn to_json(sources: &SourceMap, diags: &[Diagnostic]) -> serde_json::Value {
+    let items: Vec<JsonDiagnostic> = diags
+        .iter()
+        .map(|d| JsonDiagnostic {
+            code: d.code.code(),
+            name: d.code.name(),
+            severity: d.severity,
+            message: d.message.clone(),
+            labels: d
+                .labels
+                .iter()
+                .map(|l| JsonLabel {
+                    message: l.message.clone(),
+                    position: position(sources, l.span),
+                })
+                .collect(),
+            help: d.help.clone(),
+        })
+        .collect();
+    serde_json::to_value(items).unwrap_or(serde_json::Value::Null)
+}

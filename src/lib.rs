@@ -1,0 +1,52 @@
+//! Bylaw: policy-as-code for governing AI services.
+//!
+//! The pipeline, one module per stage: [`syntax`] (source → [`ast`]) → [`check`]
+//! (names and types → a checked program). Every stage reports [`diagnostics`].
+
+pub mod ast;
+pub mod diagnostics;
+pub mod source;
+pub mod syntax;
+pub mod check;
+pub mod cli;
+
+use check::program::Program;
+use diagnostics::Diagnostic;
+use source::SourceMap;
+
+/// A source file taken through the front end: parsed and checked.
+#[derive(Debug)]
+pub struct Checked {
+    pub sources: SourceMap,
+    pub file: ast::File,
+    pub comments: Vec<syntax::parser::Comment>,
+    /// Present only when there are no errors.
+    pub program: Option<Program>,
+    /// Sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses and checks one policy source. Never panics; problems are diagnostics.
+pub fn check_source(name: &str, text: &str) -> Checked {
+    let mut sources = SourceMap::new();
+    let base = sources.add(name, text);
+    let parsed = syntax::parser::parse(text, base);
+    let mut checked = check::check(&parsed.file);
+    let mut diagnostics = parsed.diagnostics;
+    let parse_failed = diagnostics.iter().any(Diagnostic::is_error);
+    diagnostics.append(&mut checked.diagnostics);
+    diagnostics::sort(&mut diagnostics);
+    Checked {
+        sources,
+        file: parsed.file,
+        comments: parsed.comments,
+        program: if parse_failed { None } else { checked.program },
+        diagnostics,
+    }
+}
