@@ -233,11 +233,24 @@ pub struct TriggerDecl {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionKind {
-    Suspend { service: Name, for_: Option<Spanned<u64>> },
-    Degrade { service: Name },
-    Notify { channel: Spanned<String> },
-    Report { recipient: Spanned<String>, within: Spanned<u64> },
-    Block { key: Path, for_: Spanned<u64> },
+    Suspend {
+        service: Name,
+        for_: Option<Spanned<u64>>,
+    },
+    Degrade {
+        service: Name,
+    },
+    Notify {
+        channel: Spanned<String>,
+    },
+    Report {
+        recipient: Spanned<String>,
+        within: Spanned<u64>,
+    },
+    Block {
+        key: Path,
+        for_: Spanned<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -379,5 +392,33 @@ pub struct Expr {
 impl Expr {
     pub fn new(kind: ExprKind, span: Span) -> Self {
         Expr { kind, span }
+    }
+}
+
+/// Drops deep trees (`a or b or …` thousands long) without deep recursion.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        fn take_children(kind: &mut ExprKind, out: &mut Vec<Expr>) {
+            match std::mem::replace(kind, ExprKind::Tier) {
+                ExprKind::Not(e) | ExprKind::Neg(e) | ExprKind::Paren(e) => out.push(*e),
+                ExprKind::Binary(_, a, b) => {
+                    out.push(*a);
+                    out.push(*b);
+                }
+                ExprKind::SetLit(items) => out.extend(items),
+                ExprKind::Lit(_) | ExprKind::Path(_) | ExprKind::Tier | ExprKind::Has(_) => {}
+            }
+        }
+        if matches!(
+            self.kind,
+            ExprKind::Lit(_) | ExprKind::Path(_) | ExprKind::Tier | ExprKind::Has(_)
+        ) {
+            return;
+        }
+        let mut stack = Vec::new();
+        take_children(&mut self.kind, &mut stack);
+        while let Some(mut child) = stack.pop() {
+            take_children(&mut child.kind, &mut stack);
+        }
     }
 }

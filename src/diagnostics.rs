@@ -44,6 +44,7 @@ codes! {
     SyntaxError = "E0010", "syntax-error", "a token where the grammar expects something else";
     UnexpectedEnd = "E0011", "unexpected-end", "the declaration or file ends too early";
     StrayText = "E0012", "stray-text", "text outside any declaration";
+    TooDeep = "E0013", "too-deep", "brackets or prefix operators nested more than 256 levels";
     DuplicatePolicy = "E0100", "duplicate-policy", "more than one `policy` line";
     DuplicateName = "E0101", "duplicate-name", "a name declared twice in the same namespace";
     DuplicateMember = "E0102", "duplicate-member", "an enum member listed twice";
@@ -120,7 +121,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
+    pub fn error(
+        code: Code,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             code,
             severity: Severity::Error,
@@ -133,7 +139,12 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
+    pub fn warning(
+        code: Code,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, message, span, label)
@@ -184,7 +195,13 @@ pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String 
     for diag in diags {
         if render_one(sources, &cache, diag, color, &mut out).is_err() {
             // A report ariadne cannot draw still reaches the user, as one plain line.
-            let _ = writeln!(out, "{}[{}]: {}", severity_word(diag.severity), diag.code.code(), diag.message);
+            let _ = writeln!(
+                out,
+                "{}[{}]: {}",
+                severity_word(diag.severity),
+                diag.code.code(),
+                diag.message
+            );
         }
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -210,7 +227,8 @@ fn render_one(
         match sources.file_of(span) {
             Some(file) => {
                 let start = (span.start - file.base) as usize;
-                let end = (span.end.saturating_sub(file.base) as usize).clamp(start, file.text.len());
+                let end =
+                    (span.end.saturating_sub(file.base) as usize).clamp(start, file.text.len());
                 (file.name.clone(), start..end)
             }
             None => (String::new(), 0..0),
@@ -246,9 +264,10 @@ fn render_one(
     if let Some(help) = &diag.help {
         report = report.with_help(help);
     }
-    report
-        .finish()
-        .write(ariadne::sources(cache.iter().map(|(k, v)| (k.clone(), v.as_str()))), out)
+    report.finish().write(
+        ariadne::sources(cache.iter().map(|(k, v)| (k.clone(), v.as_str()))),
+        out,
+    )
 }
 
 #[derive(Serialize)]

@@ -4,11 +4,11 @@
 //! (names and types → a checked program). Every stage reports [`diagnostics`].
 
 pub mod ast;
+pub mod check;
+pub mod cli;
 pub mod diagnostics;
 pub mod source;
 pub mod syntax;
-pub mod check;
-pub mod cli;
 
 use check::program::Program;
 use diagnostics::Diagnostic;

@@ -56,6 +56,11 @@ impl Checker<'_> {
     }
 
     pub(super) fn expr(&mut self, e: &ast::Expr, expected: Option<Ty>) -> Expr {
+        // Long `a or b or …` chains make deep trees; grow the stack instead of overflowing.
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.expr_inner(e, expected))
+    }
+
+    fn expr_inner(&mut self, e: &ast::Expr, expected: Option<Ty>) -> Expr {
         match &e.kind {
             AstKind::Lit(lit) => self.literal(lit, e.span),
             AstKind::Path(path) => self.path_expr(path, expected),
@@ -69,7 +74,11 @@ impl Checker<'_> {
             AstKind::Not(inner) => {
                 let typed = self.expr(inner, Some(Ty::Bool));
                 let typed = self.operand(typed, "not", |t| t == Ty::Bool);
-                let ty = if typed.ty == Ty::Error { Ty::Error } else { Ty::Bool };
+                let ty = if typed.ty == Ty::Error {
+                    Ty::Error
+                } else {
+                    Ty::Bool
+                };
                 Expr {
                     kind: ExprKind::Not(boxed(typed)),
                     ty,
@@ -78,7 +87,9 @@ impl Checker<'_> {
             }
             AstKind::Neg(inner) => {
                 let typed = self.expr(inner, expected);
-                let typed = self.operand(typed, "-", |t| matches!(t, Ty::Int | Ty::Float | Ty::Duration));
+                let typed = self.operand(typed, "-", |t| {
+                    matches!(t, Ty::Int | Ty::Float | Ty::Duration)
+                });
                 Expr {
                     ty: typed.ty,
                     kind: ExprKind::Neg(boxed(typed)),
@@ -122,8 +133,15 @@ impl Checker<'_> {
             Literal::Percent(p) => (Value::Percent(*p), Ty::Percent),
             Literal::Null => {
                 self.error(
-                    Diagnostic::error(Code::NullOutsideFixture, "`null` in a condition", span, "no value here")
-                        .with_help("to test whether an optional field is absent, write `not has(field)`"),
+                    Diagnostic::error(
+                        Code::NullOutsideFixture,
+                        "`null` in a condition",
+                        span,
+                        "no value here",
+                    )
+                    .with_help(
+                        "to test whether an optional field is absent, write `not has(field)`",
+                    ),
                 );
                 return error_expr(span);
             }
@@ -216,7 +234,10 @@ impl Checker<'_> {
                     self.error(
                         Diagnostic::error(
                             Code::AmbiguousPath,
-                            format!("`{}` is both a field and a member of enum `{enum_name}`", path.dotted()),
+                            format!(
+                                "`{}` is both a field and a member of enum `{enum_name}`",
+                                path.dotted()
+                            ),
                             span,
                             "ambiguous",
                         )
@@ -281,7 +302,9 @@ impl Checker<'_> {
                     "may be absent",
                 )
                 .with_label(field_span, "declared optional here")
-                .with_help(format!("write `has({path})` to test it, or `{path} ?? DEFAULT` to read it")),
+                .with_help(format!(
+                    "write `has({path})` to test it, or `{path} ?? DEFAULT` to read it"
+                )),
             );
             return error_expr(span);
         }
@@ -297,14 +320,19 @@ impl Checker<'_> {
         if let [enum_name, member] = path.parts.as_slice()
             && let Some(&id) = self.enum_by_name.get(&enum_name.node)
         {
-            let members = self.enums.get(id).map(|e| e.members.clone()).unwrap_or_default();
+            let members = self
+                .enums
+                .get(id)
+                .map(|e| e.members.clone())
+                .unwrap_or_default();
             let diag = Diagnostic::error(
                 Code::UnknownMember,
                 format!("enum `{}` has no member `{}`", enum_name.node, member.node),
                 member.span,
                 "unknown member",
             );
-            let diag = super::with_suggestion(diag, &member.node, members.iter().map(String::as_str));
+            let diag =
+                super::with_suggestion(diag, &member.node, members.iter().map(String::as_str));
             let diag = if diag.help.is_none() {
                 diag.with_help(format!("the members are: {}", backticked(&members)))
             } else {
@@ -313,7 +341,11 @@ impl Checker<'_> {
             self.error(diag);
             return;
         }
-        let kind = if path.parts.len() > 1 { "field" } else { "name" };
+        let kind = if path.parts.len() > 1 {
+            "field"
+        } else {
+            "name"
+        };
         let mut candidates: Vec<String> = self.fields.iter().map(|f| f.path.clone()).collect();
         candidates.extend(self.def_by_name.keys().cloned());
         let diag = Diagnostic::error(
@@ -346,7 +378,10 @@ impl Checker<'_> {
                     };
                 }
                 let enum_def = self.enums.get(id).cloned();
-                let enum_name = enum_def.as_ref().map(|e| e.name.clone()).unwrap_or_default();
+                let enum_name = enum_def
+                    .as_ref()
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default();
                 let members = enum_def.map(|e| e.members).unwrap_or_default();
                 let diag = Diagnostic::error(
                     Code::UnknownMember,
@@ -356,7 +391,10 @@ impl Checker<'_> {
                 );
                 let diag = super::with_suggestion(diag, &name, members.iter().map(String::as_str));
                 let diag = if diag.help.is_none() {
-                    diag.with_help(format!("the members of `{enum_name}` are: {}", backticked(&members)))
+                    diag.with_help(format!(
+                        "the members of `{enum_name}` are: {}",
+                        backticked(&members)
+                    ))
                 } else {
                     diag
                 };
@@ -410,7 +448,10 @@ impl Checker<'_> {
                 self.error(
                     Diagnostic::error(
                         Code::AmbiguousMember,
-                        format!("`{name}` is a member of several enums: {}", backticked(&owners)),
+                        format!(
+                            "`{name}` is a member of several enums: {}",
+                            backticked(&owners)
+                        ),
                         span,
                         "nothing here decides which one",
                     )
@@ -429,7 +470,10 @@ impl Checker<'_> {
             } else {
                 self.error(Diagnostic::error(
                     Code::HasNeedsField,
-                    format!("`has()` needs a schema field, and `{}` is not one", path.dotted()),
+                    format!(
+                        "`has()` needs a schema field, and `{}` is not one",
+                        path.dotted()
+                    ),
                     path.span,
                     "not a field",
                 ));
@@ -657,7 +701,10 @@ impl Checker<'_> {
                             t.span,
                             format!("this is `{it}`"),
                         )
-                        .with_label(elem.span, format!("the set must hold `{et}` values like this")),
+                        .with_label(
+                            elem.span,
+                            format!("the set must hold `{et}` values like this"),
+                        ),
                     );
                     failed = true;
                 }
@@ -744,7 +791,10 @@ impl Checker<'_> {
         if !field.optional {
             self.error(Diagnostic::warning(
                 Code::CoalesceOnRequired,
-                format!("`{}` is a required field, so `??` never uses its default", field.path),
+                format!(
+                    "`{}` is a required field, so `??` never uses its default",
+                    field.path
+                ),
                 b.span,
                 "never used",
             ));
@@ -763,7 +813,10 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     Code::TypeMismatch,
-                    format!("the default for `{}` must be `{ft}`, found `{dt}`", field.path),
+                    format!(
+                        "the default for `{}` must be `{ft}`, found `{dt}`",
+                        field.path
+                    ),
                     default.span,
                     format!("this is `{dt}`"),
                 )
@@ -798,7 +851,10 @@ impl Checker<'_> {
                 let message = if lt == rt {
                     format!("`{}` cannot be applied to `{lt}`", arith.as_str())
                 } else {
-                    format!("`{}` cannot be applied to `{lt}` and `{rt}`", arith.as_str())
+                    format!(
+                        "`{}` cannot be applied to `{lt}` and `{rt}`",
+                        arith.as_str()
+                    )
                 };
                 self.error(
                     Diagnostic::error(Code::InvalidOperand, message, span, "invalid arithmetic")
@@ -841,6 +897,10 @@ fn promote(e: Expr) -> Expr {
 }
 
 /// Same types stay; `int` with `float` promotes the `int`; anything else is an `Err`.
+#[expect(
+    clippy::result_large_err,
+    reason = "both arms hand the two operands back; boxing them would only add allocations"
+)]
 fn unify_numeric(a: Expr, b: Expr) -> Result<(Expr, Expr), (Expr, Expr)> {
     match (a.ty, b.ty) {
         (x, y) if x == y => Ok((a, b)),

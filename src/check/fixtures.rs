@@ -5,12 +5,13 @@ use super::program::{self, Elem, FieldValue, Ty, Value};
 use crate::ast::{self, Decl, Expectation, ExprKind, Literal};
 use crate::diagnostics::{Code, Diagnostic};
 
-
 impl Checker<'_> {
     pub(super) fn check_fixtures(&mut self, file: &ast::File) -> Vec<program::Fixture> {
         let mut fixtures = Vec::new();
         for decl in &file.decls {
-            let Decl::Fixture(fixture) = decl else { continue };
+            let Decl::Fixture(fixture) = decl else {
+                continue;
+            };
             let values = self.field_values(&fixture.values);
             let missing: Vec<String> = self
                 .fields
@@ -20,15 +21,25 @@ impl Checker<'_> {
                 .map(|(_, f)| format!("`{}`", f.path))
                 .collect();
             if !missing.is_empty() {
-                let noun = if missing.len() == 1 { "field" } else { "fields" };
+                let noun = if missing.len() == 1 {
+                    "field"
+                } else {
+                    "fields"
+                };
                 self.error(
                     Diagnostic::error(
                         Code::MissingFixtureField,
-                        format!("fixture `{}` lacks required {noun} {}", fixture.name.node, missing.join(", ")),
+                        format!(
+                            "fixture `{}` lacks required {noun} {}",
+                            fixture.name.node,
+                            missing.join(", ")
+                        ),
                         fixture.name.span,
                         "a fixture is a complete request",
                     )
-                    .with_help("give every required schema field a value; optional fields may be left out"),
+                    .with_help(
+                        "give every required schema field a value; optional fields may be left out",
+                    ),
                 );
             }
             fixtures.push(program::Fixture {
@@ -40,7 +51,11 @@ impl Checker<'_> {
         fixtures
     }
 
-    pub(super) fn check_tests(&mut self, file: &ast::File, fixtures: &[program::Fixture]) -> Vec<program::Test> {
+    pub(super) fn check_tests(
+        &mut self,
+        file: &ast::File,
+        fixtures: &[program::Fixture],
+    ) -> Vec<program::Test> {
         let mut tests = Vec::new();
         for decl in &file.decls {
             let Decl::Test(test) = decl else { continue };
@@ -53,7 +68,11 @@ impl Checker<'_> {
                     test.given.span,
                     "no `fixture` has this name",
                 );
-                self.error(super::with_suggestion(diag, &test.given.node, names.iter().map(String::as_str)));
+                self.error(super::with_suggestion(
+                    diag,
+                    &test.given.node,
+                    names.iter().map(String::as_str),
+                ));
             }
             let overrides = self.field_values(&test.overrides);
             let mut tier = None;
@@ -71,7 +90,11 @@ impl Checker<'_> {
                                 name.span,
                                 "no `duty` has this name",
                             );
-                            self.error(super::with_suggestion(diag, &name.node, names.iter().map(String::as_str)));
+                            self.error(super::with_suggestion(
+                                diag,
+                                &name.node,
+                                names.iter().map(String::as_str),
+                            ));
                         }
                     },
                 }
@@ -101,7 +124,11 @@ impl Checker<'_> {
                     fv.path.span,
                     "unknown field",
                 );
-                self.error(super::with_suggestion(diag, &path, candidates.iter().map(String::as_str)));
+                self.error(super::with_suggestion(
+                    diag,
+                    &path,
+                    candidates.iter().map(String::as_str),
+                ));
                 continue;
             };
             if let Some(prev) = out.iter().find(|v| v.field == id) {
@@ -161,7 +188,10 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     Code::TypeMismatch,
-                    format!("field `{}` is a `{ty}`; write a set such as `{{a, b}}`", field.path),
+                    format!(
+                        "field `{}` is a `{ty}`; write a set such as `{{a, b}}`",
+                        field.path
+                    ),
                     e.span,
                     "not a set",
                 )
@@ -183,7 +213,10 @@ impl Checker<'_> {
     fn scalar_constant(&mut self, e: &ast::Expr, ty: Ty) -> Option<Value> {
         let is_constant = match &e.kind {
             ExprKind::Lit(_) | ExprKind::Path(_) => true,
-            ExprKind::Neg(inner) => matches!(inner.kind, ExprKind::Lit(Literal::Int(_) | Literal::Float(_))),
+            ExprKind::Neg(inner) => matches!(
+                inner.kind,
+                ExprKind::Lit(Literal::Int(_) | Literal::Float(_))
+            ),
             _ => false,
         };
         if !is_constant {
@@ -194,7 +227,9 @@ impl Checker<'_> {
                     e.span,
                     "not a literal or enum member",
                 )
-                .with_help("write a literal such as `42`, `0.5`, `\"text\"`, `true`, or an enum member"),
+                .with_help(
+                    "write a literal such as `42`, `0.5`, `\"text\"`, `true`, or an enum member",
+                ),
             );
             return None;
         }
@@ -213,19 +248,19 @@ impl Checker<'_> {
         if typed.ty == Ty::Error {
             return None;
         }
-        let value = match (typed.kind, ty) {
-            (program::ExprKind::Const(Value::Int(i)), Ty::Float) => Value::Float(i as f64),
-            (program::ExprKind::Const(v), t) if typed.ty == t => v,
-            (program::ExprKind::Neg(inner), t) if typed.ty == t => match inner.kind {
-                program::ExprKind::Const(Value::Int(i)) if t == Ty::Float => Value::Float(-(i as f64)),
-                program::ExprKind::Const(Value::Int(i)) => Value::Int(i.checked_neg()?),
-                program::ExprKind::Const(Value::Float(f)) => Value::Float(-f),
-                _ => return None,
-            },
-            (program::ExprKind::Neg(inner), Ty::Float) => match inner.kind {
-                program::ExprKind::Const(Value::Int(i)) => Value::Float(-(i as f64)),
-                _ => return None,
-            },
+        let value = match (&typed.kind, ty) {
+            (program::ExprKind::Const(Value::Int(i)), Ty::Float) => Value::Float(*i as f64),
+            (program::ExprKind::Const(v), t) if typed.ty == t => v.clone(),
+            (program::ExprKind::Neg(inner), t) if typed.ty == t || t == Ty::Float => {
+                match (&inner.kind, t) {
+                    (program::ExprKind::Const(Value::Int(i)), Ty::Float) => {
+                        Value::Float(-(*i as f64))
+                    }
+                    (program::ExprKind::Const(Value::Int(i)), _) => Value::Int(i.checked_neg()?),
+                    (program::ExprKind::Const(Value::Float(f)), _) => Value::Float(-f),
+                    _ => return None,
+                }
+            }
             _ => {
                 let (want, found) = (self.type_name(ty), self.type_name(typed.ty));
                 self.error(Diagnostic::error(

@@ -38,12 +38,24 @@ impl Checker<'_> {
         }
     }
 
-    fn once<T>(&mut self, slot: &mut Option<(T, Span)>, value: T, span: Span, what: &str, code: Code) {
+    fn once<T>(
+        &mut self,
+        slot: &mut Option<(T, Span)>,
+        value: T,
+        span: Span,
+        what: &str,
+        code: Code,
+    ) {
         if let Some((_, first)) = slot {
             let first = *first;
             self.error(
-                Diagnostic::error(code, format!("`{what}` may appear only once here"), span, "given again here")
-                    .with_label(first, "first given here"),
+                Diagnostic::error(
+                    code,
+                    format!("`{what}` may appear only once here"),
+                    span,
+                    "given again here",
+                )
+                .with_label(first, "first given here"),
             );
             return;
         }
@@ -61,12 +73,25 @@ impl Checker<'_> {
         for item in &duty.items {
             match item {
                 DutyItem::AppliesToTier(names, span) => {
-                    let ids: Vec<usize> = names.iter().filter_map(|n| self.resolve_tier(n)).collect();
-                    self.once(&mut tiers, ids, *span, "applies to tier", Code::DuplicateDutyItem);
+                    let ids: Vec<usize> =
+                        names.iter().filter_map(|n| self.resolve_tier(n)).collect();
+                    self.once(
+                        &mut tiers,
+                        ids,
+                        *span,
+                        "applies to tier",
+                        Code::DuplicateDutyItem,
+                    );
                 }
                 DutyItem::AppliesWhen(cond, span) => {
                     let typed = self.condition(cond);
-                    self.once(&mut when, typed, *span, "applies when", Code::DuplicateDutyItem);
+                    self.once(
+                        &mut when,
+                        typed,
+                        *span,
+                        "applies when",
+                        Code::DuplicateDutyItem,
+                    );
                 }
                 DutyItem::Require {
                     cond,
@@ -151,7 +176,11 @@ impl Checker<'_> {
                 "unknown field",
             );
             let candidates: Vec<String> = self.fields.iter().map(|f| f.path.clone()).collect();
-            self.error(super::with_suggestion(diag, &dotted, candidates.iter().map(String::as_str)));
+            self.error(super::with_suggestion(
+                diag,
+                &dotted,
+                candidates.iter().map(String::as_str),
+            ));
             return None;
         };
         if let Some(field) = self.fields.get(id)
@@ -173,7 +202,9 @@ impl Checker<'_> {
         let span = trigger.threshold.span;
         match (trigger.kind.node, &trigger.threshold.node) {
             (WindowKind::Count, Literal::Int(n)) => Threshold::Count(*n),
-            (WindowKind::Rate, Literal::Percent(p)) if (0.0..=100.0).contains(p) => Threshold::Rate(*p),
+            (WindowKind::Rate, Literal::Percent(p)) if (0.0..=100.0).contains(p) => {
+                Threshold::Rate(*p)
+            }
             (WindowKind::Rate, Literal::Percent(_)) => {
                 self.error(Diagnostic::error(
                     Code::InvalidThreshold,
@@ -191,7 +222,9 @@ impl Checker<'_> {
                         span,
                         "not a whole number",
                     )
-                    .with_help("write a count such as `>= 50`; use `rate(…)` for a share such as `> 5%`"),
+                    .with_help(
+                        "write a count such as `>= 50`; use `rate(…)` for a share such as `> 5%`",
+                    ),
                 );
                 Threshold::Count(0)
             }
@@ -203,7 +236,9 @@ impl Checker<'_> {
                         span,
                         "not a percentage",
                     )
-                    .with_help("write a share such as `> 5%`; use `count(…)` for a number of requests"),
+                    .with_help(
+                        "write a share such as `> 5%`; use `count(…)` for a number of requests",
+                    ),
                 );
                 Threshold::Rate(0.0)
             }
@@ -223,7 +258,10 @@ impl Checker<'_> {
         );
         let diag = super::with_suggestion(diag, &name.node, candidates.iter().map(String::as_str));
         let diag = if diag.help.is_none() {
-            diag.with_help(format!("declare it: `service {} {{ fallback \"…\" }}`", name.node))
+            diag.with_help(format!(
+                "declare it: `service {} {{ fallback \"…\" }}`",
+                name.node
+            ))
         } else {
             diag
         };
@@ -235,8 +273,13 @@ impl Checker<'_> {
         match &action.kind {
             ActionKind::Suspend { service, for_ } => {
                 let id = self.service_id(service);
-                let for_secs = for_.as_ref().map(|d| self.positive_duration(d, "a suspension"));
-                Some(Action::Suspend { service: id?, for_secs })
+                let for_secs = for_
+                    .as_ref()
+                    .map(|d| self.positive_duration(d, "a suspension"));
+                Some(Action::Suspend {
+                    service: id?,
+                    for_secs,
+                })
             }
             ActionKind::Degrade { service } => Some(Action::Degrade {
                 service: self.service_id(service)?,
@@ -259,7 +302,11 @@ impl Checker<'_> {
                         self.error(
                             Diagnostic::error(
                                 Code::BlockKeyMismatch,
-                                format!("`block {}` must block the trigger's key `{}`", key.dotted(), by.dotted()),
+                                format!(
+                                    "`block {}` must block the trigger's key `{}`",
+                                    key.dotted(),
+                                    by.dotted()
+                                ),
                                 key.span,
                                 "not the `by` key",
                             )
@@ -271,11 +318,18 @@ impl Checker<'_> {
                         self.error(
                             Diagnostic::error(
                                 Code::BlockKeyMismatch,
-                                format!("`block {}` needs a trigger that counts `by {}`", key.dotted(), key.dotted()),
+                                format!(
+                                    "`block {}` needs a trigger that counts `by {}`",
+                                    key.dotted(),
+                                    key.dotted()
+                                ),
                                 key.span,
                                 "this trigger has no `by` key",
                             )
-                            .with_help(format!("add `by {}` after the trigger's window", key.dotted())),
+                            .with_help(format!(
+                                "add `by {}` after the trigger's window",
+                                key.dotted()
+                            )),
                         );
                         None
                     }
@@ -289,12 +343,22 @@ impl Checker<'_> {
         let mut recovery: Option<(Recovery, Span)> = None;
         for item in &service.items {
             match item {
-                ServiceItem::Fallback(text, span) => {
-                    self.once(&mut fallback, text.node.clone(), *span, "fallback", Code::DuplicateServiceItem)
-                }
+                ServiceItem::Fallback(text, span) => self.once(
+                    &mut fallback,
+                    text.node.clone(),
+                    *span,
+                    "fallback",
+                    Code::DuplicateServiceItem,
+                ),
                 ServiceItem::Recovery(items, span) => {
                     let checked = self.recovery(items);
-                    self.once(&mut recovery, checked, *span, "recovery", Code::DuplicateServiceItem);
+                    self.once(
+                        &mut recovery,
+                        checked,
+                        *span,
+                        "recovery",
+                        Code::DuplicateServiceItem,
+                    );
                 }
             }
         }
@@ -315,18 +379,40 @@ impl Checker<'_> {
             match item {
                 RecoveryItem::Cooldown(d, span) => {
                     let secs = self.positive_duration(d, "a cooldown");
-                    self.once(&mut cooldown, secs, *span, "cooldown", Code::DuplicateServiceItem);
+                    self.once(
+                        &mut cooldown,
+                        secs,
+                        *span,
+                        "cooldown",
+                        Code::DuplicateServiceItem,
+                    );
                 }
                 RecoveryItem::Approve(role, _) => approvers.push(role.node.clone()),
-                RecoveryItem::Ramp { stages, every, span } => {
+                RecoveryItem::Ramp {
+                    stages,
+                    every,
+                    span,
+                } => {
                     self.check_ramp(stages);
                     let every = self.positive_duration(every, "a ramp stage");
                     let percents = stages.iter().map(|s| s.node).collect();
-                    self.once(&mut ramp, (percents, every), *span, "ramp", Code::DuplicateServiceItem);
+                    self.once(
+                        &mut ramp,
+                        (percents, every),
+                        *span,
+                        "ramp",
+                        Code::DuplicateServiceItem,
+                    );
                 }
                 RecoveryItem::Timeout(d, span) => {
                     let secs = self.positive_duration(d, "a recovery timeout");
-                    self.once(&mut timeout, secs, *span, "timeout", Code::DuplicateServiceItem);
+                    self.once(
+                        &mut timeout,
+                        secs,
+                        *span,
+                        "timeout",
+                        Code::DuplicateServiceItem,
+                    );
                 }
             }
         }
@@ -357,8 +443,13 @@ impl Checker<'_> {
                 && stage.node <= prev.node
             {
                 self.error(
-                    Diagnostic::error(Code::InvalidRamp, "ramp stages must rise", stage.span, "not above the stage before")
-                        .with_label(prev.span, "previous stage"),
+                    Diagnostic::error(
+                        Code::InvalidRamp,
+                        "ramp stages must rise",
+                        stage.span,
+                        "not above the stage before",
+                    )
+                    .with_label(prev.span, "previous stage"),
                 );
             }
             previous = Some(stage);

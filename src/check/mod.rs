@@ -156,7 +156,12 @@ impl<'a> Checker<'a> {
     fn check_uses(&mut self, file: &ast::File) {
         for decl in &file.decls {
             if let Decl::Use(use_decl) = decl {
-                let path: Vec<&str> = use_decl.path.parts.iter().map(|p| p.node.as_str()).collect();
+                let path: Vec<&str> = use_decl
+                    .path
+                    .parts
+                    .iter()
+                    .map(|p| p.node.as_str())
+                    .collect();
                 self.error(
                     Diagnostic::error(
                         Code::UnknownModule,
@@ -175,7 +180,11 @@ impl<'a> Checker<'a> {
             let Decl::Enum(e) = decl else { continue };
             if let Some(&prev) = self.enum_by_name.get(&e.name.node) {
                 let prev_span = self.enums.get(prev).map(|p| p.span).unwrap_or_default();
-                self.error(duplicate(&format!("enum `{}`", e.name.node), e.name.span, prev_span));
+                self.error(duplicate(
+                    &format!("enum `{}`", e.name.node),
+                    e.name.span,
+                    prev_span,
+                ));
                 continue;
             }
             if e.members.is_empty() {
@@ -193,18 +202,25 @@ impl<'a> Checker<'a> {
                     self.error(
                         Diagnostic::error(
                             Code::DuplicateMember,
-                            format!("member `{}` is listed twice in enum `{}`", member.node, e.name.node),
+                            format!(
+                                "member `{}` is listed twice in enum `{}`",
+                                member.node, e.name.node
+                            ),
                             member.span,
                             "listed again here",
                         )
-                        .with_label(spans.get(i).copied().unwrap_or_default(), "first listed here"),
+                        .with_label(
+                            spans.get(i).copied().unwrap_or_default(),
+                            "first listed here",
+                        ),
                     );
                     continue;
                 }
                 members.push(member.node.clone());
                 spans.push(member.span);
             }
-            self.enum_by_name.insert(e.name.node.clone(), self.enums.len());
+            self.enum_by_name
+                .insert(e.name.node.clone(), self.enums.len());
             self.enums.push(EnumDef {
                 name: e.name.node.clone(),
                 members,
@@ -218,8 +234,16 @@ impl<'a> Checker<'a> {
             let Decl::Def(def) = decl else { continue };
             let name = &def.name.node;
             if let Some(&prev) = self.def_by_name.get(name) {
-                let prev_span = self.def_decls.get(prev).map(|d| d.name.span).unwrap_or_default();
-                self.error(duplicate(&format!("def `{name}`"), def.name.span, prev_span));
+                let prev_span = self
+                    .def_decls
+                    .get(prev)
+                    .map(|d| d.name.span)
+                    .unwrap_or_default();
+                self.error(duplicate(
+                    &format!("def `{name}`"),
+                    def.name.span,
+                    prev_span,
+                ));
                 continue;
             }
             if let Some(&field) = self.field_by_path.get(name) {
@@ -320,7 +344,10 @@ impl<'a> Checker<'a> {
                         Span::new(tiers.span.start, tiers.span.start + 5),
                         "second `tiers` block",
                     )
-                    .with_label(Span::new(first.span.start, first.span.start + 5), "first one here"),
+                    .with_label(
+                        Span::new(first.span.start, first.span.start + 5),
+                        "first one here",
+                    ),
                 );
                 continue;
             }
@@ -346,7 +373,10 @@ impl<'a> Checker<'a> {
                 self.error(
                     Diagnostic::error(
                         Code::OtherwiseNotLast,
-                        format!("tier `{}` is `otherwise` but is not the last tier", entry.name.node),
+                        format!(
+                            "tier `{}` is `otherwise` but is not the last tier",
+                            entry.name.node
+                        ),
                         entry.span,
                         "tiers after this one can never be chosen",
                     )
@@ -362,7 +392,10 @@ impl<'a> Checker<'a> {
                     last.span,
                     "a request matching no condition would have no tier",
                 )
-                .with_help(format!("add a final tier such as `minimal otherwise` after `{}`", last.name.node)),
+                .with_help(format!(
+                    "add a final tier such as `minimal otherwise` after `{}`",
+                    last.name.node
+                )),
             ),
             None => self.error(
                 Diagnostic::error(
@@ -408,9 +441,13 @@ impl<'a> Checker<'a> {
         let mut test_names: HashMap<String, Span> = HashMap::new();
         for decl in &file.decls {
             match decl {
-                Decl::Duty(d) => {
-                    register(&mut self.duty_by_name, &mut duty_spans, &d.name, "duty", &mut self.diagnostics)
-                }
+                Decl::Duty(d) => register(
+                    &mut self.duty_by_name,
+                    &mut duty_spans,
+                    &d.name,
+                    "duty",
+                    &mut self.diagnostics,
+                ),
                 Decl::Service(s) => register(
                     &mut self.service_by_name,
                     &mut service_spans,
@@ -427,16 +464,22 @@ impl<'a> Checker<'a> {
                 ),
                 Decl::Trigger(t) => {
                     if let Some(prev) = trigger_names.get(&t.name.node) {
-                        self.diagnostics
-                            .push(duplicate(&format!("trigger `{}`", t.name.node), t.name.span, *prev));
+                        self.diagnostics.push(duplicate(
+                            &format!("trigger `{}`", t.name.node),
+                            t.name.span,
+                            *prev,
+                        ));
                     } else {
                         trigger_names.insert(t.name.node.clone(), t.name.span);
                     }
                 }
                 Decl::Test(t) => {
                     if let Some(prev) = test_names.get(&t.name.node) {
-                        self.diagnostics
-                            .push(duplicate(&format!("test \"{}\"", t.name.node), t.name.span, *prev));
+                        self.diagnostics.push(duplicate(
+                            &format!("test \"{}\"", t.name.node),
+                            t.name.span,
+                            *prev,
+                        ));
                     } else {
                         test_names.insert(t.name.node.clone(), t.name.span);
                     }

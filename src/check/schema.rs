@@ -32,7 +32,11 @@ impl Checker<'_> {
         let path = field.path.dotted();
         if let Some(&prev) = self.field_by_path.get(&path) {
             let prev_span = self.fields.get(prev).map(|f| f.span).unwrap_or_default();
-            self.error(super::duplicate(&format!("field `{path}`"), field.path.span, prev_span));
+            self.error(super::duplicate(
+                &format!("field `{path}`"),
+                field.path.span,
+                prev_span,
+            ));
             return;
         }
         let ty = self.resolve_type(&field.ty);
@@ -114,16 +118,25 @@ impl Checker<'_> {
                 prefix.push_str(part);
             }
         }
-        for (span, parent, prefix, path) in problems {
+        for (child_span, parent, prefix, path) in problems {
             let parent_span = self.fields.get(parent).map(|f| f.span).unwrap_or_default();
+            let child_label = format!("this makes `{prefix}` an object");
+            let parent_label = format!("this makes `{prefix}` a value");
+            // Point first at whichever was written later: that is where the conflict arises.
+            let ((first, first_label), (second, second_label)) =
+                if child_span.start > parent_span.start {
+                    ((child_span, child_label), (parent_span, parent_label))
+                } else {
+                    ((parent_span, parent_label), (child_span, child_label))
+                };
             self.error(
                 Diagnostic::error(
                     Code::FieldPrefixConflict,
                     format!("field `{prefix}` cannot also hold field `{path}`"),
-                    span,
-                    format!("this makes `{prefix}` an object"),
+                    first,
+                    first_label,
                 )
-                .with_label(parent_span, format!("but `{prefix}` is declared as a value here")),
+                .with_label(second, second_label),
             );
         }
     }
@@ -141,7 +154,12 @@ impl Checker<'_> {
         let Some(first) = services.first() else {
             return;
         };
-        self.require_string_field("service", first.name.span, Code::MissingServiceField, "services are declared");
+        self.require_string_field(
+            "service",
+            first.name.span,
+            Code::MissingServiceField,
+            "services are declared",
+        );
         let ramp = services.iter().find_map(|s| {
             s.items.iter().find_map(|item| match item {
                 ast::ServiceItem::Recovery(items, _) => items.iter().find_map(|r| match r {
@@ -152,12 +170,27 @@ impl Checker<'_> {
             })
         });
         if let Some(span) = ramp {
-            self.require_string_field("id", span, Code::MissingIdField, "a ramp decides by the request id");
+            self.require_string_field(
+                "id",
+                span,
+                Code::MissingIdField,
+                "a ramp decides by the request id",
+            );
         }
     }
 
-    fn require_string_field(&mut self, name: &str, span: crate::syntax::span::Span, code: Code, why: &str) {
-        match self.field_by_path.get(name).and_then(|&id| self.fields.get(id)) {
+    fn require_string_field(
+        &mut self,
+        name: &str,
+        span: crate::syntax::span::Span,
+        code: Code,
+        why: &str,
+    ) {
+        match self
+            .field_by_path
+            .get(name)
+            .and_then(|&id| self.fields.get(id))
+        {
             Some(field) if field.ty == Ty::Str && !field.optional => {}
             Some(field) => {
                 let found = self.type_name(field.ty);

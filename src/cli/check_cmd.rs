@@ -47,14 +47,26 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             }
         };
         let checked = crate::check_source(&file.display().to_string(), &text);
-        errors += checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-        warnings += checked.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count();
+        errors += checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        warnings += checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
         match args.format {
             Format::Human => {
-                let _ = stderr.write_all(diagnostics::render(&checked.sources, &checked.diagnostics, color).as_bytes());
+                let _ = stderr.write_all(
+                    diagnostics::render(&checked.sources, &checked.diagnostics, color).as_bytes(),
+                );
             }
             Format::Json => {
-                if let serde_json::Value::Array(items) = diagnostics::to_json(&checked.sources, &checked.diagnostics) {
+                if let serde_json::Value::Array(items) =
+                    diagnostics::to_json(&checked.sources, &checked.diagnostics)
+                {
                     json_items.extend(items);
                 }
             }

@@ -69,7 +69,8 @@ pub(crate) fn collect_policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, St
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut files).map_err(|e| format!("cannot read directory `{}`: {e}", path.display()))?;
+            walk(path, &mut files)
+                .map_err(|e| format!("cannot read directory `{}`: {e}", path.display()))?;
         } else if path.is_file() {
             files.push(path.clone());
         } else {

@@ -239,7 +239,9 @@ fn unescape<'src>(lex: &mut logos::Lexer<'src, Tok<'src>>) -> Result<String, Lex
 
 fn compact_duration<'src>(lex: &mut logos::Lexer<'src, Tok<'src>>) -> Result<u64, LexErrorKind> {
     let text = lex.slice();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let per_unit = match unit {
         "s" => SECOND,
@@ -250,7 +252,9 @@ fn compact_duration<'src>(lex: &mut logos::Lexer<'src, Tok<'src>>) -> Result<u64
         other => return Err(LexErrorKind::BadDurationUnit(other.to_string())),
     };
     let amount: u64 = digits.parse().map_err(|_| LexErrorKind::DurationTooLarge)?;
-    amount.checked_mul(per_unit).ok_or(LexErrorKind::DurationTooLarge)
+    amount
+        .checked_mul(per_unit)
+        .ok_or(LexErrorKind::DurationTooLarge)
 }
 
 /// The number of seconds in one of a spelled-out unit (`days`, `month`…), if it is one.
@@ -333,9 +337,7 @@ fn merge_unit_words<'src>(
 fn same_line(source: &str, base: u32, a: Span, b: Span) -> bool {
     let from = (a.end - base) as usize;
     let to = (b.start - base) as usize;
-    source
-        .get(from..to)
-        .is_some_and(|gap| !gap.contains('\n'))
+    source.get(from..to).is_some_and(|gap| !gap.contains('\n'))
 }
 
 impl Tok<'_> {

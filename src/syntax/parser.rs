@@ -50,34 +50,122 @@ pub fn parse(source: &str, base: u32) -> Parsed {
             continue;
         };
         if !starts_declaration(first) {
-            let last = rest.last().map_or(*first_span, |(s, _)| *s);
+            parsed.diagnostics.push(stray_text(chunk));
+            continue;
+        }
+        if let Some(span) = too_deep(chunk) {
             parsed.diagnostics.push(
                 Diagnostic::error(
-                    Code::StrayText,
-                    format!("expected a declaration, found {}", first.describe()),
-                    first_span.to(last),
-                    "this is not part of any declaration",
+                    Code::TooDeep,
+                    format!("expression nested more than {MAX_NESTING} levels deep"),
+                    span,
+                    "too deep here",
                 )
-                .with_help(
-                    "declarations start with `policy`, `use`, `enum`, `schema`, `def`, `tiers`, \
-                     `default`, `allow`, `deny`, `escalate`, `duty`, `trigger`, `service`, \
-                     `fixture` or `test`",
-                ),
+                .with_help("name parts of the condition with `def`"),
             );
             continue;
         }
         let chunk_end = rest.last().map_or(first_span.end, |(s, _)| s.end);
-        let input = chunk
-            .iter()
-            .map(|(span, tok)| Ok::<_, ()>((span.start, tok.clone(), span.end)));
-        match parser.parse(input) {
+        match parse_chunk(&parser, chunk) {
             Ok(decl) => parsed.file.decls.push(decl),
-            Err(err) => parsed
-                .diagnostics
-                .push(parse_diagnostic(err, chunk_end, end_of_file)),
+            Err(err) => {
+                if let Some((decl, stray)) =
+                    complete_before_stray_line(&parser, source, base, chunk, &err)
+                {
+                    parsed.file.decls.push(decl);
+                    parsed.diagnostics.push(stray_text(stray));
+                } else {
+                    parsed
+                        .diagnostics
+                        .push(parse_diagnostic(err, chunk_end, end_of_file));
+                }
+            }
         }
     }
     parsed
+}
+
+/// Deeper nesting than any policy needs; the limit keeps every later stage's recursion
+/// bounded.
+const MAX_NESTING: usize = 256;
+
+/// The first token at which brackets and prefix operators nest past the limit.
+fn too_deep(chunk: &[(Span, Tok<'_>)]) -> Option<Span> {
+    let mut brackets: usize = 0;
+    let mut prefix_run: usize = 0;
+    for (span, tok) in chunk {
+        match tok {
+            Tok::LParen | Tok::LBrace => brackets += 1,
+            Tok::RParen | Tok::RBrace => brackets = brackets.saturating_sub(1),
+            _ => {}
+        }
+        if matches!(tok, Tok::Not | Tok::Minus) {
+            prefix_run += 1;
+        } else if !matches!(tok, Tok::LParen) {
+            prefix_run = 0;
+        }
+        if brackets + prefix_run > MAX_NESTING {
+            return Some(*span);
+        }
+    }
+    None
+}
+
+type ChunkError<'src> = ParseError<u32, Tok<'src>, ()>;
+
+fn parse_chunk<'src>(
+    parser: &DeclParser,
+    chunk: &[(Span, Tok<'src>)],
+) -> Result<ast::Decl, ChunkError<'src>> {
+    let input = chunk
+        .iter()
+        .map(|(span, tok)| Ok::<_, ()>((span.start, tok.clone(), span.end)));
+    parser.parse(input)
+}
+
+/// A declaration followed by a line that belongs to nothing (`hello world`) fails as a
+/// whole; when the part before the offending line parses, keep it and report the line.
+fn complete_before_stray_line<'t, 'src>(
+    parser: &DeclParser,
+    source: &str,
+    base: u32,
+    chunk: &'t [(Span, Tok<'src>)],
+    err: &ChunkError<'src>,
+) -> Option<(ast::Decl, &'t [(Span, Tok<'src>)])> {
+    let at = match err {
+        ParseError::UnrecognizedToken {
+            token: (l, _, _), ..
+        }
+        | ParseError::ExtraToken { token: (l, _, _) } => *l,
+        _ => return None,
+    };
+    let index = chunk.iter().position(|(span, _)| span.start == at)?;
+    let (head, tail) = chunk.split_at(index);
+    let (first_span, _) = tail.first()?;
+    if head.is_empty() || !at_line_start(source, base, *first_span) {
+        return None;
+    }
+    parse_chunk(parser, head).ok().map(|decl| (decl, tail))
+}
+
+fn stray_text(tokens: &[(Span, Tok<'_>)]) -> Diagnostic {
+    let first = tokens.first().map(|(s, _)| *s).unwrap_or_default();
+    let last = tokens.last().map_or(first, |(s, _)| *s);
+    let found = tokens
+        .first()
+        .map(|(_, t)| t.describe())
+        .unwrap_or_default();
+    Diagnostic::error(
+        Code::StrayText,
+        format!("expected a declaration, found {found}"),
+        first.to(last),
+        "this is not part of any declaration",
+    )
+    .with_help(
+        "declarations start with `policy`, `use`, `enum`, `schema`, `def`, `tiers`, \
+         `default`, `allow`, `deny`, `escalate`, `duty`, `trigger`, `service`, \
+         `fixture` or `test`",
+    )
 }
 
 fn starts_declaration(tok: &Tok<'_>) -> bool {
@@ -198,14 +286,28 @@ fn lex_diagnostic(err: &LexError) -> Diagnostic {
             span,
             "not a duration unit",
         )
-        .with_help("write `30s`, `10m`, `24h`, `7d`, `2w`, or a number and a unit word: `6 months`"),
-        LexErrorKind::BadNumber => {
-            Diagnostic::error(Code::InvalidNumber, "invalid number", span, "cannot be read as a number")
-        }
+        .with_help(
+            "write `30s`, `10m`, `24h`, `7d`, `2w`, or a number and a unit word: `6 months`",
+        ),
+        LexErrorKind::BadNumber => Diagnostic::error(
+            Code::InvalidNumber,
+            "invalid number",
+            span,
+            "cannot be read as a number",
+        ),
     }
 }
 
+fn wants_expression(expected: &[String]) -> bool {
+    ["Ident", "Int", "\"(\""]
+        .iter()
+        .all(|t| expected.iter().any(|e| e == t))
+}
+
 fn describe_expected(expected: &[String]) -> String {
+    if wants_expression(expected) {
+        return "expected an expression".to_string();
+    }
     let mut names: Vec<String> = expected.iter().map(|e| terminal_name(e)).collect();
     names.sort();
     names.dedup();
@@ -229,7 +331,11 @@ fn terminal_name(terminal: &str) -> String {
     }
 }
 
-fn parse_diagnostic(err: ParseError<u32, Tok<'_>, ()>, chunk_end: u32, file_end: u32) -> Diagnostic {
+fn parse_diagnostic(
+    err: ParseError<u32, Tok<'_>, ()>,
+    chunk_end: u32,
+    file_end: u32,
+) -> Diagnostic {
     match err {
         ParseError::UnrecognizedToken {
             token: (l, tok, r),
@@ -246,9 +352,15 @@ fn parse_diagnostic(err: ParseError<u32, Tok<'_>, ()>, chunk_end: u32, file_end:
                     expectation
                 },
             );
-            if matches!(tok, Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge | Tok::EqEq | Tok::NotEq | Tok::In) {
+            if matches!(
+                tok,
+                Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge | Tok::EqEq | Tok::NotEq | Tok::In
+            ) {
                 diag = diag.with_help("comparisons do not chain: write `a < b and b < c`");
-            } else if tok.is_keyword() {
+            } else if tok.is_keyword()
+                && expected.iter().any(|e| e == "Ident")
+                && !wants_expression(&expected)
+            {
                 diag = diag.with_help(format!(
                     "`{}` is a keyword; keywords cannot be used as names",
                     tok.keyword_text().unwrap_or("")
