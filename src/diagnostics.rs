@@ -40,7 +40,7 @@ codes! {
     InvalidEscape = "E0003", "invalid-escape", "a backslash escape other than \\n \\t \\\\ \\\"";
     NumberTooLarge = "E0004", "number-too-large", "an integer literal or duration outside the 64-bit range";
     UnknownDurationUnit = "E0005", "unknown-duration-unit", "a number followed by a suffix that is not s, m, h, d or w";
-    InvalidNumber = "E0006", "invalid-number", "a number that cannot be read";
+    InvalidNumber = "E0006", "invalid-number", "a decimal number too large for a 64-bit float";
     SyntaxError = "E0010", "syntax-error", "a token where the grammar expects something else";
     UnexpectedEnd = "E0011", "unexpected-end", "the declaration or file ends too early";
     StrayText = "E0012", "stray-text", "text outside any declaration";
@@ -85,7 +85,6 @@ codes! {
     DuplicateDutyItem = "E0307", "duplicate-duty-item", "a duty item that may appear once, given twice";
     DuplicateServiceItem = "E0308", "duplicate-service-item", "a service or recovery item that may appear once, given twice";
     ZeroDuration = "E0309", "zero-duration", "a window, block or deadline of zero length";
-    DutyWithoutApplies = "E0310", "duty-without-applies", "a duty with no `applies` clause";
     InvalidByType = "E0311", "invalid-by-type", "a `by` key of a type that cannot be a key (a set)";
     UnknownFixture = "E0400", "unknown-fixture", "`given` a fixture that is not declared";
     MissingFixtureField = "E0401", "missing-fixture-field", "a fixture without a required schema field";

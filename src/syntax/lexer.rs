@@ -157,14 +157,14 @@ pub enum Tok<'src> {
     #[regex(r"[0-9]+", |lex| lex.slice().parse::<i64>().map_err(|_| LexErrorKind::IntTooLarge))]
     Int(i64),
 
-    #[regex(r"[0-9]+\.[0-9]+", |lex| lex.slice().parse::<f64>().map_err(|_| LexErrorKind::BadNumber))]
+    #[regex(r"[0-9]+\.[0-9]+", |lex| finite(lex.slice()))]
     Float(f64),
 
     /// A whole number of seconds.
     #[regex(r"[0-9]+[A-Za-z_][A-Za-z0-9_]*", compact_duration)]
     Duration(u64),
 
-    #[regex(r"[0-9]+(\.[0-9]+)?%", |lex| lex.slice().trim_end_matches('%').parse::<f64>().map_err(|_| LexErrorKind::BadNumber))]
+    #[regex(r"[0-9]+(\.[0-9]+)?%", |lex| finite(lex.slice().trim_end_matches('%')))]
     Percent(f64),
 
     #[token("{")]
@@ -209,6 +209,14 @@ pub enum Tok<'src> {
     Question,
     #[token("??")]
     QuestionQuestion,
+}
+
+/// A decimal literal; one too large for a 64-bit float is an error, not infinity.
+fn finite(text: &str) -> Result<f64, LexErrorKind> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        _ => Err(LexErrorKind::BadNumber),
+    }
 }
 
 fn unterminated<'src>(_: &mut logos::Lexer<'src, Tok<'src>>) -> Result<String, LexErrorKind> {

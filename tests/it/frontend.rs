@@ -179,3 +179,28 @@ fn messages_follow_the_style_guide() {
         }
     }
 }
+
+#[test]
+fn docs_list_every_diagnostic_code() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/diagnostics.md")).unwrap();
+    for code in bylaw::diagnostics::Code::ALL {
+        let row = format!("| {} | `{}` |", code.code(), code.name());
+        assert!(docs.contains(&row), "docs/diagnostics.md lacks `{row}`");
+    }
+}
+
+#[test]
+fn every_error_code_has_an_invalid_program() {
+    let names: Vec<String> = std::fs::read_dir(crate::data("check/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    for code in bylaw::diagnostics::Code::ALL {
+        assert!(
+            names.iter().any(|n| n.starts_with(code.code())),
+            "no test program for {} ({})",
+            code.code(),
+            code.name()
+        );
+    }
+}
