@@ -182,7 +182,8 @@ fn messages_follow_the_style_guide() {
 
 #[test]
 fn docs_list_every_diagnostic_code() {
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/diagnostics.md")).unwrap();
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/diagnostics.md"))
+        .unwrap();
     for code in bylaw::diagnostics::Code::ALL {
         let row = format!("| {} | `{}` |", code.code(), code.name());
         assert!(docs.contains(&row), "docs/diagnostics.md lacks `{row}`");
