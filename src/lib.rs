@@ -50,3 +50,12 @@ pub fn check_source(name: &str, text: &str) -> Checked {
         diagnostics,
     }
 }
+pub mod codegen;
+pub mod guard;
+pub mod ir;
+pub mod runtime;
+pub mod testing;
+
+pub use guard::{Diagnostics, Engine, Guard, Policy};
+pub use runtime::decision::Decision;
+pub use runtime::record::Record;

@@ -1,6 +1,10 @@
 //! The command line. With `lsp` and the runtime store, the only place that does IO.
 
 mod check_cmd;
+mod eval_cmd;
+mod ir_cmd;
+mod policy_file;
+mod test_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +26,15 @@ enum Command {
     /// Exits 0 when there are no errors, 1 when there are (or when there are
     /// warnings and `--deny-warnings` is given), 2 on a usage error or an unreadable path.
     Check(check_cmd::CheckArgs),
+    /// Decide requests (JSON) with a policy and print the decisions.
+    ///
+    /// Invalid requests are denied, naming every bad field. Exits 0 when every request
+    /// was decided (whatever the outcomes), 1 when the policy has errors, 2 on usage errors.
+    Eval(eval_cmd::EvalArgs),
+    /// Run the `test` blocks of policies; exits 1 if any test fails.
+    Test(test_cmd::TestArgs),
+    /// Print the typed IR a policy compiles to.
+    Ir(ir_cmd::IrArgs),
 }
 
 /// How diagnostics are printed.
@@ -58,6 +71,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
+        Command::Eval(args) => eval_cmd::run(&args),
+        Command::Test(args) => test_cmd::run(&args),
+        Command::Ir(args) => ir_cmd::run(&args),
     }
 }
 

@@ -1,0 +1,58 @@
+//! Loading a policy file for the commands that run it, with diagnostics on failure.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::ValueEnum;
+
+use crate::guard::{Engine, Guard, Policy};
+
+/// Which engine decides, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EngineChoice {
+    /// Native code from the Cranelift JIT.
+    Jit,
+    /// The reference interpreter.
+    Interp,
+}
+
+impl From<EngineChoice> for Engine {
+    fn from(e: EngineChoice) -> Self {
+        match e {
+            EngineChoice::Jit => Engine::Jit,
+            EngineChoice::Interp => Engine::Interpreter,
+        }
+    }
+}
+
+/// Why a policy could not be loaded; the message is already printed.
+pub(crate) enum LoadError {
+    /// The file could not be read (a usage problem).
+    Unreadable,
+    /// The policy has errors.
+    Rejected,
+}
+
+pub(crate) fn load_policy(path: &Path) -> Result<Policy, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("error: cannot read `{}`: {e}", path.display());
+        LoadError::Unreadable
+    })?;
+    Policy::check(&path.display().to_string(), &text).map_err(|diags| {
+        let color = super::ColorChoice::Auto.enabled(std::io::stderr().is_terminal());
+        eprint!(
+            "{}",
+            crate::diagnostics::render(&diags.sources, &diags.diagnostics, color)
+        );
+        LoadError::Rejected
+    })
+}
+
+pub(crate) fn load_guard(path: &Path, engine: EngineChoice) -> Result<Guard, LoadError> {
+    let policy = load_policy(path)?;
+    Guard::new(Arc::new(policy), engine.into()).map_err(|e| {
+        eprintln!("error: {e}");
+        LoadError::Rejected
+    })
+}

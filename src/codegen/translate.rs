@@ -1,0 +1,557 @@
+//! IR to Cranelift IR: one `FunctionTranslator` per guard, one `translate_*` method per
+//! construct. The function evaluates in the interpreter's order — tiers, rules, duties,
+//! triggers — so that both fail at the same site when an operation fails.
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Type, Value, types,
+};
+use cranelift_frontend::{FunctionBuilder, Variable};
+
+use super::raw_offsets;
+use crate::ast::CmpOp;
+use crate::ir::{ArithOp, Expr, Kind, Layout, NO_TIER, Policy, outcome_code, status};
+
+pub(crate) struct FunctionTranslator<'a, 'b> {
+    pub builder: &'a mut FunctionBuilder<'b>,
+    pub policy: &'a Policy,
+    pub str_set_contains: FuncRef,
+    slots: Value,
+    present: Value,
+    set_items: Value,
+    degraded: Value,
+    out: Value,
+    tier: Variable,
+    severity: Variable,
+    fail_block: cranelift_codegen::ir::Block,
+}
+
+fn flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+fn kind_type(kind: Kind) -> Type {
+    match kind {
+        Kind::Bool => types::I8,
+        Kind::Float => types::F64,
+        Kind::Int | Kind::Str | Kind::Enum | Kind::Tier => types::I64,
+    }
+}
+
+fn int_cc(op: CmpOp) -> IntCC {
+    match op {
+        CmpOp::Eq => IntCC::Equal,
+        CmpOp::Ne => IntCC::NotEqual,
+        CmpOp::Lt => IntCC::SignedLessThan,
+        CmpOp::Le => IntCC::SignedLessThanOrEqual,
+        CmpOp::Gt => IntCC::SignedGreaterThan,
+        CmpOp::Ge => IntCC::SignedGreaterThanOrEqual,
+    }
+}
+
+fn float_cc(op: CmpOp) -> FloatCC {
+    match op {
+        CmpOp::Eq => FloatCC::Equal,
+        CmpOp::Ne => FloatCC::NotEqual,
+        CmpOp::Lt => FloatCC::LessThan,
+        CmpOp::Le => FloatCC::LessThanOrEqual,
+        CmpOp::Gt => FloatCC::GreaterThan,
+        CmpOp::Ge => FloatCC::GreaterThanOrEqual,
+    }
+}
+
+impl<'a, 'b> FunctionTranslator<'a, 'b> {
+    /// Emits the whole guard into the builder's function: `fn(rec, out)`.
+    pub fn translate(
+        builder: &'a mut FunctionBuilder<'b>,
+        policy: &'a Policy,
+        str_set_contains: FuncRef,
+    ) {
+        let entry = builder.create_block();
+        builder.append_block_params_for_function_params(entry);
+        builder.switch_to_block(entry);
+        let (rec, out) = match builder.block_params(entry) {
+            [rec, out] => (*rec, *out),
+            _ => return,
+        };
+        let slots = builder
+            .ins()
+            .load(types::I64, flags(), rec, raw_offsets::SLOTS);
+        let present = builder
+            .ins()
+            .load(types::I64, flags(), rec, raw_offsets::PRESENT);
+        let set_items = builder
+            .ins()
+            .load(types::I64, flags(), rec, raw_offsets::SET_ITEMS);
+        let degraded = builder
+            .ins()
+            .load(types::I64, flags(), rec, raw_offsets::DEGRADED);
+        let tier = builder.declare_var(types::I64);
+        let severity = builder.declare_var(types::I64);
+        let no_tier = builder.ins().iconst(types::I64, NO_TIER as i64);
+        builder.def_var(tier, no_tier);
+        let nothing = builder.ins().iconst(types::I64, -1);
+        builder.def_var(severity, nothing);
+
+        let fail_block = builder.create_block();
+        builder.append_block_param(fail_block, types::I64);
+        builder.append_block_param(fail_block, types::I64);
+
+        let mut t = FunctionTranslator {
+            builder,
+            policy,
+            str_set_contains,
+            slots,
+            present,
+            set_items,
+            degraded,
+            out,
+            tier,
+            severity,
+            fail_block,
+        };
+        t.translate_tiers();
+        t.translate_rules();
+        t.translate_duties();
+        t.translate_triggers();
+        t.translate_finish();
+        t.translate_fail_block();
+        t.builder.seal_all_blocks();
+    }
+
+    fn translate_tiers(&mut self) {
+        if self.policy.tiers.is_empty() {
+            return;
+        }
+        let done = self.builder.create_block();
+        for (i, tier) in self.policy.tiers.iter().enumerate() {
+            let index = self.builder.ins().iconst(types::I64, i as i64);
+            match &tier.cond {
+                None => {
+                    self.builder.def_var(self.tier, index);
+                    self.builder.ins().jump(done, &[]);
+                    break;
+                }
+                Some(cond) => {
+                    let matched = self.translate_expr(cond);
+                    let chosen = self.builder.create_block();
+                    let next = self.builder.create_block();
+                    self.builder.ins().brif(matched, chosen, &[], next, &[]);
+                    self.builder.switch_to_block(chosen);
+                    self.builder.def_var(self.tier, index);
+                    self.builder.ins().jump(done, &[]);
+                    self.builder.switch_to_block(next);
+                }
+            }
+        }
+        if self.policy.tiers.last().is_some_and(|t| t.cond.is_some()) {
+            self.builder.ins().jump(done, &[]);
+        }
+        self.builder.switch_to_block(done);
+    }
+
+    /// Sets bit `bit` of the bit set starting at word `base` of the result.
+    fn set_bit(&mut self, base: usize, bit: usize) {
+        let offset = ((base + bit / 64) * 8) as i32;
+        let word = self
+            .builder
+            .ins()
+            .load(types::I64, flags(), self.out, offset);
+        let word = self
+            .builder
+            .ins()
+            .bor_imm_s(word, (1u64 << (bit % 64)) as i64);
+        self.builder.ins().store(flags(), word, self.out, offset);
+    }
+
+    fn raise_severity(&mut self, code: u64) {
+        let current = self.builder.use_var(self.severity);
+        let code = self.builder.ins().iconst(types::I64, code as i64);
+        let raised = self.builder.ins().smax(current, code);
+        self.builder.def_var(self.severity, raised);
+    }
+
+    /// Emits `if cond { set bit; raise severity }`; `when_false` flips the test.
+    fn translate_fire(
+        &mut self,
+        cond: &Expr,
+        base: usize,
+        bit: usize,
+        severity: Option<u64>,
+        when_false: bool,
+    ) {
+        let value = self.translate_expr(cond);
+        let fire = self.builder.create_block();
+        let next = self.builder.create_block();
+        if when_false {
+            self.builder.ins().brif(value, next, &[], fire, &[]);
+        } else {
+            self.builder.ins().brif(value, fire, &[], next, &[]);
+        }
+        self.builder.switch_to_block(fire);
+        self.set_bit(base, bit);
+        if let Some(code) = severity {
+            self.raise_severity(code);
+        }
+        self.builder.ins().jump(next, &[]);
+        self.builder.switch_to_block(next);
+    }
+
+    fn translate_rules(&mut self) {
+        let base = self.policy.layout.rules;
+        for (i, rule) in self.policy.rules.iter().enumerate() {
+            self.translate_fire(&rule.cond, base, i, Some(outcome_code(rule.outcome)), false);
+        }
+    }
+
+    fn translate_duties(&mut self) {
+        let layout = self.policy.layout;
+        for (i, duty) in self.policy.duties.iter().enumerate() {
+            let skip = self.builder.create_block();
+            if let Some(mask) = duty.tier_mask {
+                let tier = self.builder.use_var(self.tier);
+                let in_range = self
+                    .builder
+                    .ins()
+                    .icmp_imm_s(IntCC::UnsignedLessThan, tier, 64);
+                let mask = self.builder.ins().iconst(types::I64, mask as i64);
+                let shifted = self.builder.ins().ushr(mask, tier);
+                let bit = self.builder.ins().band_imm_s(shifted, 1);
+                let bit = self.builder.ins().ireduce(types::I8, bit);
+                let in_tier = self.builder.ins().band(in_range, bit);
+                let go = self.builder.create_block();
+                self.builder.ins().brif(in_tier, go, &[], skip, &[]);
+                self.builder.switch_to_block(go);
+            }
+            if let Some(when) = &duty.when {
+                let applies = self.translate_expr(when);
+                let go = self.builder.create_block();
+                self.builder.ins().brif(applies, go, &[], skip, &[]);
+                self.builder.switch_to_block(go);
+            }
+            self.set_bit(layout.duties, i);
+            for (j, require) in duty.requires.iter().enumerate() {
+                let code = outcome_code(require.outcome);
+                self.translate_fire(
+                    &require.cond,
+                    layout.requires,
+                    duty.first_require + j,
+                    Some(code),
+                    true,
+                );
+            }
+            self.builder.ins().jump(skip, &[]);
+            self.builder.switch_to_block(skip);
+        }
+    }
+
+    fn translate_triggers(&mut self) {
+        let base = self.policy.layout.triggers;
+        for (i, trigger) in self.policy.triggers.iter().enumerate() {
+            self.translate_fire(&trigger.cond, base, i, None, false);
+        }
+    }
+
+    fn translate_finish(&mut self) {
+        let tier = self.builder.use_var(self.tier);
+        self.builder
+            .ins()
+            .store(flags(), tier, self.out, (Layout::TIER * 8) as i32);
+        let severity = self.builder.use_var(self.severity);
+        let default = self
+            .builder
+            .ins()
+            .iconst(types::I64, outcome_code(self.policy.default) as i64);
+        let nothing_fired = self
+            .builder
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThan, severity, 0);
+        let outcome = self.builder.ins().select(nothing_fired, default, severity);
+        self.builder
+            .ins()
+            .store(flags(), outcome, self.out, (Layout::OUTCOME * 8) as i32);
+        self.builder.ins().return_(&[]);
+    }
+
+    fn translate_fail_block(&mut self) {
+        self.builder.switch_to_block(self.fail_block);
+        let (status, site) = match self.builder.block_params(self.fail_block) {
+            [s, t] => (*s, *t),
+            _ => return,
+        };
+        self.builder
+            .ins()
+            .store(flags(), status, self.out, (Layout::STATUS * 8) as i32);
+        self.builder
+            .ins()
+            .store(flags(), site, self.out, (Layout::SITE * 8) as i32);
+        self.builder.ins().return_(&[]);
+    }
+
+    /// Branches to the fail block with `status` and `site` when `failed` is set.
+    fn fail_if(&mut self, failed: Value, status: u64, site: u32) {
+        let status = self.builder.ins().iconst(types::I64, status as i64);
+        let site = self.builder.ins().iconst(types::I64, i64::from(site));
+        let cont = self.builder.create_block();
+        self.builder.ins().brif(
+            failed,
+            self.fail_block,
+            &[BlockArg::Value(status), BlockArg::Value(site)],
+            cont,
+            &[],
+        );
+        self.builder.switch_to_block(cont);
+    }
+
+    fn load_slot(&mut self, slot: u32, kind: Kind) -> Value {
+        let offset = (slot as i32) * 8;
+        match kind {
+            Kind::Bool => {
+                let word = self
+                    .builder
+                    .ins()
+                    .load(types::I64, flags(), self.slots, offset);
+                self.builder.ins().icmp_imm_s(IntCC::NotEqual, word, 0)
+            }
+            Kind::Float => self
+                .builder
+                .ins()
+                .load(types::F64, flags(), self.slots, offset),
+            Kind::Int | Kind::Str | Kind::Enum | Kind::Tier => {
+                self.builder
+                    .ins()
+                    .load(types::I64, flags(), self.slots, offset)
+            }
+        }
+    }
+
+    fn is_present(&mut self, slot: u32) -> Value {
+        let offset = ((slot / 64) * 8) as i32;
+        let word = self
+            .builder
+            .ins()
+            .load(types::I64, flags(), self.present, offset);
+        let shifted = self.builder.ins().ushr_imm_s(word, i64::from(slot % 64));
+        let bit = self.builder.ins().band_imm_s(shifted, 1);
+        self.builder.ins().icmp_imm_s(IntCC::NotEqual, bit, 0)
+    }
+
+    /// `member < 64 && mask has bit member`, as the interpreter tests it.
+    fn bit_test(&mut self, member: Value, mask: Value) -> Value {
+        let in_range = self
+            .builder
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, member, 64);
+        let shifted = self.builder.ins().ushr(mask, member);
+        let bit = self.builder.ins().band_imm_s(shifted, 1);
+        let bit = self.builder.ins().ireduce(types::I8, bit);
+        self.builder.ins().band(in_range, bit)
+    }
+
+    fn translate_expr(&mut self, e: &Expr) -> Value {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.translate_expr_inner(e))
+    }
+
+    fn translate_expr_inner(&mut self, e: &Expr) -> Value {
+        match e {
+            Expr::Bool(b) => self.builder.ins().iconst(types::I8, i64::from(*b)),
+            Expr::Int(i) => self.builder.ins().iconst(types::I64, *i),
+            Expr::Float(f) => self.builder.ins().f64const(*f),
+            Expr::Str(id) | Expr::Enum(id) | Expr::Tier(id) => {
+                self.builder.ins().iconst(types::I64, i64::from(*id))
+            }
+            Expr::Load { slot, kind } => self.load_slot(*slot, *kind),
+            Expr::Has { slot } => self.is_present(*slot),
+            Expr::Coalesce {
+                slot,
+                kind,
+                default,
+            } => {
+                let present = self.is_present(*slot);
+                let then_block = self.builder.create_block();
+                let else_block = self.builder.create_block();
+                let merge = self.builder.create_block();
+                let result = self.builder.append_block_param(merge, kind_type(*kind));
+                self.builder
+                    .ins()
+                    .brif(present, then_block, &[], else_block, &[]);
+                self.builder.switch_to_block(then_block);
+                let loaded = self.load_slot(*slot, *kind);
+                self.builder.ins().jump(merge, &[BlockArg::Value(loaded)]);
+                self.builder.switch_to_block(else_block);
+                let fallback = self.translate_expr(default);
+                self.builder.ins().jump(merge, &[BlockArg::Value(fallback)]);
+                self.builder.switch_to_block(merge);
+                result
+            }
+            Expr::Degraded => self
+                .builder
+                .ins()
+                .icmp_imm_s(IntCC::NotEqual, self.degraded, 0),
+            Expr::CurrentTier => self.builder.use_var(self.tier),
+            Expr::Not(a) => {
+                let v = self.translate_expr(a);
+                self.builder.ins().bxor_imm_s(v, 1)
+            }
+            Expr::And(a, b) => self.translate_short_circuit(a, b, true),
+            Expr::Or(a, b) => self.translate_short_circuit(a, b, false),
+            Expr::Cmp { op, kind, a, b } => {
+                let x = self.translate_expr(a);
+                let y = self.translate_expr(b);
+                self.translate_compare(*op, *kind, x, y)
+            }
+            Expr::Arith {
+                op,
+                kind,
+                a,
+                b,
+                site,
+            } => {
+                let x = self.translate_expr(a);
+                let y = self.translate_expr(b);
+                self.translate_arith(*op, *kind, x, y, *site)
+            }
+            Expr::Neg { kind, a, site } => {
+                let x = self.translate_expr(a);
+                if *kind == Kind::Float {
+                    self.builder.ins().fneg(x)
+                } else {
+                    let is_min = self.builder.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                    self.fail_if(is_min, status::OVERFLOW, *site);
+                    self.builder.ins().ineg(x)
+                }
+            }
+            Expr::IntToFloat(a) => {
+                let x = self.translate_expr(a);
+                self.builder.ins().fcvt_from_sint(types::F64, x)
+            }
+            Expr::InEnumSet { elem, slot } => {
+                let member = self.translate_expr(elem);
+                let mask = self.load_slot(*slot, Kind::Int);
+                self.bit_test(member, mask)
+            }
+            Expr::InMask { elem, mask } => {
+                let member = self.translate_expr(elem);
+                let mask = self.builder.ins().iconst(types::I64, *mask as i64);
+                self.bit_test(member, mask)
+            }
+            Expr::InStrSet { elem, slot } => {
+                let id = self.translate_expr(elem);
+                let packed = self.load_slot(*slot, Kind::Int);
+                let call = self
+                    .builder
+                    .ins()
+                    .call(self.str_set_contains, &[self.set_items, packed, id]);
+                match self.builder.inst_results(call) {
+                    [found] => *found,
+                    _ => self.builder.ins().iconst(types::I8, 0),
+                }
+            }
+            Expr::InList { elem, kind, items } => {
+                let x = self.translate_expr(elem);
+                let merge = self.builder.create_block();
+                let result = self.builder.append_block_param(merge, types::I8);
+                let one = self.builder.ins().iconst(types::I8, 1);
+                for item in items {
+                    let y = self.translate_expr(item);
+                    let equal = self.translate_compare(CmpOp::Eq, *kind, x, y);
+                    let next = self.builder.create_block();
+                    self.builder
+                        .ins()
+                        .brif(equal, merge, &[BlockArg::Value(one)], next, &[]);
+                    self.builder.switch_to_block(next);
+                }
+                let zero = self.builder.ins().iconst(types::I8, 0);
+                self.builder.ins().jump(merge, &[BlockArg::Value(zero)]);
+                self.builder.switch_to_block(merge);
+                result
+            }
+        }
+    }
+
+    fn translate_short_circuit(&mut self, a: &Expr, b: &Expr, is_and: bool) -> Value {
+        let left = self.translate_expr(a);
+        let rhs_block = self.builder.create_block();
+        let merge = self.builder.create_block();
+        let result = self.builder.append_block_param(merge, types::I8);
+        if is_and {
+            self.builder
+                .ins()
+                .brif(left, rhs_block, &[], merge, &[BlockArg::Value(left)]);
+        } else {
+            self.builder
+                .ins()
+                .brif(left, merge, &[BlockArg::Value(left)], rhs_block, &[]);
+        }
+        self.builder.switch_to_block(rhs_block);
+        let right = self.translate_expr(b);
+        self.builder.ins().jump(merge, &[BlockArg::Value(right)]);
+        self.builder.switch_to_block(merge);
+        result
+    }
+
+    fn translate_compare(&mut self, op: CmpOp, kind: Kind, x: Value, y: Value) -> Value {
+        match kind {
+            Kind::Float => self.builder.ins().fcmp(float_cc(op), x, y),
+            Kind::Int => self.builder.ins().icmp(int_cc(op), x, y),
+            Kind::Bool | Kind::Str | Kind::Enum | Kind::Tier => {
+                let cc = if op == CmpOp::Ne {
+                    IntCC::NotEqual
+                } else {
+                    IntCC::Equal
+                };
+                self.builder.ins().icmp(cc, x, y)
+            }
+        }
+    }
+
+    fn translate_arith(&mut self, op: ArithOp, kind: Kind, x: Value, y: Value, site: u32) -> Value {
+        if kind == Kind::Float {
+            return match op {
+                ArithOp::Add => self.builder.ins().fadd(x, y),
+                ArithOp::Sub => self.builder.ins().fsub(x, y),
+                ArithOp::Mul => self.builder.ins().fmul(x, y),
+                ArithOp::Div => {
+                    let zero = self.builder.ins().f64const(0.0);
+                    let by_zero = self.builder.ins().fcmp(FloatCC::Equal, y, zero);
+                    self.fail_if(by_zero, status::DIVISION_BY_ZERO, site);
+                    self.builder.ins().fdiv(x, y)
+                }
+            };
+        }
+        match op {
+            ArithOp::Add | ArithOp::Sub | ArithOp::Mul => {
+                let (result, overflowed) = match op {
+                    ArithOp::Add => self.builder.ins().sadd_overflow(x, y),
+                    ArithOp::Sub => self.builder.ins().ssub_overflow(x, y),
+                    _ => self.builder.ins().smul_overflow(x, y),
+                };
+                self.fail_if(overflowed, status::OVERFLOW, site);
+                result
+            }
+            ArithOp::Div => {
+                let by_zero = self.builder.ins().icmp_imm_s(IntCC::Equal, y, 0);
+                self.fail_if(by_zero, status::DIVISION_BY_ZERO, site);
+                let is_min = self.builder.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                let minus_one = self.builder.ins().icmp_imm_s(IntCC::Equal, y, -1);
+                let overflow = self.builder.ins().band(is_min, minus_one);
+                self.fail_if(overflow, status::OVERFLOW, site);
+                self.builder.ins().sdiv(x, y)
+            }
+        }
+    }
+}
+
+/// The guard's signature: `fn(rec: *const RawRecord, out: *mut u64)`.
+pub(crate) fn guard_signature(sig: &mut cranelift_codegen::ir::Signature, pointer: Type) {
+    sig.params.push(AbiParam::new(pointer));
+    sig.params.push(AbiParam::new(pointer));
+}
+
+/// The helper's signature: `fn(items: *const u32, packed: u64, id: u64) -> u8`.
+pub(crate) fn str_set_signature(sig: &mut cranelift_codegen::ir::Signature, pointer: Type) {
+    sig.params.push(AbiParam::new(pointer));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.returns.push(AbiParam::new(types::I8));
+}

@@ -1,0 +1,184 @@
+//! The façade: compile a policy, get a `Guard`, decide requests.
+
+use std::sync::Arc;
+
+use crate::check::program::Program;
+use crate::codegen::jit::{CodegenError, JitGuard};
+use crate::diagnostics::{self, Diagnostic};
+use crate::ir::{self, Compact};
+use crate::runtime::decision::Decision;
+use crate::runtime::record::{Encoder, InputError, Record, RecordBuilder};
+use crate::source::SourceMap;
+
+/// Diagnostics that stopped a compilation, with the sources they point into.
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    pub sources: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&diagnostics::render(
+            &self.sources,
+            &self.diagnostics,
+            false,
+        ))
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+impl From<CodegenError> for Diagnostics {
+    fn from(e: CodegenError) -> Self {
+        Diagnostics {
+            sources: SourceMap::new(),
+            diagnostics: vec![Diagnostic {
+                code: diagnostics::Code::SyntaxError,
+                severity: diagnostics::Severity::Error,
+                message: e.to_string(),
+                labels: Vec::new(),
+                help: None,
+            }],
+        }
+    }
+}
+
+/// A checked, lowered policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub program: Program,
+    pub ir: ir::Policy,
+    pub sources: SourceMap,
+    /// Warnings from checking (a policy with errors never gets this far).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Policy {
+    /// Compiles source text into a guard with native code.
+    ///
+    /// ```text
+    /// let guard = bylaw::Policy::compile(source)?;
+    /// let decision = guard.decide_json(br#"{"scores": {"toxicity": 0.9}}"#);
+    /// ```
+    pub fn compile(source: &str) -> Result<Guard, Diagnostics> {
+        Guard::new(
+            Arc::new(Policy::check("policy.bylaw", source)?),
+            Engine::Jit,
+        )
+    }
+
+    /// Parses, checks and lowers; `name` is how diagnostics name the file.
+    pub fn check(name: &str, source: &str) -> Result<Policy, Diagnostics> {
+        let checked = crate::check_source(name, source);
+        match checked.program {
+            Some(program) if !checked.has_errors() => {
+                let ir = ir::lower(&program, &checked.sources);
+                Ok(Policy {
+                    program,
+                    ir,
+                    sources: checked.sources,
+                    warnings: checked.diagnostics,
+                })
+            }
+            _ => Err(Diagnostics {
+                sources: checked.sources,
+                diagnostics: checked.diagnostics,
+            }),
+        }
+    }
+}
+
+/// Which engine decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// Native code from the Cranelift JIT.
+    #[default]
+    Jit,
+    /// The reference interpreter over the IR.
+    Interpreter,
+}
+
+/// A policy ready to decide requests. `Send + Sync`: share it between threads.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    policy: Arc<Policy>,
+    encoder: Arc<Encoder>,
+    jit: Option<Arc<JitGuard>>,
+}
+
+impl Guard {
+    pub fn new(policy: Arc<Policy>, engine: Engine) -> Result<Guard, Diagnostics> {
+        let jit = match engine {
+            Engine::Jit => Some(Arc::new(JitGuard::compile(&policy.ir)?)),
+            Engine::Interpreter => None,
+        };
+        Ok(Guard {
+            encoder: Arc::new(Encoder::new(&policy.ir)),
+            policy,
+            jit,
+        })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn engine(&self) -> Engine {
+        if self.jit.is_some() {
+            Engine::Jit
+        } else {
+            Engine::Interpreter
+        }
+    }
+
+    /// A builder for a request record, by field path, without JSON.
+    pub fn record(&self) -> RecordBuilder<'_> {
+        RecordBuilder::new(&self.policy.ir, &self.encoder)
+    }
+
+    /// Encodes a JSON request; errors name every bad field.
+    pub fn encode_json(&self, bytes: &[u8]) -> Result<Record, Vec<InputError>> {
+        self.encoder.decode_json(&self.policy.ir, bytes)
+    }
+
+    pub fn encode_value(&self, json: &serde_json::Value) -> Result<Record, Vec<InputError>> {
+        self.encoder.decode_value(&self.policy.ir, json)
+    }
+
+    /// An empty result buffer of this policy's layout, for [`Guard::decide_compact`].
+    pub fn compact(&self) -> Compact {
+        Compact::new(&self.policy.ir.layout)
+    }
+
+    /// The fast path: decide into a reused buffer, with no allocation.
+    pub fn decide_compact(&self, record: &Record, degraded: bool, out: &mut Compact) {
+        match &self.jit {
+            Some(jit) => jit.decide(record, degraded, out),
+            None => ir::interp::decide(&self.policy.ir, record, degraded, out),
+        }
+    }
+
+    pub fn decide(&self, record: &Record) -> Decision {
+        self.decide_with(record, false)
+    }
+
+    /// Decides with the request's service marked degraded or not.
+    pub fn decide_with(&self, record: &Record, degraded: bool) -> Decision {
+        let mut out = self.compact();
+        self.decide_compact(record, degraded, &mut out);
+        Decision::expand(&self.policy.ir, &out)
+    }
+
+    /// JSON bytes in, decision out. An invalid request is denied, naming each bad field.
+    pub fn decide_json(&self, bytes: &[u8]) -> Decision {
+        match self.encode_json(bytes) {
+            Ok(record) => self.decide(&record),
+            Err(errors) => Decision::invalid(errors),
+        }
+    }
+
+    pub(crate) fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+}

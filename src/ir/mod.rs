@@ -1,0 +1,469 @@
+//! The typed IR: what a guard computes, with `def`s inlined, names replaced by slots
+//! and interned ids, and every operation typed by the kind of value it works on.
+//!
+//! Both engines — the reference interpreter (`interp`) and the Cranelift JIT
+//! (`crate::codegen`) — read this and nothing else, and write the same
+//! [`Compact`] result. The interpreter is the oracle the JIT is tested against.
+
+pub mod interp;
+mod lower;
+mod print;
+
+use crate::ast::{CmpOp, Outcome, WindowKind};
+pub use lower::lower;
+pub use print::print;
+
+/// The value kind stored in a field's slot, and how operations read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    /// `int` and `duration` (seconds): i64.
+    Int,
+    /// `float` and `percent`: f64.
+    Float,
+    /// An interned string id.
+    Str,
+    /// An enum member index.
+    Enum,
+    /// The tier index.
+    Tier,
+}
+
+/// How a schema field is stored and read from JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    Bool,
+    Int,
+    Float,
+    Str,
+    /// Whole seconds, written in JSON as an integer.
+    Duration,
+    /// Percent units, written in JSON as a number (`5` is 5%).
+    Percent,
+    Enum(usize),
+    /// Bit `i` set when member `i` is in the set.
+    EnumSet(usize),
+    /// An index into the record's string sets.
+    StrSet,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub path: String,
+    /// `path` split at dots, for walking nested JSON.
+    pub segments: Vec<String>,
+    pub ty: FieldType,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enum {
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+/// A source location, kept so decisions can point at the policy text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Loc {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// An operation that can fail at run time (overflow, division by zero), remembered so
+/// a failed request says where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    pub loc: Loc,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// An interned literal string.
+    Str(u32),
+    Enum(u32),
+    Tier(u32),
+    /// A required field's value, or a present optional one under `Coalesce`.
+    Load {
+        slot: u32,
+        kind: Kind,
+    },
+    Has {
+        slot: u32,
+    },
+    Coalesce {
+        slot: u32,
+        kind: Kind,
+        default: Box<Expr>,
+    },
+    Degraded,
+    CurrentTier,
+    Not(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Cmp {
+        op: CmpOp,
+        kind: Kind,
+        a: Box<Expr>,
+        b: Box<Expr>,
+    },
+    Arith {
+        op: ArithOp,
+        kind: Kind,
+        a: Box<Expr>,
+        b: Box<Expr>,
+        site: u32,
+    },
+    Neg {
+        kind: Kind,
+        a: Box<Expr>,
+        site: u32,
+    },
+    IntToFloat(Box<Expr>),
+    /// Member of a `set<enum>` field.
+    InEnumSet {
+        elem: Box<Expr>,
+        slot: u32,
+    },
+    /// Member of a `set<string>` field.
+    InStrSet {
+        elem: Box<Expr>,
+        slot: u32,
+    },
+    /// Enum member (or tier) in a constant set: bit `value` of `mask`.
+    InMask {
+        elem: Box<Expr>,
+        mask: u64,
+    },
+    /// Equal to one of the items, tried left to right.
+    InList {
+        elem: Box<Expr>,
+        kind: Kind,
+        items: Vec<Expr>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tier {
+    pub name: String,
+    pub cond: Option<Expr>,
+    pub cite: Option<String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub outcome: Outcome,
+    pub cond: Expr,
+    pub because: String,
+    pub cite: Option<String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Require {
+    pub cond: Expr,
+    pub outcome: Outcome,
+    pub message: String,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub recipient: String,
+    pub within_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duty {
+    pub name: String,
+    /// Bit `t` set when the duty applies in tier `t`; `None` when any tier will do.
+    pub tier_mask: Option<u64>,
+    pub when: Option<Expr>,
+    pub requires: Vec<Require>,
+    /// Index of this duty's first requirement in the result's require bits.
+    pub first_require: usize,
+    pub retain_secs: Option<u64>,
+    pub reports: Vec<Report>,
+    pub notices: Vec<String>,
+    pub cites: Vec<String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Threshold {
+    Count(i64),
+    Rate(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Suspend {
+        service: usize,
+        for_secs: Option<u64>,
+    },
+    Degrade {
+        service: usize,
+    },
+    Notify {
+        channel: String,
+    },
+    Report {
+        recipient: String,
+        within_secs: u64,
+    },
+    Block {
+        key_slot: u32,
+        for_secs: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub name: String,
+    pub kind: WindowKind,
+    /// The predicate the guard evaluates for every valid decision.
+    pub cond: Expr,
+    pub within_secs: u64,
+    pub by_slot: Option<u32>,
+    pub op: CmpOp,
+    pub threshold: Threshold,
+    pub actions: Vec<Action>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub fallback: Option<String>,
+    pub recovery: Option<crate::check::program::Recovery>,
+}
+
+/// A compiled policy, ready for an engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub name: String,
+    pub version: String,
+    pub enums: Vec<Enum>,
+    /// One slot per field, in schema order.
+    pub fields: Vec<Field>,
+    /// Interned string literals; a literal's id is its index. Request strings that are
+    /// not literals get ids from `strings.len()` upwards, per request.
+    pub strings: Vec<String>,
+    pub tiers: Vec<Tier>,
+    pub default: Outcome,
+    pub rules: Vec<Rule>,
+    pub duties: Vec<Duty>,
+    pub triggers: Vec<Trigger>,
+    pub services: Vec<Service>,
+    pub sites: Vec<Site>,
+    pub layout: Layout,
+}
+
+/// Where each part of the compact result lives, in 64-bit words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub rules: usize,
+    pub duties: usize,
+    pub requires: usize,
+    pub triggers: usize,
+    pub words: usize,
+}
+
+impl Layout {
+    pub const STATUS: usize = 0;
+    pub const SITE: usize = 1;
+    pub const TIER: usize = 2;
+    pub const OUTCOME: usize = 3;
+    const HEADER: usize = 4;
+
+    pub fn new(rules: usize, duties: usize, requires: usize, triggers: usize) -> Self {
+        let words = |n: usize| n.div_ceil(64);
+        let rules_at = Self::HEADER;
+        let duties_at = rules_at + words(rules);
+        let requires_at = duties_at + words(duties);
+        let triggers_at = requires_at + words(requires);
+        Layout {
+            rules: rules_at,
+            duties: duties_at,
+            requires: requires_at,
+            triggers: triggers_at,
+            words: triggers_at + words(triggers),
+        }
+    }
+}
+
+/// Status word values of a [`Compact`] result.
+pub mod status {
+    pub const OK: u64 = 0;
+    pub const OVERFLOW: u64 = 1;
+    pub const DIVISION_BY_ZERO: u64 = 2;
+}
+
+/// No tier: the policy has no `tiers` block, or the request was not judged.
+pub const NO_TIER: u64 = u64::MAX;
+
+/// Outcome codes in the result, ordered by severity.
+pub fn outcome_code(outcome: Outcome) -> u64 {
+    match outcome {
+        Outcome::Allow => 0,
+        Outcome::Escalate => 1,
+        Outcome::Deny => 2,
+    }
+}
+
+pub fn outcome_from_code(code: u64) -> Outcome {
+    match code {
+        0 => Outcome::Allow,
+        1 => Outcome::Escalate,
+        _ => Outcome::Deny,
+    }
+}
+
+/// What an engine writes: a status, the failing site, the tier, the outcome, and bit
+/// sets of fired rules, applying duties, fired requirements and trigger predicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compact {
+    pub words: Vec<u64>,
+}
+
+impl Compact {
+    pub fn new(layout: &Layout) -> Self {
+        Compact {
+            words: vec![0; layout.words],
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.words.fill(0);
+    }
+
+    pub fn word(&self, index: usize) -> u64 {
+        self.words.get(index).copied().unwrap_or(0)
+    }
+
+    pub fn set_bit(&mut self, base: usize, bit: usize) {
+        if let Some(word) = self.words.get_mut(base + bit / 64) {
+            *word |= 1 << (bit % 64);
+        }
+    }
+
+    pub fn bit(&self, base: usize, bit: usize) -> bool {
+        self.word(base + bit / 64) & (1 << (bit % 64)) != 0
+    }
+
+    pub fn status(&self) -> u64 {
+        self.word(Layout::STATUS)
+    }
+
+    pub fn tier(&self) -> Option<usize> {
+        let t = self.word(Layout::TIER);
+        (t != NO_TIER).then_some(t as usize)
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        outcome_from_code(self.word(Layout::OUTCOME))
+    }
+}
+
+impl Policy {
+    pub fn require_count(&self) -> usize {
+        self.duties.iter().map(|d| d.requires.len()).sum()
+    }
+}
+
+impl Expr {
+    fn is_leaf(&self) -> bool {
+        matches!(
+            self,
+            Expr::Bool(_)
+                | Expr::Int(_)
+                | Expr::Float(_)
+                | Expr::Str(_)
+                | Expr::Enum(_)
+                | Expr::Tier(_)
+                | Expr::Load { .. }
+                | Expr::Has { .. }
+                | Expr::Degraded
+                | Expr::CurrentTier
+        )
+    }
+
+    /// The direct children, for walks that must not recurse.
+    fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Expr::Coalesce { default: a, .. }
+            | Expr::Not(a)
+            | Expr::Neg { a, .. }
+            | Expr::IntToFloat(a)
+            | Expr::InEnumSet { elem: a, .. }
+            | Expr::InStrSet { elem: a, .. }
+            | Expr::InMask { elem: a, .. } => vec![&mut **a],
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp { a, b, .. }
+            | Expr::Arith { a, b, .. } => {
+                vec![&mut **a, &mut **b]
+            }
+            Expr::InList { elem, items, .. } => {
+                let mut all = vec![&mut **elem];
+                all.extend(items.iter_mut());
+                all
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Drops deep trees without deep recursion: children are moved onto a heap stack and
+/// replaced by leaves before the node itself is dropped.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        if self.is_leaf() {
+            return;
+        }
+        let mut stack: Vec<Expr> = Vec::new();
+        for child in self.children_mut() {
+            if !child.is_leaf() {
+                stack.push(std::mem::replace(child, Expr::Degraded));
+            }
+        }
+        while let Some(mut node) = stack.pop() {
+            for child in node.children_mut() {
+                if !child.is_leaf() {
+                    stack.push(std::mem::replace(child, Expr::Degraded));
+                }
+            }
+        }
+    }
+}
+
+impl Compact {
+    /// A request that could not be judged: fail closed, keeping only why.
+    pub fn fail(&mut self, status: u64, site: u32) {
+        self.words.fill(0);
+        if let Some(w) = self.words.get_mut(Layout::STATUS) {
+            *w = status;
+        }
+        if let Some(w) = self.words.get_mut(Layout::SITE) {
+            *w = u64::from(site);
+        }
+        if let Some(w) = self.words.get_mut(Layout::TIER) {
+            *w = NO_TIER;
+        }
+        if let Some(w) = self.words.get_mut(Layout::OUTCOME) {
+            *w = outcome_code(crate::ast::Outcome::Deny);
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Input encoding: a request becomes a flat record whose layout the schema fixes —
+//! one 64-bit slot per field, a presence bit per field, strings interned to ids.
+//!
+//! Validation follows the brief's "JSON input" rules: every bad or missing field is
+//! named, and a request with any is invalid (the guard then fails closed).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::check::program::Value;
+use crate::ir::{FieldType, Policy};
+
+/// A request, encoded for a policy.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Record {
+    pub(crate) slots: Vec<u64>,
+    pub(crate) present: Vec<u64>,
+    /// The items of every `set<string>` field, back to back; a set's slot packs
+    /// `offset << 32 | len`.
+    pub(crate) set_items: Vec<u32>,
+    /// Request strings that are not policy literals; id = literal count + index.
+    pub(crate) extra_strings: Vec<String>,
+}
+
+impl Record {
+    fn new(fields: usize) -> Self {
+        Record {
+            slots: vec![0; fields],
+            present: vec![0; fields.div_ceil(64).max(1)],
+            set_items: Vec::new(),
+            extra_strings: Vec::new(),
+        }
+    }
+
+    pub fn is_present(&self, slot: usize) -> bool {
+        self.present
+            .get(slot / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    fn mark_present(&mut self, slot: usize, present: bool) {
+        if let Some(w) = self.present.get_mut(slot / 64) {
+            if present {
+                *w |= 1 << (slot % 64);
+            } else {
+                *w &= !(1 << (slot % 64));
+            }
+        }
+    }
+
+    pub fn slot(&self, slot: usize) -> u64 {
+        self.slots.get(slot).copied().unwrap_or(0)
+    }
+
+    /// The ids in a `set<string>` slot.
+    pub fn str_set(&self, packed: u64) -> &[u32] {
+        let offset = (packed >> 32) as usize;
+        let len = (packed & 0xffff_ffff) as usize;
+        self.set_items.get(offset..offset + len).unwrap_or(&[])
+    }
+}
+
+/// Why a request is invalid: the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputError {
+    pub field: String,
+    pub message: String,
+}
+
+impl InputError {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        InputError {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Knows a policy's layout and literal strings; turns requests into records.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    literal_ids: HashMap<String, u32>,
+    slot_by_path: HashMap<String, usize>,
+}
+
+impl Encoder {
+    pub fn new(policy: &Policy) -> Self {
+        Encoder {
+            literal_ids: policy
+                .strings
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.clone(), i as u32))
+                .collect(),
+            slot_by_path: policy
+                .fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.path.clone(), i))
+                .collect(),
+        }
+    }
+
+    pub fn slot(&self, path: &str) -> Option<usize> {
+        self.slot_by_path.get(path).copied()
+    }
+
+    fn intern(&self, record: &mut Record, s: &str) -> u32 {
+        if let Some(&id) = self.literal_ids.get(s) {
+            return id;
+        }
+        let base = self.literal_ids.len() as u32;
+        if let Some(i) = record.extra_strings.iter().position(|e| e == s) {
+            return base + i as u32;
+        }
+        record.extra_strings.push(s.to_string());
+        base + (record.extra_strings.len() - 1) as u32
+    }
+
+    /// Decodes a JSON request. Errors name every bad field.
+    pub fn decode_json(&self, policy: &Policy, bytes: &[u8]) -> Result<Record, Vec<InputError>> {
+        let json: Json = serde_json::from_slice(bytes).map_err(|e| {
+            vec![InputError::new(
+                "",
+                format!("the request is not valid JSON: {e}"),
+            )]
+        })?;
+        self.decode_value(policy, &json)
+    }
+
+    pub fn decode_value(&self, policy: &Policy, json: &Json) -> Result<Record, Vec<InputError>> {
+        let Json::Object(_) = json else {
+            return Err(vec![InputError::new(
+                "",
+                format!(
+                    "the request must be a JSON object, found {}",
+                    json_kind(json)
+                ),
+            )]);
+        };
+        let mut record = Record::new(policy.fields.len());
+        let mut errors = Vec::new();
+        for (slot, field) in policy.fields.iter().enumerate() {
+            match lookup(json, &field.segments) {
+                Lookup::Found(value) => {
+                    if let Err(message) =
+                        self.store_json(policy, &mut record, slot, &field.ty, value)
+                    {
+                        errors.push(InputError::new(&field.path, message));
+                    }
+                }
+                Lookup::Absent => {
+                    if !field.optional {
+                        errors.push(InputError::new(&field.path, "required field is missing"));
+                    }
+                }
+                Lookup::Null => {
+                    if !field.optional {
+                        errors.push(InputError::new(&field.path, "required field is null"));
+                    }
+                }
+                Lookup::NotObject(parent) => errors.push(InputError::new(
+                    &field.path,
+                    format!("`{parent}` must be an object to hold this field"),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(record)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn store_json(
+        &self,
+        policy: &Policy,
+        record: &mut Record,
+        slot: usize,
+        ty: &FieldType,
+        value: &Json,
+    ) -> Result<(), String> {
+        let bits = match ty {
+            FieldType::Bool => match value {
+                Json::Bool(b) => u64::from(*b),
+                other => return Err(expected("a boolean", other)),
+            },
+            FieldType::Int | FieldType::Duration => match value {
+                Json::Number(n) => match n.as_i64() {
+                    Some(i) => i as u64,
+                    None if n.is_u64() => return Err("integer is out of range".to_string()),
+                    None => return Err(format!("expected an integer, found the number {n}")),
+                },
+                other => return Err(expected("an integer", other)),
+            },
+            FieldType::Float | FieldType::Percent => match value {
+                Json::Number(n) => match n.as_f64() {
+                    Some(f) => f.to_bits(),
+                    None => return Err(format!("number {n} cannot be read")),
+                },
+                other => return Err(expected("a number", other)),
+            },
+            FieldType::Str => match value {
+                Json::String(s) => u64::from(self.intern(record, s)),
+                other => return Err(expected("a string", other)),
+            },
+            FieldType::Enum(id) => match value {
+                Json::String(s) => u64::from(member(policy, *id, s)?),
+                other => return Err(expected("a string naming a member", other)),
+            },
+            FieldType::EnumSet(id) => match value {
+                Json::Array(items) => {
+                    let mut mask = 0u64;
+                    for item in items {
+                        match item {
+                            Json::String(s) => mask |= 1 << (member(policy, *id, s)? % 64),
+                            other => return Err(expected("an array of strings", other)),
+                        }
+                    }
+                    mask
+                }
+                other => return Err(expected("an array", other)),
+            },
+            FieldType::StrSet => match value {
+                Json::Array(items) => {
+                    let mut ids = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item {
+                            Json::String(s) => ids.push(self.intern(record, s)),
+                            other => return Err(expected("an array of strings", other)),
+                        }
+                    }
+                    pack_set(record, ids)
+                }
+                other => return Err(expected("an array", other)),
+            },
+        };
+        if let Some(s) = record.slots.get_mut(slot) {
+            *s = bits;
+        }
+        record.mark_present(slot, true);
+        Ok(())
+    }
+
+    /// Encodes a fixture value (already checked against the schema).
+    pub(crate) fn store_value(&self, record: &mut Record, slot: usize, value: Option<&Value>) {
+        let Some(value) = value else {
+            record.mark_present(slot, false);
+            return;
+        };
+        let bits = match value {
+            Value::Bool(b) => u64::from(*b),
+            Value::Int(i) | Value::Duration(i) => *i as u64,
+            Value::Float(f) | Value::Percent(f) => f.to_bits(),
+            Value::Str(s) => u64::from(self.intern(record, s)),
+            Value::Enum(_, m) => u64::from(*m),
+            Value::Tier(t) => *t as u64,
+            Value::Set(items) => {
+                if items.iter().all(|i| matches!(i, Value::Str(_)))
+                    && items.iter().any(|i| matches!(i, Value::Str(_)))
+                {
+                    let ids = items
+                        .iter()
+                        .filter_map(|i| match i {
+                            Value::Str(s) => Some(self.intern(record, s)),
+                            _ => None,
+                        })
+                        .collect();
+                    pack_set(record, ids)
+                } else if items.is_empty() {
+                    // An empty set is 0 as a mask and as a packed string set alike.
+                    0
+                } else {
+                    items.iter().fold(0u64, |mask, i| match i {
+                        Value::Enum(_, m) => mask | (1 << (m % 64)),
+                        _ => mask,
+                    })
+                }
+            }
+        };
+        if let Some(s) = record.slots.get_mut(slot) {
+            *s = bits;
+        }
+        record.mark_present(slot, true);
+    }
+
+    /// A record from fixture values; every required field must be among them.
+    pub(crate) fn encode_values<'v>(
+        &self,
+        policy: &Policy,
+        values: impl Iterator<Item = (usize, Option<&'v Value>)>,
+    ) -> Result<Record, Vec<InputError>> {
+        let mut record = Record::new(policy.fields.len());
+        for (slot, value) in values {
+            self.store_value(&mut record, slot, value);
+        }
+        missing_required(policy, &record)?;
+        Ok(record)
+    }
+}
+
+fn missing_required(policy: &Policy, record: &Record) -> Result<(), Vec<InputError>> {
+    let errors: Vec<InputError> = policy
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(slot, f)| !f.optional && !record.is_present(*slot))
+        .map(|(_, f)| InputError::new(&f.path, "required field is missing"))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn pack_set(record: &mut Record, mut ids: Vec<u32>) -> u64 {
+    ids.sort_unstable();
+    ids.dedup();
+    let offset = record.set_items.len() as u64;
+    let len = ids.len() as u64;
+    record.set_items.extend(ids);
+    (offset << 32) | len
+}
+
+fn member(policy: &Policy, enum_id: usize, name: &str) -> Result<u32, String> {
+    let Some(e) = policy.enums.get(enum_id) else {
+        return Err("unknown enum".to_string());
+    };
+    e.members
+        .iter()
+        .position(|m| m == name)
+        .map(|i| i as u32)
+        .ok_or_else(|| {
+            format!(
+                "`{name}` is not a member of `{}` ({})",
+                e.name,
+                e.members.join(", ")
+            )
+        })
+}
+
+fn json_kind(value: &Json) -> &'static str {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(n) if n.is_f64() => "a number with a fraction",
+        Json::Number(_) => "an integer",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn expected(what: &str, found: &Json) -> String {
+    format!("expected {what}, found {}", json_kind(found))
+}
+
+enum Lookup<'j> {
+    Found(&'j Json),
+    Absent,
+    Null,
+    /// A parent on the path is present but not an object; carries its dotted path.
+    NotObject(String),
+}
+
+fn lookup<'j>(root: &'j Json, segments: &[String]) -> Lookup<'j> {
+    let mut current = root;
+    for (depth, segment) in segments.iter().enumerate() {
+        match current {
+            Json::Object(map) => match map.get(segment) {
+                Some(Json::Null) => return Lookup::Null,
+                Some(next) => current = next,
+                None => return Lookup::Absent,
+            },
+            _ => {
+                return Lookup::NotObject(
+                    segments
+                        .get(..depth)
+                        .map(|s| s.join("."))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+    }
+    Lookup::Found(current)
+}
+
+/// Builds a record without JSON, by field path, with the same validation.
+#[derive(Debug)]
+pub struct RecordBuilder<'g> {
+    policy: &'g Policy,
+    encoder: &'g Encoder,
+    record: Record,
+    errors: Vec<InputError>,
+}
+
+impl<'g> RecordBuilder<'g> {
+    pub(crate) fn new(policy: &'g Policy, encoder: &'g Encoder) -> Self {
+        RecordBuilder {
+            policy,
+            encoder,
+            record: Record::new(policy.fields.len()),
+            errors: Vec::new(),
+        }
+    }
+
+    fn set(mut self, path: &str, json: Json) -> Self {
+        match self.encoder.slot(path) {
+            Some(slot) => {
+                let ty = self.policy.fields.get(slot).map(|f| f.ty.clone());
+                if let Some(ty) = ty
+                    && let Err(message) =
+                        self.encoder
+                            .store_json(self.policy, &mut self.record, slot, &ty, &json)
+                {
+                    self.errors.push(InputError::new(path, message));
+                }
+            }
+            None => self
+                .errors
+                .push(InputError::new(path, "the schema has no such field")),
+        }
+        self
+    }
+
+    pub fn bool(self, path: &str, value: bool) -> Self {
+        self.set(path, Json::Bool(value))
+    }
+
+    pub fn int(self, path: &str, value: i64) -> Self {
+        self.set(path, Json::from(value))
+    }
+
+    pub fn float(self, path: &str, value: f64) -> Self {
+        let json = serde_json::Number::from_f64(value).map_or(Json::Null, Json::Number);
+        self.set(path, json)
+    }
+
+    /// A `string` field, or an enum field by member name.
+    pub fn string(self, path: &str, value: &str) -> Self {
+        self.set(path, Json::String(value.to_string()))
+    }
+
+    /// A `set<string>` field, or a `set<enum>` field by member names.
+    pub fn strings(self, path: &str, values: &[&str]) -> Self {
+        self.set(
+            path,
+            Json::Array(values.iter().map(|v| Json::String(v.to_string())).collect()),
+        )
+    }
+
+    pub fn build(self) -> Result<Record, Vec<InputError>> {
+        let mut errors = self.errors;
+        if let Err(missing) = missing_required(self.policy, &self.record) {
+            errors.extend(missing);
+        }
+        if errors.is_empty() {
+            Ok(self.record)
+        } else {
+            Err(errors)
+        }
+    }
+}
