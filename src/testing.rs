@@ -55,7 +55,10 @@ fn run_one(guard: &Guard, test: &Test) -> TestResult {
         values.retain(|(field, _)| *field != o.field);
         values.push((o.field, o.value.as_ref()));
     }
-    let decision = match guard.encoder().encode_values(&policy.ir, values.into_iter()) {
+    let decision = match guard
+        .encoder()
+        .encode_values(&policy.ir, values.into_iter())
+    {
         Ok(record) => guard.decide(&record),
         Err(errors) => Decision::invalid(errors),
     };

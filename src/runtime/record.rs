@@ -455,7 +455,9 @@ impl<'g> RecordBuilder<'g> {
     pub fn build(self) -> Result<Record, Vec<InputError>> {
         let mut errors = self.errors;
         if let Err(missing) = missing_required(self.policy, &self.record) {
-            errors.extend(missing);
+            // A field whose value was refused is already named once.
+            let named: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+            errors.extend(missing.into_iter().filter(|m| !named.contains(&m.field)));
         }
         if errors.is_empty() {
             Ok(self.record)

@@ -95,3 +95,185 @@ fn help_describes_each_command() {
         assert!(text.contains(flag), "{text}");
     }
 }
+
+fn example_path(name: &str) -> String {
+    crate::shared_examples()
+        .into_iter()
+        .find(|p| p.ends_with(name))
+        .unwrap()
+        .to_string_lossy()
+        .to_string()
+}
+
+fn request_path(name: &str) -> String {
+    crate::shared_examples()[0]
+        .parent()
+        .unwrap()
+        .join("requests")
+        .join(name)
+        .to_string_lossy()
+        .to_string()
+}
+
+#[test]
+fn test_runs_every_shared_example_and_passes() {
+    for engine in ["jit", "interp"] {
+        let dir = crate::shared_examples()[0]
+            .parent()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let out = bylaw(&["test", "--engine", engine, &dir]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.trim_end().ends_with("16 passed, 0 failed"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("  ok      minors need minor mode"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_failing_test_shows_what_differed_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("bylaw-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::fs::read_to_string(example_path("genai_chat.bylaw")).unwrap();
+    let broken = source.replace(
+        "expect deny, tier prohibited",
+        "expect allow, tier minimal, duty keep_logs",
+    );
+    let file = dir.join("broken.bylaw");
+    std::fs::write(&file, broken).unwrap();
+    let out = bylaw(&["test", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED  minors need minor mode"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("outcome: expected allow, got deny"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tier: expected minimal, got prohibited"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("duty: expected `keep_logs` to apply; applying: none"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("5 passed, 1 failed"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_prints_one_decision_as_json() {
+    let policy = example_path("genai_chat.bylaw");
+    for engine in ["jit", "interp"] {
+        let out = bylaw(&[
+            "eval",
+            &policy,
+            "--engine",
+            engine,
+            "--request",
+            &request_path("chat_eu_medical.json"),
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(d["outcome"], "escalate");
+        assert_eq!(d["tier"], "high");
+        assert_eq!(d["duties"][0]["id"], "human_oversight");
+        assert_eq!(d["duties"][0]["met"], false);
+    }
+    let out = bylaw(&[
+        "eval",
+        &policy,
+        "--request",
+        &request_path("chat_missing_field.json"),
+    ]);
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["outcome"], "deny");
+    assert_eq!(d["tier"], serde_json::Value::Null);
+    assert_eq!(d["errors"][0]["field"], "user.age");
+}
+
+#[test]
+fn eval_streams_json_lines_in_order() {
+    let policy = example_path("minimal.bylaw");
+    let dir = std::env::temp_dir().join(format!("bylaw-cli-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("in.jsonl");
+    let mut lines = String::new();
+    for i in 0..500 {
+        lines.push_str(&format!(
+            "{{\"scores\": {{\"toxicity\": {}}}}}\n",
+            f64::from(i % 10) / 10.0
+        ));
+    }
+    lines.push_str("not json\n\n");
+    std::fs::write(&file, lines).unwrap();
+    let out = bylaw(&["eval", &policy, "--requests", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 501, "one decision per non-empty line");
+    for (i, d) in decisions.iter().take(500).enumerate() {
+        let expected = if i % 10 == 9 { "deny" } else { "allow" };
+        assert_eq!(d["outcome"], expected, "line {i}");
+    }
+    assert_eq!(
+        decisions[500]["outcome"], "deny",
+        "unreadable lines fail closed"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_explain_says_why() {
+    let out = bylaw(&[
+        "eval",
+        &example_path("genai_chat.bylaw"),
+        "--explain",
+        "--request",
+        &request_path("chat_eu_medical.json"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("outcome: escalate\ntier: high\n"),
+        "{text}"
+    );
+    assert!(text.contains("escalate duty human_oversight (line 50): a human reviewer must be assigned [EU AI Act Art. 14]"), "{text}");
+}
+
+#[test]
+fn eval_and_ir_report_policy_errors() {
+    let bad = crate::data("check/invalid/E0200_unknown_field.bylaw");
+    let out = bylaw(&[
+        "eval",
+        bad.to_str().unwrap(),
+        "--request",
+        &request_path("chat_eu_medical.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E0200"));
+    let out = bylaw(&["ir", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = bylaw(&["eval", &example_path("minimal.bylaw")]);
+    assert_eq!(out.status.code(), Some(2), "a request source is required");
+    let out = bylaw(&["ir", &example_path("minimal.bylaw")]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("rule 0 deny when (>.float (load.float 0) 0.8)")
+    );
+}

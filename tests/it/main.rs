@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod differential;
 mod frontend;
+mod guard;
 mod no_panic;
 mod syntax;
 

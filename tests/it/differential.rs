@@ -1,0 +1,417 @@
+//! The interpreter is the oracle: on generated well-typed policies (every expression
+//! form) and generated requests (edge values, absent optionals, invalid JSON types),
+//! the JIT must produce the identical compact result and decision.
+//!
+//! `BYLAW_DIFF_POLICIES` sets how many policies are generated (default 300, each
+//! decided on 350 requests: 105,000 cases). `docs/testing.md` has the long run.
+
+use std::sync::Arc;
+
+use bylaw::{Engine, Guard, Policy};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value as Json, json};
+
+const SCHEMA: &str = r#"
+enum Color { red, green, blue }
+enum Size { small, large }
+
+schema request {
+  id: string
+  service: string
+  b1: bool
+  b2: bool
+  i1: int
+  i2: int
+  n.x: int
+  f1: float
+  f2: float
+  s1: string
+  s2: string
+  d1: duration
+  p1: percent
+  c1: Color
+  z1: Size
+  cs: set<Color>
+  ss: set<string>
+  oi: int?
+  os: string?
+  oc: Color?
+  of: float?
+}
+"#;
+
+const INT_LITERALS: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "3",
+    "7",
+    "100",
+    "9223372036854775807",
+    "4611686018427387904",
+    "(-1)",
+    "(-9223372036854775807)",
+];
+const FLOAT_LITERALS: &[&str] = &["0.0", "0.5", "1.5", "100.25", "(-0.0)", "(-2.5)"];
+const STRINGS: &[&str] = &["a", "b", "x", "", "長い"];
+
+fn int_expr() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("i1".to_string()),
+        Just("i2".to_string()),
+        Just("n.x".to_string()),
+        proptest::sample::select(INT_LITERALS).prop_map(str::to_string),
+        proptest::sample::select(INT_LITERALS).prop_map(|l| format!("(oi ?? {l})")),
+    ];
+    leaf.prop_recursive(3, 12, 2, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                proptest::sample::select(&["+", "-", "*", "/"][..]),
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            inner.prop_map(|a| format!("(-{a})")),
+        ]
+    })
+}
+
+fn float_expr() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("f1".to_string()),
+        Just("f2".to_string()),
+        proptest::sample::select(FLOAT_LITERALS).prop_map(str::to_string),
+        proptest::sample::select(FLOAT_LITERALS).prop_map(|l| format!("(of ?? {l})")),
+        int_expr(),
+    ];
+    leaf.prop_recursive(2, 8, 2, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                proptest::sample::select(&["+", "-", "*", "/"][..]),
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| format!("({a} {op} {b} + 0.0)")),
+            inner.prop_map(|a| format!("(-({a} + 0.0))")),
+        ]
+    })
+}
+
+fn cmp_op() -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(&["==", "!=", "<", "<=", ">", ">="][..])
+}
+
+fn string_expr() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("s1".to_string()),
+        Just("s2".to_string()),
+        Just("id".to_string()),
+        proptest::sample::select(STRINGS).prop_map(|s| format!("{s:?}")),
+        proptest::sample::select(STRINGS).prop_map(|s| format!("(os ?? {s:?})")),
+    ]
+}
+
+/// Boolean conditions over the schema; `with_tier` allows reading `tier`.
+fn bool_expr(with_tier: bool) -> BoxedStrategy<String> {
+    let mut leaves: Vec<BoxedStrategy<String>> = vec![
+        Just("b1".to_string()).boxed(),
+        Just("b2".to_string()).boxed(),
+        Just("true".to_string()).boxed(),
+        Just("degraded".to_string()).boxed(),
+        Just("has(oi)".to_string()).boxed(),
+        Just("has(oc)".to_string()).boxed(),
+        (int_expr(), cmp_op(), int_expr())
+            .prop_map(|(a, op, b)| format!("{a} {op} {b}"))
+            .boxed(),
+        (float_expr(), cmp_op(), float_expr())
+            .prop_map(|(a, op, b)| format!("{a} {op} {b}"))
+            .boxed(),
+        (
+            string_expr(),
+            proptest::sample::select(&["==", "!="][..]),
+            string_expr(),
+        )
+            .prop_map(|(a, op, b)| format!("{a} {op} {b}"))
+            .boxed(),
+        proptest::sample::select(&["red", "green", "blue"][..])
+            .prop_map(|m| format!("c1 == {m}"))
+            .boxed(),
+        Just("c1 in {red, blue}".to_string()).boxed(),
+        Just("(oc ?? green) in {green}".to_string()).boxed(),
+        Just("z1 != Size.small".to_string()).boxed(),
+        proptest::sample::select(&["red", "green", "blue"][..])
+            .prop_map(|m| format!("{m} in cs"))
+            .boxed(),
+        Just("c1 in cs".to_string()).boxed(),
+        string_expr().prop_map(|s| format!("{s} in ss")).boxed(),
+        string_expr()
+            .prop_map(|s| format!("{s} in {{\"a\", \"x\", s2}}"))
+            .boxed(),
+        int_expr()
+            .prop_map(|i| format!("{i} in {{1, 2, i2}}"))
+            .boxed(),
+        (
+            cmp_op(),
+            proptest::sample::select(&["30m", "1h", "0s", "6 months"][..]),
+        )
+            .prop_map(|(op, d)| format!("d1 {op} {d}"))
+            .boxed(),
+        Just("d1 + 10m > 1h".to_string()).boxed(),
+        (
+            cmp_op(),
+            proptest::sample::select(&["5%", "0%", "50.5%"][..]),
+        )
+            .prop_map(|(op, p)| format!("p1 {op} {p}"))
+            .boxed(),
+    ];
+    if with_tier {
+        leaves.push(Just("tier == high".to_string()).boxed());
+        leaves.push(Just("tier in {low, mid}".to_string()).boxed());
+    }
+    let leaf = proptest::strategy::Union::new(leaves);
+    leaf.prop_recursive(3, 16, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
+            inner.prop_map(|a| format!("(not {a})")),
+        ]
+    })
+    .boxed()
+}
+
+fn outcome() -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(&["allow", "escalate", "deny"][..])
+}
+
+prop_compose! {
+    fn policy_source()(
+        default in outcome(),
+        high in bool_expr(false),
+        mid in bool_expr(false),
+        def_body in bool_expr(false),
+        rules in proptest::collection::vec((outcome(), bool_expr(true)), 1..6),
+        duties in proptest::collection::vec(
+            (proptest::option::of(proptest::sample::select(&["high", "mid, low", "low"][..])),
+             proptest::option::of(bool_expr(true)),
+             proptest::collection::vec((bool_expr(true), outcome()), 0..3)),
+            0..3),
+        trigger in proptest::option::of(bool_expr(true)),
+    ) -> String {
+        let mut src = format!("policy generated version \"1.0.0\"\n{SCHEMA}\ndefault {default}\n");
+        src.push_str(&format!("def flag = {def_body}\n"));
+        src.push_str(&format!("tiers {{\n  high when {high}\n  mid when {mid} or flag\n  low otherwise\n}}\n"));
+        for (i, (outcome, cond)) in rules.iter().enumerate() {
+            src.push_str(&format!("{outcome} when {cond} because \"rule {i}\"\n"));
+        }
+        for (i, (tiers, when, requires)) in duties.iter().enumerate() {
+            src.push_str(&format!("duty d{i} {{\n"));
+            if let Some(t) = tiers {
+                src.push_str(&format!("  applies to tier {t}\n"));
+            }
+            if let Some(w) = when {
+                src.push_str(&format!("  applies when {w}\n"));
+            }
+            for (cond, outcome) in requires {
+                src.push_str(&format!("  require {cond} else {outcome} \"unmet\"\n"));
+            }
+            src.push_str("  retain 30 days\n}\n");
+        }
+        if let Some(cond) = trigger {
+            src.push_str(&format!(
+                "trigger t {{\n  when count({cond}) within 10m by s1 >= 3\n  then notify \"ops\"\n}}\n"
+            ));
+        }
+        src
+    }
+}
+
+fn int_value() -> impl Strategy<Value = Json> {
+    prop_oneof![
+        4 => proptest::sample::select(&[0i64, 1, -1, 2, 3, 7, 100, i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1][..]).prop_map(Json::from),
+        2 => any::<i64>().prop_map(Json::from),
+    ]
+}
+
+fn float_value() -> impl Strategy<Value = Json> {
+    prop_oneof![
+        4 => proptest::sample::select(&[0.0f64, -0.0, 0.5, 1.5, -2.5, 100.25, 1e308, -1e308, 5e-324][..]).prop_map(Json::from),
+        2 => any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Json::from),
+        1 => Just(json!(3)),
+    ]
+}
+
+fn string_value() -> impl Strategy<Value = Json> {
+    prop_oneof![
+        6 => proptest::sample::select(STRINGS).prop_map(Json::from),
+        1 => Just(json!("other")),
+    ]
+}
+
+fn color_value() -> impl Strategy<Value = Json> {
+    proptest::sample::select(&["red", "green", "blue"][..]).prop_map(Json::from)
+}
+
+/// Fields a corrupted request gets a value of a wrong type in.
+const CORRUPTIBLE: &[&str] = &[
+    "b1", "i1", "n", "f1", "s1", "d1", "c1", "cs", "ss", "oi", "oc",
+];
+
+fn invalid_value() -> impl Strategy<Value = Json> {
+    proptest::sample::select(vec![
+        json!(1.5),
+        json!("12"),
+        json!(18446744073709551615u64),
+        json!(true),
+        json!(null),
+        json!("purple"),
+        json!(["red", 3]),
+        json!({"x": 1}),
+        json!([]),
+        json!(7),
+    ])
+}
+
+fn optional(inner: impl Strategy<Value = Json>) -> impl Strategy<Value = Option<Json>> {
+    prop_oneof![
+        2 => inner.prop_map(Some),
+        1 => Just(None),
+        1 => Just(Some(Json::Null)),
+    ]
+}
+
+prop_compose! {
+    fn request()(
+        ints in proptest::collection::vec(int_value(), 3),
+        floats in proptest::collection::vec(float_value(), 2),
+        strings in proptest::collection::vec(string_value(), 3),
+        bools in proptest::collection::vec(any::<bool>().prop_map(Json::from), 2),
+        d1 in prop_oneof![4 => (0i64..100_000).prop_map(Json::from), 1 => int_value()],
+        p1 in prop_oneof![4 => (0.0f64..100.0).prop_map(Json::from), 1 => float_value()],
+        c1 in color_value(),
+        z1 in proptest::sample::select(&["small", "large"][..]),
+        cs in proptest::collection::vec(proptest::sample::select(&["red", "green", "blue"][..]), 0..4),
+        ss in proptest::collection::vec(string_value(), 0..4),
+        oi in optional(int_value()),
+        os in optional(string_value()),
+        oc in optional(color_value()),
+        of in optional(float_value()),
+        drop_field in proptest::option::weighted(0.05, 0usize..6),
+        corrupt in proptest::option::weighted(0.15, (proptest::sample::select(CORRUPTIBLE), invalid_value())),
+    ) -> Json {
+        let mut req = json!({
+            "id": strings[2].clone(), "service": "svc",
+            "b1": bools[0].clone(), "b2": bools[1].clone(),
+            "i1": ints[0].clone(), "i2": ints[1].clone(), "n": {"x": ints[2].clone()},
+            "f1": floats[0].clone(), "f2": floats[1].clone(),
+            "s1": strings[0].clone(), "s2": strings[1].clone(),
+            "d1": d1, "p1": p1, "c1": c1, "z1": z1, "cs": cs, "ss": ss,
+            "extra": {"ignored": true},
+        });
+        let obj = req.as_object_mut().unwrap();
+        for (name, value) in [("oi", oi), ("os", os), ("oc", oc), ("of", of)] {
+            if let Some(v) = value {
+                obj.insert(name.to_string(), v);
+            }
+        }
+        if let Some(i) = drop_field {
+            obj.remove(["b1", "i1", "n", "s1", "cs", "c1"][i]);
+        }
+        if let Some((field, value)) = corrupt {
+            obj.insert(field.to_string(), value);
+        }
+        req
+    }
+}
+
+fn policies() -> u32 {
+    std::env::var("BYLAW_DIFF_POLICIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+#[test]
+fn jit_agrees_with_the_interpreter() {
+    const REQUESTS_PER_POLICY: usize = 350;
+    let cases = policies();
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let mut decided = 0u64;
+    let counter = std::cell::Cell::new(0u64);
+    // What the generated cases covered, so that agreement is not agreement on nothing.
+    let valid = std::cell::Cell::new(0u64);
+    let failed = std::cell::Cell::new(0u64);
+    let outcomes = std::cell::Cell::new([0u64; 3]);
+    let result = runner.run(
+        &(
+            policy_source(),
+            proptest::collection::vec((request(), any::<bool>()), REQUESTS_PER_POLICY),
+        ),
+        |(source, requests)| {
+            let policy = Arc::new(Policy::check("generated.bylaw", &source).map_err(|d| {
+                TestCaseError::fail(format!("generated policy must compile:\n{d}\n{source}"))
+            })?);
+            let jit = Guard::new(policy.clone(), Engine::Jit)
+                .map_err(|d| TestCaseError::fail(d.to_string()))?;
+            let interp = Guard::new(policy, Engine::Interpreter)
+                .map_err(|d| TestCaseError::fail(d.to_string()))?;
+            let (mut a, mut b) = (jit.compact(), interp.compact());
+            for (request, degraded) in &requests {
+                let bytes = serde_json::to_vec(request).unwrap();
+                match (jit.encode_json(&bytes), interp.encode_json(&bytes)) {
+                    (Ok(r1), Ok(r2)) => {
+                        jit.decide_compact(&r1, *degraded, &mut a);
+                        interp.decide_compact(&r2, *degraded, &mut b);
+                        prop_assert_eq!(
+                            &a,
+                            &b,
+                            "request {} degraded={}\n{}",
+                            request,
+                            degraded,
+                            source
+                        );
+                        prop_assert_eq!(
+                            jit.decide_with(&r1, *degraded),
+                            interp.decide_with(&r2, *degraded)
+                        );
+                        valid.set(valid.get() + 1);
+                        if a.status() != 0 {
+                            failed.set(failed.get() + 1);
+                        } else {
+                            let mut seen = outcomes.get();
+                            seen[a.outcome() as usize] += 1;
+                            outcomes.set(seen);
+                        }
+                    }
+                    (Err(e1), Err(e2)) => prop_assert_eq!(e1, e2),
+                    _ => prop_assert!(false, "encoding differs between guards for {}", request),
+                }
+                counter.set(counter.get() + 1);
+            }
+            Ok(())
+        },
+    );
+    decided += counter.get();
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert!(decided >= u64::from(cases) * REQUESTS_PER_POLICY as u64);
+    let (valid, failed, outcomes) = (valid.get(), failed.get(), outcomes.get());
+    println!(
+        "differential: {cases} policies, {decided} requests ({valid} valid, {failed} failed closed, \
+         allow/escalate/deny {outcomes:?}), 0 disagreements"
+    );
+    assert!(
+        valid * 4 >= decided,
+        "at least a quarter of the requests must be valid"
+    );
+    assert!(failed > 0, "some requests must overflow or divide by zero");
+    assert!(
+        outcomes.iter().all(|&n| n * 20 >= valid),
+        "every outcome must be common"
+    );
+}

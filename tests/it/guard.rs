@@ -1,0 +1,395 @@
+//! The guard through its Rust API: the shared examples, JSON input rules, fail-closed
+//! arithmetic, the record builder, and both engines.
+
+use std::sync::Arc;
+
+use bylaw::runtime::decision::{Outcome, ReasonKind};
+use bylaw::{Decision, Engine, Guard, Policy};
+use serde_json::json;
+
+fn example(name: &str) -> String {
+    let path = crate::shared_examples()
+        .into_iter()
+        .find(|p| p.ends_with(name))
+        .unwrap();
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn guards(source: &str) -> [Guard; 2] {
+    let policy = Arc::new(Policy::check("test.bylaw", source).unwrap());
+    [
+        Guard::new(policy.clone(), Engine::Jit).unwrap(),
+        Guard::new(policy, Engine::Interpreter).unwrap(),
+    ]
+}
+
+/// Decides with both engines and checks they agree.
+fn decide(source: &str, request: serde_json::Value) -> Decision {
+    let [jit, interp] = guards(source);
+    let bytes = serde_json::to_vec(&request).unwrap();
+    let a = jit.decide_json(&bytes);
+    let b = interp.decide_json(&bytes);
+    assert_eq!(a, b, "engines disagree on {request}");
+    a
+}
+
+#[test]
+fn every_test_block_in_the_shared_examples_passes_in_both_engines() {
+    let mut total = 0;
+    for path in crate::shared_examples() {
+        let source = std::fs::read_to_string(&path).unwrap();
+        for guard in guards(&source) {
+            for result in bylaw::testing::run_tests(&guard) {
+                assert!(
+                    result.passed(),
+                    "{}: {}: {:?}",
+                    path.display(),
+                    result.name,
+                    result.failures
+                );
+                total += 1;
+            }
+        }
+    }
+    assert_eq!(total, 2 * 16, "the shared examples hold 16 tests");
+}
+
+#[test]
+fn the_example_eu_medical_request_escalates_for_a_reviewer() {
+    let bytes = std::fs::read(
+        crate::shared_examples()[0]
+            .parent()
+            .unwrap()
+            .join("requests/chat_eu_medical.json"),
+    )
+    .unwrap();
+    for guard in guards(&example("genai_chat.bylaw")) {
+        let d = guard.decide_json(&bytes);
+        assert_eq!(d.outcome, Outcome::Escalate);
+        assert_eq!(d.tier.as_deref(), Some("high"));
+        let duties: Vec<(&str, bool)> = d.duties.iter().map(|d| (d.id.as_str(), d.met)).collect();
+        assert_eq!(
+            duties,
+            [
+                ("human_oversight", false),
+                ("keep_logs", true),
+                ("disclose_ai", true)
+            ]
+        );
+        let logs = &d.duties[1];
+        assert_eq!(logs.retain_seconds, Some(180 * 86_400));
+        assert_eq!(logs.cite, ["EU AI Act Art. 12"]);
+        let duty_reason = d
+            .reasons
+            .iter()
+            .find(|r| r.kind == ReasonKind::Duty)
+            .unwrap();
+        assert_eq!(duty_reason.message, "a human reviewer must be assigned");
+        assert_eq!(duty_reason.cite.as_deref(), Some("EU AI Act Art. 14"));
+        let tier_reason = &d.reasons[0];
+        assert_eq!(
+            (tier_reason.kind, tier_reason.id.as_str()),
+            (ReasonKind::Tier, "high")
+        );
+        assert_eq!(tier_reason.cite.as_deref(), Some("EU AI Act Annex III"));
+        assert!(tier_reason.line > 0);
+    }
+}
+
+#[test]
+fn the_example_request_with_bad_fields_is_denied_naming_each() {
+    let bytes = std::fs::read(
+        crate::shared_examples()[0]
+            .parent()
+            .unwrap()
+            .join("requests/chat_missing_field.json"),
+    )
+    .unwrap();
+    for guard in guards(&example("genai_chat.bylaw")) {
+        let d = guard.decide_json(&bytes);
+        assert_eq!(d.outcome, Outcome::Deny);
+        assert_eq!(d.tier, None);
+        assert!(d.duties.is_empty());
+        let fields: Vec<&str> = d.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "user.age",
+                "user.minor_mode",
+                "data.personal",
+                "data.consent",
+                "output.synthetic",
+                "output.explicit_label",
+                "reviewer.assigned",
+                "tags"
+            ]
+        );
+        assert_eq!(d.errors[0].message, "expected an integer, found a string");
+    }
+}
+
+const SMALL: &str = r#"
+policy small version "1.0.0"
+enum Region { EU, CN }
+schema request {
+  n: int
+  f: float
+  region: Region
+  tags: set<string>
+  meta.owner: string?
+  meta.team: string?
+}
+deny when n > 10 because "too many"
+escalate when f > 0.5 and not has(meta.owner) because "unowned"
+deny when "blocked" in tags because "blocked"
+"#;
+
+#[test]
+fn json_input_follows_the_brief() {
+    let base = json!({"n": 1, "f": 0.1, "region": "EU", "tags": []});
+    assert_eq!(decide(SMALL, base.clone()).outcome, Outcome::Allow);
+
+    // An integer JSON number is accepted for a float; unknown fields are ignored.
+    let d = decide(
+        SMALL,
+        json!({"n": 1, "f": 1, "region": "EU", "tags": [], "other": {"x": 1}}),
+    );
+    assert_eq!(d.outcome, Outcome::Escalate);
+
+    // A missing or null parent that holds only optional fields means absent.
+    let d = decide(
+        SMALL,
+        json!({"n": 1, "f": 0.9, "region": "EU", "tags": [], "meta": null}),
+    );
+    assert_eq!(d.outcome, Outcome::Escalate);
+    let d = decide(
+        SMALL,
+        json!({"n": 1, "f": 0.9, "region": "EU", "tags": [], "meta": {"owner": "ana"}}),
+    );
+    assert_eq!(d.outcome, Outcome::Allow);
+    // An empty string is present.
+    let d = decide(
+        SMALL,
+        json!({"n": 1, "f": 0.9, "region": "EU", "tags": [], "meta": {"owner": ""}}),
+    );
+    assert_eq!(d.outcome, Outcome::Allow);
+
+    // Duplicates in sets are allowed and ignored.
+    let d = decide(
+        SMALL,
+        json!({"n": 1, "f": 0.1, "region": "EU", "tags": ["blocked", "blocked"]}),
+    );
+    assert_eq!(d.outcome, Outcome::Deny);
+
+    let invalid = |request: serde_json::Value, field: &str, message: &str| {
+        let d = decide(SMALL, request.clone());
+        assert_eq!(d.outcome, Outcome::Deny, "{request}");
+        assert_eq!(d.tier, None);
+        assert!(
+            d.errors
+                .iter()
+                .any(|e| e.field == field && e.message.contains(message)),
+            "{request}: {:?}",
+            d.errors
+        );
+    };
+    invalid(
+        json!({"n": 1.5, "f": 0.1, "region": "EU", "tags": []}),
+        "n",
+        "expected an integer",
+    );
+    invalid(
+        json!({"n": 18446744073709551615u64, "f": 0.1, "region": "EU", "tags": []}),
+        "n",
+        "out of range",
+    );
+    invalid(
+        json!({"n": null, "f": 0.1, "region": "EU", "tags": []}),
+        "n",
+        "null",
+    );
+    invalid(
+        json!({"f": 0.1, "region": "EU", "tags": []}),
+        "n",
+        "missing",
+    );
+    invalid(
+        json!({"n": 1, "f": 0.1, "region": "eu", "tags": []}),
+        "region",
+        "not a member",
+    );
+    invalid(
+        json!({"n": 1, "f": 0.1, "region": "EU", "tags": [1]}),
+        "tags",
+        "array of strings",
+    );
+    invalid(
+        json!({"n": 1, "f": 0.1, "region": "EU", "tags": [], "meta": "x"}),
+        "meta.owner",
+        "must be an object",
+    );
+    invalid(json!([1, 2]), "", "must be a JSON object");
+    let [jit, _] = guards(SMALL);
+    let d = jit.decide_json(b"{\"n\": 1,");
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert!(
+        d.errors[0]
+            .message
+            .starts_with("the request is not valid JSON")
+    );
+}
+
+#[test]
+fn arithmetic_failures_fail_closed_with_a_reason() {
+    let source = std::fs::read_to_string(crate::data("guard/arith.bylaw")).unwrap();
+    let ok = decide(&source, json!({"a": 30, "b": 10, "x": 1.0, "y": 1.0}));
+    assert_eq!(ok.outcome, Outcome::Deny);
+    assert_eq!(ok.tier.as_deref(), Some("small"));
+
+    let zero = decide(&source, json!({"a": 30, "b": 0, "x": 1.0, "y": 1.0}));
+    assert_eq!(zero.outcome, Outcome::Deny);
+    assert_eq!(zero.tier, None);
+    assert!(zero.duties.is_empty());
+    let reason = &zero.reasons[0];
+    assert_eq!(reason.kind, ReasonKind::Failure);
+    assert_eq!(reason.id, "division-by-zero");
+    assert_eq!(
+        reason.message,
+        "division by zero in `a / b`: the request cannot be judged"
+    );
+    assert_eq!((reason.line, reason.column), (17, 11));
+
+    let overflow = decide(&source, json!({"a": i64::MAX, "b": 2, "x": 1.0, "y": 1.0}));
+    assert_eq!(overflow.reasons[0].id, "overflow");
+    assert_eq!(
+        overflow.reasons[0].message,
+        "integer overflow in `a * b`: the request cannot be judged"
+    );
+
+    let negate = decide(&source, json!({"a": i64::MIN, "b": 1, "x": 1.0, "y": 1.0}));
+    assert_eq!(negate.reasons[0].id, "overflow", "{negate:?}");
+
+    let min_div = decide(&source, json!({"a": i64::MIN, "b": -1, "x": 1.0, "y": 1.0}));
+    assert_eq!(min_div.reasons[0].id, "overflow", "{min_div:?}");
+
+    let float_zero = decide(&source, json!({"a": 1, "b": 1, "x": 1.0, "y": -0.0}));
+    assert_eq!(float_zero.reasons[0].id, "division-by-zero");
+}
+
+#[test]
+fn duties_carry_their_parameters() {
+    let source = std::fs::read_to_string(crate::data("guard/arith.bylaw")).unwrap();
+    let d = decide(&source, json!({"a": 2_000_000, "b": 1, "x": 1.0, "y": 1.0}));
+    assert_eq!(d.tier.as_deref(), Some("big"));
+    assert_eq!(d.outcome, Outcome::Escalate);
+    let duty = &d.duties[0];
+    assert_eq!(duty.id, "note_big");
+    assert!(!duty.met);
+    assert_eq!(duty.retain.as_deref(), Some("180d"));
+    assert_eq!(duty.reports[0].recipient, "auditor");
+    assert_eq!(duty.reports[0].within_seconds, 15 * 86_400);
+    assert_eq!(duty.notices, ["big numbers"]);
+    assert_eq!(duty.cite, ["Test Art. 2"]);
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["duties"][0]["reports"][0]["within"], "15d");
+    assert_eq!(json["reasons"][1]["kind"], "duty");
+}
+
+#[test]
+fn the_builder_makes_the_same_record_as_json() {
+    for guard in guards(SMALL) {
+        let built = guard
+            .record()
+            .int("n", 3)
+            .float("f", 0.75)
+            .string("region", "CN")
+            .strings("tags", &["a", "blocked"])
+            .string("meta.owner", "ana")
+            .build()
+            .unwrap();
+        let decoded = guard
+            .encode_json(br#"{"n": 3, "f": 0.75, "region": "CN", "tags": ["a", "blocked"], "meta": {"owner": "ana"}}"#)
+            .unwrap();
+        assert_eq!(built, decoded);
+        assert_eq!(guard.decide(&built).outcome, Outcome::Deny);
+        let errors = guard
+            .record()
+            .int("n", 3)
+            .string("region", "JP")
+            .int("nope", 1)
+            .build()
+            .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["region", "nope", "f", "tags"]);
+    }
+}
+
+#[test]
+fn policy_compile_is_the_front_door() {
+    let guard = Policy::compile(SMALL).unwrap();
+    assert_eq!(guard.engine(), Engine::Jit);
+    let d = guard.decide_json(br#"{"n": 11, "f": 0.0, "region": "EU", "tags": []}"#);
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert_eq!(d.reasons[0].message, "too many");
+    let err = Policy::compile("policy p version \"1\"").unwrap_err();
+    assert_eq!(err.diagnostics[0].code.code(), "E0108");
+    assert!(err.to_string().contains("invalid version"));
+}
+
+#[test]
+fn guards_are_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Guard>();
+    let guard = Policy::compile(SMALL).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let guard = guard.clone();
+            std::thread::spawn(move || {
+                let mut out = guard.compact();
+                let mut denied = 0;
+                for n in 0..1000 {
+                    let record = guard
+                        .record()
+                        .int("n", (n + t) % 20)
+                        .float("f", 0.1)
+                        .string("region", "EU")
+                        .strings("tags", &[])
+                        .build()
+                        .unwrap();
+                    guard.decide_compact(&record, false, &mut out);
+                    if out.outcome() == bylaw::ast::Outcome::Deny {
+                        denied += 1;
+                    }
+                }
+                denied
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 450, "n in 11..=19 of every 20 is denied");
+    }
+}
+
+#[test]
+fn degraded_is_read_from_the_service_state() {
+    let source = example("api_gateway.bylaw");
+    let request = br#"{"id": "g-1", "service": "llm_api", "tenant": {"id": "acme", "plan": "team", "region": "EU",
+        "balance_cents": 12000, "verified": true}, "usage": {"tokens_today": 5000},
+        "call": {"tokens": 800, "purpose": "chat", "features": ["chat"]}, "scores": {"abuse": 0.6, "pii": 0.0},
+        "flags": []}"#;
+    for guard in guards(&source) {
+        let record = guard.encode_json(request).unwrap();
+        assert_eq!(guard.decide_with(&record, false).outcome, Outcome::Allow);
+        assert_eq!(guard.decide_with(&record, true).outcome, Outcome::Escalate);
+    }
+}
+
+#[test]
+fn ir_of_the_examples() {
+    for path in crate::shared_examples() {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let policy = Policy::check("x.bylaw", &source).unwrap();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        insta::assert_snapshot!(format!("ir_{name}"), bylaw::ir::print(&policy.ir));
+    }
+}
