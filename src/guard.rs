@@ -152,6 +152,7 @@ impl Guard {
     }
 
     /// The fast path: decide into a reused buffer, with no allocation.
+    #[inline]
     pub fn decide_compact(&self, record: &Record, degraded: bool, out: &mut Compact) {
         match &self.jit {
             Some(jit) => jit.decide(record, degraded, out),

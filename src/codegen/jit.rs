@@ -117,9 +117,12 @@ impl JitGuard {
     }
 
     /// Decides `record` into `out`.
+    #[inline]
     pub fn decide(&self, record: &Record, degraded: bool, out: &mut Compact) {
-        out.words.clear();
-        out.words.resize(self.words, 0);
+        if out.words.len() != self.words {
+            out.words.clear();
+            out.words.resize(self.words, 0);
+        }
         if record.slots.len() < self.fields
             || record.present.len() < self.fields.div_ceil(64).max(1)
         {
@@ -135,7 +138,7 @@ impl JitGuard {
         };
         // SAFETY: the generated code reads `fields` slots and their presence words (the
         // lengths were checked above), set items only through packed slots the record
-        // built, and writes `words` words into `out`, which was just sized to that.
+        // built, and writes `words` words into `out`, which was sized to that above.
         unsafe { (self.function)(&raw, out.words.as_mut_ptr()) };
         let status = out.status();
         if status != crate::ir::status::OK {

@@ -22,7 +22,9 @@ pub(crate) struct FunctionTranslator<'a, 'b> {
     degraded: Value,
     out: Value,
     tier: Variable,
-    severity: Variable,
+    /// One variable per result word after the header; stored once, at the end, so the
+    /// caller need not clear the result and firing needs no branch.
+    words: Vec<Variable>,
     fail_block: cranelift_codegen::ir::Block,
 }
 
@@ -60,6 +62,34 @@ fn float_cc(op: CmpOp) -> FloatCC {
     }
 }
 
+/// Whether `e` can be evaluated eagerly, without branches: it cannot fail and calls
+/// nothing. Evaluating such an expression has no observable effect, so skipping the
+/// short circuit changes nothing but speed (mispredicted branches cost more than the
+/// few comparisons they would skip).
+fn is_eager(e: &Expr) -> bool {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, || match e {
+        Expr::Bool(_)
+        | Expr::Int(_)
+        | Expr::Float(_)
+        | Expr::Str(_)
+        | Expr::Enum(_)
+        | Expr::Tier(_)
+        | Expr::Load { .. }
+        | Expr::Has { .. }
+        | Expr::Degraded
+        | Expr::CurrentTier => true,
+        Expr::Arith { .. } | Expr::InStrSet { .. } => false,
+        Expr::Neg { kind, a, .. } => *kind == Kind::Float && is_eager(a),
+        Expr::Coalesce { default, .. } => is_eager(default),
+        Expr::Not(a)
+        | Expr::IntToFloat(a)
+        | Expr::InEnumSet { elem: a, .. }
+        | Expr::InMask { elem: a, .. } => is_eager(a),
+        Expr::And(a, b) | Expr::Or(a, b) | Expr::Cmp { a, b, .. } => is_eager(a) && is_eager(b),
+        Expr::InList { elem, items, .. } => is_eager(elem) && items.iter().all(is_eager),
+    })
+}
+
 impl<'a, 'b> FunctionTranslator<'a, 'b> {
     /// Emits the whole guard into the builder's function: `fn(rec, out)`.
     pub fn translate(
@@ -87,11 +117,16 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             .ins()
             .load(types::I64, flags(), rec, raw_offsets::DEGRADED);
         let tier = builder.declare_var(types::I64);
-        let severity = builder.declare_var(types::I64);
         let no_tier = builder.ins().iconst(types::I64, NO_TIER as i64);
         builder.def_var(tier, no_tier);
-        let nothing = builder.ins().iconst(types::I64, -1);
-        builder.def_var(severity, nothing);
+        let zero = builder.ins().iconst(types::I64, 0);
+        let words = (policy.layout.rules..policy.layout.words)
+            .map(|_| {
+                let var = builder.declare_var(types::I64);
+                builder.def_var(var, zero);
+                var
+            })
+            .collect();
 
         let fail_block = builder.create_block();
         builder.append_block_param(fail_block, types::I64);
@@ -107,7 +142,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             degraded,
             out,
             tier,
-            severity,
+            words,
             fail_block,
         };
         t.translate_tiers();
@@ -120,11 +155,28 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     }
 
     fn translate_tiers(&mut self) {
-        if self.policy.tiers.is_empty() {
+        let tiers = &self.policy.tiers;
+        if tiers.is_empty() {
+            return;
+        }
+        if tiers.iter().all(|t| t.cond.as_ref().is_none_or(is_eager)) {
+            // First match wins: select from the last tier back to the first.
+            let mut chosen = self.builder.ins().iconst(types::I64, NO_TIER as i64);
+            for (i, tier) in tiers.iter().enumerate().rev() {
+                let index = self.builder.ins().iconst(types::I64, i as i64);
+                chosen = match &tier.cond {
+                    None => index,
+                    Some(cond) => {
+                        let matched = self.translate_expr(cond);
+                        self.builder.ins().select(matched, index, chosen)
+                    }
+                };
+            }
+            self.builder.def_var(self.tier, chosen);
             return;
         }
         let done = self.builder.create_block();
-        for (i, tier) in self.policy.tiers.iter().enumerate() {
+        for (i, tier) in tiers.iter().enumerate() {
             let index = self.builder.ins().iconst(types::I64, i as i64);
             match &tier.cond {
                 None => {
@@ -144,101 +196,126 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 }
             }
         }
-        if self.policy.tiers.last().is_some_and(|t| t.cond.is_some()) {
+        if tiers.last().is_some_and(|t| t.cond.is_some()) {
             self.builder.ins().jump(done, &[]);
         }
         self.builder.switch_to_block(done);
     }
 
-    /// Sets bit `bit` of the bit set starting at word `base` of the result.
-    fn set_bit(&mut self, base: usize, bit: usize) {
-        let offset = ((base + bit / 64) * 8) as i32;
-        let word = self
-            .builder
-            .ins()
-            .load(types::I64, flags(), self.out, offset);
-        let word = self
-            .builder
-            .ins()
-            .bor_imm_s(word, (1u64 << (bit % 64)) as i64);
-        self.builder.ins().store(flags(), word, self.out, offset);
+    /// Ors `fired` (0 or 1) into bit `bit` of the bit set starting at word `base`.
+    fn set_bit_if(&mut self, fired: Value, base: usize, bit: usize) {
+        let index = base + bit / 64 - self.policy.layout.rules;
+        let Some(&var) = self.words.get(index) else {
+            return;
+        };
+        let word = self.builder.use_var(var);
+        let wide = self.builder.ins().uextend(types::I64, fired);
+        let shifted = self.builder.ins().ishl_imm_s(wide, (bit % 64) as i64);
+        let word = self.builder.ins().bor(word, shifted);
+        self.builder.def_var(var, word);
     }
 
-    fn raise_severity(&mut self, code: u64) {
-        let current = self.builder.use_var(self.severity);
-        let code = self.builder.ins().iconst(types::I64, code as i64);
-        let raised = self.builder.ins().smax(current, code);
-        self.builder.def_var(self.severity, raised);
-    }
-
-    /// Emits `if cond { set bit; raise severity }`; `when_false` flips the test.
-    fn translate_fire(
-        &mut self,
-        cond: &Expr,
-        base: usize,
-        bit: usize,
-        severity: Option<u64>,
-        when_false: bool,
-    ) {
-        let value = self.translate_expr(cond);
-        let fire = self.builder.create_block();
-        let next = self.builder.create_block();
-        if when_false {
-            self.builder.ins().brif(value, next, &[], fire, &[]);
-        } else {
-            self.builder.ins().brif(value, fire, &[], next, &[]);
+    /// The outcome from the fired bits: for each severity, the words of rules and
+    /// requirements that carry it are masked and tested — a few instructions per word
+    /// instead of a comparison per rule.
+    fn translate_outcome(&mut self) -> Value {
+        let layout = self.policy.layout;
+        let mut masks: Vec<[u64; 3]> = vec![[0; 3]; self.words.len()];
+        for (i, rule) in self.policy.rules.iter().enumerate() {
+            let word = layout.rules + i / 64 - layout.rules;
+            if let Some(m) = masks.get_mut(word) {
+                m[outcome_code(rule.outcome) as usize] |= 1 << (i % 64);
+            }
         }
-        self.builder.switch_to_block(fire);
-        self.set_bit(base, bit);
-        if let Some(code) = severity {
-            self.raise_severity(code);
+        for duty in &self.policy.duties {
+            for (j, require) in duty.requires.iter().enumerate() {
+                let bit = duty.first_require + j;
+                let word = layout.requires + bit / 64 - layout.rules;
+                if let Some(m) = masks.get_mut(word) {
+                    m[outcome_code(require.outcome) as usize] |= 1 << (bit % 64);
+                }
+            }
         }
-        self.builder.ins().jump(next, &[]);
-        self.builder.switch_to_block(next);
+        let mut any = [self.builder.ins().iconst(types::I64, 0); 3];
+        for (k, mask) in masks.iter().enumerate() {
+            let Some(&var) = self.words.get(k) else {
+                continue;
+            };
+            for (code, &m) in mask.iter().enumerate() {
+                if m == 0 {
+                    continue;
+                }
+                let word = self.builder.use_var(var);
+                let hit = self.builder.ins().band_imm_s(word, m as i64);
+                any[code] = self.builder.ins().bor(any[code], hit);
+            }
+        }
+        let mut outcome = self
+            .builder
+            .ins()
+            .iconst(types::I64, outcome_code(self.policy.default) as i64);
+        for code in 0..3u64 {
+            let fired = self
+                .builder
+                .ins()
+                .icmp_imm_s(IntCC::NotEqual, any[code as usize], 0);
+            let value = self.builder.ins().iconst(types::I64, code as i64);
+            outcome = self.builder.ins().select(fired, value, outcome);
+        }
+        outcome
     }
 
     fn translate_rules(&mut self) {
         let base = self.policy.layout.rules;
         for (i, rule) in self.policy.rules.iter().enumerate() {
-            self.translate_fire(&rule.cond, base, i, Some(outcome_code(rule.outcome)), false);
+            let fired = self.translate_expr(&rule.cond);
+            self.set_bit_if(fired, base, i);
         }
     }
 
     fn translate_duties(&mut self) {
         let layout = self.policy.layout;
         for (i, duty) in self.policy.duties.iter().enumerate() {
-            let skip = self.builder.create_block();
+            let mut applies = self.builder.ins().iconst(types::I8, 1);
             if let Some(mask) = duty.tier_mask {
                 let tier = self.builder.use_var(self.tier);
-                let in_range = self
-                    .builder
-                    .ins()
-                    .icmp_imm_s(IntCC::UnsignedLessThan, tier, 64);
                 let mask = self.builder.ins().iconst(types::I64, mask as i64);
-                let shifted = self.builder.ins().ushr(mask, tier);
-                let bit = self.builder.ins().band_imm_s(shifted, 1);
-                let bit = self.builder.ins().ireduce(types::I8, bit);
-                let in_tier = self.builder.ins().band(in_range, bit);
-                let go = self.builder.create_block();
-                self.builder.ins().brif(in_tier, go, &[], skip, &[]);
-                self.builder.switch_to_block(go);
+                applies = self.bit_test(tier, mask);
             }
+            let eager = duty.when.as_ref().is_none_or(is_eager)
+                && duty.requires.iter().all(|r| is_eager(&r.cond));
+            if eager {
+                // Nothing here can fail: evaluate it all, and mask by whether the duty applies.
+                if let Some(when) = &duty.when {
+                    let holds = self.translate_expr(when);
+                    applies = self.builder.ins().band(applies, holds);
+                }
+                self.set_bit_if(applies, layout.duties, i);
+                for (j, require) in duty.requires.iter().enumerate() {
+                    let met = self.translate_expr(&require.cond);
+                    let unmet = self.builder.ins().bxor_imm_s(met, 1);
+                    let fired = self.builder.ins().band(applies, unmet);
+                    self.set_bit_if(fired, layout.requires, duty.first_require + j);
+                }
+                continue;
+            }
+            // A condition that may fail is evaluated only when the duty applies.
+            let skip = self.builder.create_block();
+            let go = self.builder.create_block();
+            self.builder.ins().brif(applies, go, &[], skip, &[]);
+            self.builder.switch_to_block(go);
             if let Some(when) = &duty.when {
-                let applies = self.translate_expr(when);
+                let holds = self.translate_expr(when);
                 let go = self.builder.create_block();
-                self.builder.ins().brif(applies, go, &[], skip, &[]);
+                self.builder.ins().brif(holds, go, &[], skip, &[]);
                 self.builder.switch_to_block(go);
             }
-            self.set_bit(layout.duties, i);
+            let one = self.builder.ins().iconst(types::I8, 1);
+            self.set_bit_if(one, layout.duties, i);
             for (j, require) in duty.requires.iter().enumerate() {
-                let code = outcome_code(require.outcome);
-                self.translate_fire(
-                    &require.cond,
-                    layout.requires,
-                    duty.first_require + j,
-                    Some(code),
-                    true,
-                );
+                let met = self.translate_expr(&require.cond);
+                let fired = self.builder.ins().bxor_imm_s(met, 1);
+                self.set_bit_if(fired, layout.requires, duty.first_require + j);
             }
             self.builder.ins().jump(skip, &[]);
             self.builder.switch_to_block(skip);
@@ -248,28 +325,32 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     fn translate_triggers(&mut self) {
         let base = self.policy.layout.triggers;
         for (i, trigger) in self.policy.triggers.iter().enumerate() {
-            self.translate_fire(&trigger.cond, base, i, None, false);
+            let fired = self.translate_expr(&trigger.cond);
+            self.set_bit_if(fired, base, i);
         }
     }
 
     fn translate_finish(&mut self) {
+        let zero = self.builder.ins().iconst(types::I64, 0);
+        self.builder
+            .ins()
+            .store(flags(), zero, self.out, (Layout::STATUS * 8) as i32);
+        self.builder
+            .ins()
+            .store(flags(), zero, self.out, (Layout::SITE * 8) as i32);
         let tier = self.builder.use_var(self.tier);
         self.builder
             .ins()
             .store(flags(), tier, self.out, (Layout::TIER * 8) as i32);
-        let severity = self.builder.use_var(self.severity);
-        let default = self
-            .builder
-            .ins()
-            .iconst(types::I64, outcome_code(self.policy.default) as i64);
-        let nothing_fired = self
-            .builder
-            .ins()
-            .icmp_imm_s(IntCC::SignedLessThan, severity, 0);
-        let outcome = self.builder.ins().select(nothing_fired, default, severity);
+        let outcome = self.translate_outcome();
         self.builder
             .ins()
             .store(flags(), outcome, self.out, (Layout::OUTCOME * 8) as i32);
+        for (k, var) in self.words.clone().into_iter().enumerate() {
+            let word = self.builder.use_var(var);
+            let offset = ((self.policy.layout.rules + k) * 8) as i32;
+            self.builder.ins().store(flags(), word, self.out, offset);
+        }
         self.builder.ins().return_(&[]);
     }
 
@@ -447,6 +528,16 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                     _ => self.builder.ins().iconst(types::I8, 0),
                 }
             }
+            Expr::InList { elem, kind, items } if is_eager(e) => {
+                let x = self.translate_expr(elem);
+                let mut found = self.builder.ins().iconst(types::I8, 0);
+                for item in items {
+                    let y = self.translate_expr(item);
+                    let equal = self.translate_compare(CmpOp::Eq, *kind, x, y);
+                    found = self.builder.ins().bor(found, equal);
+                }
+                found
+            }
             Expr::InList { elem, kind, items } => {
                 let x = self.translate_expr(elem);
                 let merge = self.builder.create_block();
@@ -470,6 +561,16 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     }
 
     fn translate_short_circuit(&mut self, a: &Expr, b: &Expr, is_and: bool) -> Value {
+        if is_eager(b) {
+            // The right side cannot fail or call: evaluate both and combine, no branch.
+            let left = self.translate_expr(a);
+            let right = self.translate_expr(b);
+            return if is_and {
+                self.builder.ins().band(left, right)
+            } else {
+                self.builder.ins().bor(left, right)
+            };
+        }
         let left = self.translate_expr(a);
         let rhs_block = self.builder.create_block();
         let merge = self.builder.create_block();

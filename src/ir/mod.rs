@@ -349,6 +349,7 @@ impl Compact {
         self.words.fill(0);
     }
 
+    #[inline]
     pub fn word(&self, index: usize) -> u64 {
         self.words.get(index).copied().unwrap_or(0)
     }
@@ -359,19 +360,23 @@ impl Compact {
         }
     }
 
+    #[inline]
     pub fn bit(&self, base: usize, bit: usize) -> bool {
         self.word(base + bit / 64) & (1 << (bit % 64)) != 0
     }
 
+    #[inline]
     pub fn status(&self) -> u64 {
         self.word(Layout::STATUS)
     }
 
+    #[inline]
     pub fn tier(&self) -> Option<usize> {
         let t = self.word(Layout::TIER);
         (t != NO_TIER).then_some(t as usize)
     }
 
+    #[inline]
     pub fn outcome(&self) -> Outcome {
         outcome_from_code(self.word(Layout::OUTCOME))
     }

@@ -1,0 +1,120 @@
+//! The shared scenario, 10,000 requests per pass, every engine in one run.
+//!
+//! `cargo bench -p bylaw-bench --bench scenario` — prints a table of ns per decision
+//! and ratios to hand-written Rust (enums) at the end.
+
+use std::hint::black_box;
+
+use bylaw_bench::*;
+use criterion::{Criterion, Throughput};
+
+const GROUP: &str = "scenario";
+
+fn bench(c: &mut Criterion) {
+    let cases = cases();
+    let n = cases.len();
+    let strings: Vec<StringReq> = cases
+        .iter()
+        .map(|c| StringReq::from_json(&c.json))
+        .collect();
+    let enums: Vec<EnumReq> = cases.iter().map(|c| EnumReq::from_json(&c.json)).collect();
+    let mut jit = BylawEngine::new(bylaw::Engine::Jit, &cases);
+    let mut interp = BylawEngine::new(bylaw::Engine::Interpreter, &cases);
+    let cedar = CedarEngine::new(&cases);
+    let mut rego = RegoEngine::new(&cases);
+    let cel = CelEngine::new(&cases);
+
+    // 0 disagreements with the expected decisions, for every engine, before timing.
+    let mut wrong = [0usize; 7];
+    for (i, case) in cases.iter().enumerate() {
+        let answers = [
+            strings[i].decide(),
+            enums[i].decide(),
+            interp.decide(i),
+            jit.decide(i),
+            cedar.decide(i),
+            rego.decide(i),
+            cel.decide(i),
+        ];
+        for (k, a) in answers.iter().enumerate() {
+            wrong[k] += usize::from(*a != case.allow);
+        }
+    }
+    assert_eq!(
+        wrong, [0; 7],
+        "disagreements: string, enum, interp, jit, cedar, rego, cel"
+    );
+
+    let mut group = c.benchmark_group(GROUP);
+    group.throughput(Throughput::Elements(n as u64));
+    group.sample_size(20);
+    group.bench_function("rust-strings", |b| {
+        b.iter(|| strings.iter().filter(|r| black_box(*r).decide()).count())
+    });
+    group.bench_function("rust-enums", |b| {
+        b.iter(|| enums.iter().filter(|r| black_box(*r).decide()).count())
+    });
+    group.bench_function("bylaw-jit", |b| {
+        b.iter(|| (0..n).filter(|&i| jit.decide(black_box(i))).count())
+    });
+    group.bench_function("bylaw-interp", |b| {
+        b.iter(|| (0..n).filter(|&i| interp.decide(black_box(i))).count())
+    });
+    group.sample_size(10);
+    group.bench_function("cel", |b| {
+        b.iter(|| (0..n).filter(|&i| cel.decide(black_box(i))).count())
+    });
+    group.bench_function("rego-vm", |b| {
+        b.iter(|| (0..n).filter(|&i| rego.decide(black_box(i))).count())
+    });
+    group.bench_function("cedar", |b| {
+        b.iter(|| (0..n).filter(|&i| cedar.decide(black_box(i))).count())
+    });
+    group.finish();
+}
+
+/// Reads criterion's medians back and prints ns per decision and ratios.
+fn report(n: f64) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/criterion")
+        .join(GROUP);
+    let median = |id: &str| -> Option<f64> {
+        let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        json["median"]["point_estimate"].as_f64().map(|ns| ns / n)
+    };
+    let Some(base) = median("rust-enums") else {
+        return;
+    };
+    println!("\n| engine | ns per decision (median) | × hand-written Rust (enums) |");
+    println!("| --- | --- | --- |");
+    for id in [
+        "rust-strings",
+        "rust-enums",
+        "bylaw-jit",
+        "bylaw-interp",
+        "cel",
+        "rego-vm",
+        "cedar",
+    ] {
+        if let Some(ns) = median(id) {
+            println!("| {id} | {ns:.1} | {:.2} |", ns / base);
+        }
+    }
+    if let (Some(jit), Some(cel), Some(cedar)) =
+        (median("bylaw-jit"), median("cel"), median("cedar"))
+    {
+        println!(
+            "\nJIT is {:.0}× faster than CEL and {:.0}× faster than Cedar.",
+            cel / jit,
+            cedar / jit
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+    report(10_000.0);
+}

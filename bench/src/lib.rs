@@ -1,0 +1,444 @@
+//! The shared benchmark scenario, decided by every engine: hand-written Rust (with
+//! `String` fields and with enums), Bylaw's interpreter and JIT, Cedar, Rego (regorus
+//! VM) and CEL. Inputs are converted to each engine's native form up front.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+pub const BYLAW_POLICY: &str = include_str!("../scenario/guard.bylaw");
+pub const CEDAR_POLICY: &str = include_str!("../../../shared/bench/guard.cedar");
+pub const REGO_POLICY: &str = include_str!("../../../shared/bench/guard.rego");
+pub const CEL_EXPR: &str = include_str!("../../../shared/bench/guard.cel");
+pub const REQUESTS: &str = include_str!("../../../shared/bench/requests.jsonl");
+
+/// One scenario request as JSON, with its expected decision (`true` = allow).
+pub struct Case {
+    pub json: Json,
+    pub allow: bool,
+}
+
+pub fn cases() -> Vec<Case> {
+    REQUESTS
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut json: Json = serde_json::from_str(line).unwrap_or(Json::Null);
+            let allow = json.get("expected").and_then(Json::as_str) == Some("allow");
+            if let Some(obj) = json.as_object_mut() {
+                obj.remove("expected");
+            }
+            Case { json, allow }
+        })
+        .collect()
+}
+
+fn s(j: &Json, k: &str) -> String {
+    j.get(k)
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+fn b(j: &Json, k: &str) -> bool {
+    j.get(k).and_then(Json::as_bool).unwrap_or_default()
+}
+fn i(j: &Json, k: &str) -> i64 {
+    j.get(k).and_then(Json::as_i64).unwrap_or_default()
+}
+fn f(j: &Json, k: &str) -> f64 {
+    j.get(k).and_then(Json::as_f64).unwrap_or_default()
+}
+
+/// Hand-written Rust with `String` fields.
+pub struct StringReq {
+    pub domain: String,
+    pub jurisdiction: String,
+    pub user_age: i64,
+    pub is_minor_mode: bool,
+    pub contains_personal_data: bool,
+    pub personal_data_consent: bool,
+    pub output_is_synthetic_media: bool,
+    pub has_ai_label: bool,
+    pub model_tier: String,
+    pub human_reviewer_assigned: bool,
+    pub toxicity_score: f64,
+    pub jailbreak_score: f64,
+}
+
+impl StringReq {
+    pub fn from_json(j: &Json) -> Self {
+        StringReq {
+            domain: s(j, "domain"),
+            jurisdiction: s(j, "jurisdiction"),
+            user_age: i(j, "user_age"),
+            is_minor_mode: b(j, "is_minor_mode"),
+            contains_personal_data: b(j, "contains_personal_data"),
+            personal_data_consent: b(j, "personal_data_consent"),
+            output_is_synthetic_media: b(j, "output_is_synthetic_media"),
+            has_ai_label: b(j, "has_ai_label"),
+            model_tier: s(j, "model_tier"),
+            human_reviewer_assigned: b(j, "human_reviewer_assigned"),
+            toxicity_score: f(j, "toxicity_score"),
+            jailbreak_score: f(j, "jailbreak_score"),
+        }
+    }
+
+    /// `true` = allow.
+    #[inline(never)]
+    pub fn decide(&self) -> bool {
+        let r = self;
+        let eu = r.jurisdiction == "EU";
+        let cn = r.jurisdiction == "CN";
+        let us = r.jurisdiction == "US";
+        let d = r.domain.as_str();
+        !(r.jailbreak_score > 0.8
+            || r.toxicity_score > 0.7
+            || (r.contains_personal_data && !r.personal_data_consent)
+            || (eu
+                && matches!(d, "medical" | "judicial" | "finance")
+                && !r.human_reviewer_assigned)
+            || (cn && r.output_is_synthetic_media && !r.has_ai_label)
+            || (r.user_age < 14 && !r.is_minor_mode)
+            || (r.user_age < 18 && d == "finance")
+            || (r.is_minor_mode && r.toxicity_score > 0.3)
+            || (cn && r.user_age < 18 && !r.is_minor_mode)
+            || (eu
+                && r.model_tier == "gpai_systemic"
+                && !r.human_reviewer_assigned
+                && r.jailbreak_score > 0.5)
+            || (eu && r.output_is_synthetic_media && !r.has_ai_label)
+            || (d == "medical" && r.user_age < 16 && !r.human_reviewer_assigned)
+            || (us && r.user_age < 13 && r.contains_personal_data)
+            || (eu && r.user_age < 16 && r.contains_personal_data && !r.human_reviewer_assigned)
+            || (r.model_tier == "gpai_systemic"
+                && r.jailbreak_score > 0.6
+                && r.toxicity_score > 0.4)
+            || (d == "education"
+                && r.is_minor_mode
+                && r.output_is_synthetic_media
+                && !r.has_ai_label)
+            || (cn && d == "judicial" && !r.human_reviewer_assigned)
+            || (r.model_tier == "narrow"
+                && matches!(d, "medical" | "judicial")
+                && r.output_is_synthetic_media)
+            || (r.user_age < 0 || r.user_age > 150)
+            || (cn && d == "general" && r.toxicity_score > 0.5))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    Medical,
+    Judicial,
+    Finance,
+    Education,
+    General,
+}
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Jurisdiction {
+    Eu,
+    Cn,
+    Us,
+}
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ModelTier {
+    Narrow,
+    Gpai,
+    GpaiSystemic,
+}
+
+/// Hand-written Rust with enum fields.
+pub struct EnumReq {
+    pub domain: Domain,
+    pub jurisdiction: Jurisdiction,
+    pub user_age: i64,
+    pub is_minor_mode: bool,
+    pub contains_personal_data: bool,
+    pub personal_data_consent: bool,
+    pub output_is_synthetic_media: bool,
+    pub has_ai_label: bool,
+    pub model_tier: ModelTier,
+    pub human_reviewer_assigned: bool,
+    pub toxicity_score: f64,
+    pub jailbreak_score: f64,
+}
+
+impl EnumReq {
+    pub fn from_json(j: &Json) -> Self {
+        let r = StringReq::from_json(j);
+        EnumReq {
+            domain: match r.domain.as_str() {
+                "medical" => Domain::Medical,
+                "judicial" => Domain::Judicial,
+                "finance" => Domain::Finance,
+                "education" => Domain::Education,
+                _ => Domain::General,
+            },
+            jurisdiction: match r.jurisdiction.as_str() {
+                "EU" => Jurisdiction::Eu,
+                "CN" => Jurisdiction::Cn,
+                _ => Jurisdiction::Us,
+            },
+            user_age: r.user_age,
+            is_minor_mode: r.is_minor_mode,
+            contains_personal_data: r.contains_personal_data,
+            personal_data_consent: r.personal_data_consent,
+            output_is_synthetic_media: r.output_is_synthetic_media,
+            has_ai_label: r.has_ai_label,
+            model_tier: match r.model_tier.as_str() {
+                "narrow" => ModelTier::Narrow,
+                "gpai" => ModelTier::Gpai,
+                _ => ModelTier::GpaiSystemic,
+            },
+            human_reviewer_assigned: r.human_reviewer_assigned,
+            toxicity_score: r.toxicity_score,
+            jailbreak_score: r.jailbreak_score,
+        }
+    }
+
+    /// `true` = allow.
+    #[inline(never)]
+    pub fn decide(&self) -> bool {
+        use Domain::*;
+        let r = self;
+        let eu = r.jurisdiction == Jurisdiction::Eu;
+        let cn = r.jurisdiction == Jurisdiction::Cn;
+        let us = r.jurisdiction == Jurisdiction::Us;
+        let d = r.domain;
+        let systemic = r.model_tier == ModelTier::GpaiSystemic;
+        !(r.jailbreak_score > 0.8
+            || r.toxicity_score > 0.7
+            || (r.contains_personal_data && !r.personal_data_consent)
+            || (eu && matches!(d, Medical | Judicial | Finance) && !r.human_reviewer_assigned)
+            || (cn && r.output_is_synthetic_media && !r.has_ai_label)
+            || (r.user_age < 14 && !r.is_minor_mode)
+            || (r.user_age < 18 && d == Finance)
+            || (r.is_minor_mode && r.toxicity_score > 0.3)
+            || (cn && r.user_age < 18 && !r.is_minor_mode)
+            || (eu && systemic && !r.human_reviewer_assigned && r.jailbreak_score > 0.5)
+            || (eu && r.output_is_synthetic_media && !r.has_ai_label)
+            || (d == Medical && r.user_age < 16 && !r.human_reviewer_assigned)
+            || (us && r.user_age < 13 && r.contains_personal_data)
+            || (eu && r.user_age < 16 && r.contains_personal_data && !r.human_reviewer_assigned)
+            || (systemic && r.jailbreak_score > 0.6 && r.toxicity_score > 0.4)
+            || (d == Education
+                && r.is_minor_mode
+                && r.output_is_synthetic_media
+                && !r.has_ai_label)
+            || (cn && d == Judicial && !r.human_reviewer_assigned)
+            || (r.model_tier == ModelTier::Narrow
+                && matches!(d, Medical | Judicial)
+                && r.output_is_synthetic_media)
+            || (r.user_age < 0 || r.user_age > 150)
+            || (cn && d == General && r.toxicity_score > 0.5))
+    }
+}
+
+/// A Bylaw guard with its requests encoded up front.
+pub struct BylawEngine {
+    pub guard: bylaw::Guard,
+    pub records: Vec<bylaw::Record>,
+    out: bylaw::ir::Compact,
+}
+
+impl BylawEngine {
+    pub fn new(engine: bylaw::Engine, cases: &[Case]) -> Self {
+        let policy =
+            bylaw::Policy::check("guard.bylaw", BYLAW_POLICY).unwrap_or_else(|d| panic!("{d}"));
+        let guard = bylaw::Guard::new(Arc::new(policy), engine).unwrap_or_else(|d| panic!("{d}"));
+        let records = cases
+            .iter()
+            .map(|c| {
+                guard
+                    .encode_value(&c.json)
+                    .unwrap_or_else(|e| panic!("{e:?}"))
+            })
+            .collect();
+        let out = guard.compact();
+        BylawEngine {
+            guard,
+            records,
+            out,
+        }
+    }
+
+    #[inline]
+    pub fn decide(&mut self, index: usize) -> bool {
+        let record = &self.records[index];
+        self.guard.decide_compact(record, false, &mut self.out);
+        self.out.outcome() == bylaw::ast::Outcome::Allow
+    }
+}
+
+/// Cedar: `permit` all, 20 `forbid`s over `context`. Scores are integer thousandths.
+pub struct CedarEngine {
+    authorizer: cedar_policy::Authorizer,
+    policies: cedar_policy::PolicySet,
+    entities: cedar_policy::Entities,
+    pub requests: Vec<cedar_policy::Request>,
+}
+
+impl CedarEngine {
+    pub fn new(cases: &[Case]) -> Self {
+        let policies =
+            cedar_policy::PolicySet::from_str(CEDAR_POLICY).unwrap_or_else(|e| panic!("{e}"));
+        let uid = |s: &str| cedar_policy::EntityUid::from_str(s).unwrap_or_else(|e| panic!("{e}"));
+        let requests = cases
+            .iter()
+            .map(|c| {
+                let mut context = c.json.clone();
+                if let Some(obj) = context.as_object_mut() {
+                    for key in ["toxicity_score", "jailbreak_score"] {
+                        let v = obj.get(key).and_then(Json::as_f64).unwrap_or_default();
+                        obj.insert(key.to_string(), Json::from((v * 1000.0).round() as i64));
+                    }
+                }
+                let context = cedar_policy::Context::from_json_value(context, None)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                cedar_policy::Request::new(
+                    uid(r#"User::"u""#),
+                    uid(r#"Action::"generate""#),
+                    uid(r#"Service::"s""#),
+                    context,
+                    None,
+                )
+                .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        CedarEngine {
+            authorizer: cedar_policy::Authorizer::new(),
+            policies,
+            entities: cedar_policy::Entities::empty(),
+            requests,
+        }
+    }
+
+    pub fn decide(&self, index: usize) -> bool {
+        let response =
+            self.authorizer
+                .is_authorized(&self.requests[index], &self.policies, &self.entities);
+        response.decision() == cedar_policy::Decision::Allow
+    }
+}
+
+/// Rego on the regorus bytecode VM: `set_input` + `execute` per decision.
+pub struct RegoEngine {
+    vm: regorus::rvm::vm::RegoVM,
+    pub inputs: Vec<regorus::Value>,
+}
+
+impl RegoEngine {
+    pub fn new(cases: &[Case]) -> Self {
+        let mut engine = regorus::Engine::new();
+        engine
+            .add_policy("guard.rego".to_string(), REGO_POLICY.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let entry: regorus::Rc<str> = regorus::Rc::from("data.guard.allow");
+        let compiled = engine
+            .compile_with_entrypoint(&entry)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
+            &compiled,
+            &[entry.as_ref()],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut vm = regorus::rvm::vm::RegoVM::new();
+        vm.load_program(program);
+        let inputs = cases
+            .iter()
+            .map(|c| {
+                regorus::Value::from_json_str(&c.json.to_string()).unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        RegoEngine { vm, inputs }
+    }
+
+    pub fn decide(&mut self, index: usize) -> bool {
+        self.vm.set_input(self.inputs[index].clone());
+        match self.vm.execute() {
+            Ok(v) => v == regorus::Value::from(true),
+            Err(_) => false,
+        }
+    }
+}
+
+/// CEL: one expression, one context per request.
+pub struct CelEngine {
+    program: cel::Program,
+    pub contexts: Vec<cel::Context<'static, 'static>>,
+}
+
+impl CelEngine {
+    pub fn new(cases: &[Case]) -> Self {
+        let program = cel::Program::compile(CEL_EXPR).unwrap_or_else(|e| panic!("{e}"));
+        let contexts = cases
+            .iter()
+            .map(|c| {
+                let mut ctx = cel::Context::default();
+                if let Some(obj) = c.json.as_object() {
+                    for (k, v) in obj {
+                        let value = match v {
+                            Json::Bool(b) => cel::Value::Bool(*b),
+                            Json::Number(n) if n.is_i64() => {
+                                cel::Value::Int(n.as_i64().unwrap_or_default())
+                            }
+                            Json::Number(n) => cel::Value::Float(n.as_f64().unwrap_or_default()),
+                            Json::String(s) => cel::Value::from(s.as_str()),
+                            _ => cel::Value::Null,
+                        };
+                        ctx.add_variable_from_value(k.clone(), value);
+                    }
+                }
+                ctx
+            })
+            .collect();
+        CelEngine { program, contexts }
+    }
+
+    pub fn decide(&self, index: usize) -> bool {
+        matches!(
+            self.program.execute(&self.contexts[index]),
+            Ok(cel::Value::Bool(true))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_agrees_with_the_expected_decisions() {
+        let cases = cases();
+        assert_eq!(cases.len(), 10_000);
+        let expected: Vec<bool> = cases.iter().map(|c| c.allow).collect();
+        assert_eq!(expected.iter().filter(|a| **a).count(), 5_037);
+        let mut jit = BylawEngine::new(bylaw::Engine::Jit, &cases);
+        let mut interp = BylawEngine::new(bylaw::Engine::Interpreter, &cases);
+        let cedar = CedarEngine::new(&cases);
+        let mut rego = RegoEngine::new(&cases);
+        let cel = CelEngine::new(&cases);
+        let mut disagreements = [0usize; 7];
+        for (i, c) in cases.iter().enumerate() {
+            let answers = [
+                StringReq::from_json(&c.json).decide(),
+                EnumReq::from_json(&c.json).decide(),
+                interp.decide(i),
+                jit.decide(i),
+                cedar.decide(i),
+                rego.decide(i),
+                cel.decide(i),
+            ];
+            for (k, a) in answers.iter().enumerate() {
+                if *a != c.allow {
+                    disagreements[k] += 1;
+                }
+            }
+        }
+        assert_eq!(
+            disagreements, [0; 7],
+            "string, enum, interp, jit, cedar, rego, cel"
+        );
+    }
+}
