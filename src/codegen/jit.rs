@@ -8,7 +8,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module, default_libcall_names};
 
 use super::RawRecord;
-use super::translate::{FunctionTranslator, guard_signature, str_set_signature};
+use super::translate::{FunctionTranslator, Part, part_signature, str_set_signature};
 use crate::ir::{Compact, Policy};
 use crate::runtime::record::Record;
 
@@ -84,23 +84,47 @@ impl JitGuard {
             .declare_function("bylaw_str_set_contains", Linkage::Import, &helper_sig)
             .map_err(|e| err("declaring the set helper")(e.to_string()))?;
 
-        let mut ctx = module.make_context();
-        guard_signature(&mut ctx.func.signature, pointer);
-        let id = module
-            .declare_function("bylaw_guard", Linkage::Local, &ctx.func.signature)
-            .map_err(|e| err("declaring the guard")(e.to_string()))?;
-        ctx.func.name = UserFuncName::user(0, id.as_u32());
-        let mut func_ctx = FunctionBuilderContext::new();
-        {
-            let mut fb = FunctionBuilder::new(&mut ctx.func, &mut func_ctx);
-            let helper_ref = module.declare_func_in_func(helper, fb.func);
-            FunctionTranslator::translate(&mut fb, policy, helper_ref);
-            fb.finalize(module.target_config());
+        let plan = Part::plan(policy);
+        let mut ids = Vec::with_capacity(plan.len());
+        for (k, part) in plan.iter().enumerate() {
+            let mut sig = module.make_signature();
+            part_signature(&mut sig, pointer, part);
+            let id = module
+                .declare_function(&format!("bylaw_guard_{k}"), Linkage::Local, &sig)
+                .map_err(|e| err("declaring the guard")(e.to_string()))?;
+            ids.push((id, sig));
         }
-        module
-            .define_function(id, &mut ctx)
-            .map_err(|e| err("compiling the guard")(format!("{e:?}")))?;
-        module.clear_context(&mut ctx);
+        let mut ctx = module.make_context();
+        let mut func_ctx = FunctionBuilderContext::new();
+        for (k, part) in plan.iter().enumerate() {
+            let Some((id, sig)) = ids.get(k) else {
+                continue;
+            };
+            ctx.func.signature = sig.clone();
+            ctx.func.name = UserFuncName::user(0, id.as_u32());
+            {
+                let mut fb = FunctionBuilder::new(&mut ctx.func, &mut func_ctx);
+                let helper_ref = module.declare_func_in_func(helper, fb.func);
+                let callees: Vec<_> = if *part == Part::Main {
+                    ids.iter()
+                        .skip(1)
+                        .map(|(callee, _)| module.declare_func_in_func(*callee, fb.func))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                FunctionTranslator::translate(&mut fb, policy, helper_ref, part.clone(), &callees);
+                fb.finalize(module.target_config());
+            }
+            module
+                .define_function(*id, &mut ctx)
+                .map_err(|e| err("compiling the guard")(format!("{e:?}")))?;
+            module.clear_context(&mut ctx);
+        }
+        let Some((id, _)) = ids.first() else {
+            return Err(CodegenError("no guard function".to_string()));
+        };
+        let id = *id;
         module
             .finalize_definitions()
             .map_err(|e| err("linking the guard")(e.to_string()))?;

@@ -22,10 +22,53 @@ pub(crate) struct FunctionTranslator<'a, 'b> {
     degraded: Value,
     out: Value,
     tier: Variable,
-    /// One variable per result word after the header; stored once, at the end, so the
-    /// caller need not clear the result and firing needs no branch.
+    /// One variable per result word this function owns, from `first_word` on; stored
+    /// once, at the end, so the caller need not clear the result and firing needs no
+    /// branch.
     words: Vec<Variable>,
+    first_word: usize,
+    part: Part,
     fail_block: cranelift_codegen::ir::Block,
+}
+
+/// Large policies are split into several functions, so that Cranelift's register
+/// allocation works on pieces of bounded size and compile time grows linearly.
+pub(crate) const RULES_PER_PART: usize = 256;
+
+/// Which part of the guard a function computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Everything, in one function `fn(rec, out)`: small policies.
+    Whole,
+    /// Tiers, then calls to the parts, then the outcome: `fn(rec, out)`.
+    Main,
+    /// A range of rules (whole result words): `fn(rec, out, tier) -> failed`.
+    Rules(std::ops::Range<usize>),
+    /// Duties and triggers: `fn(rec, out, tier) -> failed`.
+    Rest,
+}
+
+impl Part {
+    /// How a policy's guard is split: `[Whole]`, or `[Main, Rules…, Rest]`.
+    pub(crate) fn plan(policy: &Policy) -> Vec<Part> {
+        let rules = policy.rules.len();
+        if rules <= RULES_PER_PART {
+            return vec![Part::Whole];
+        }
+        let mut parts = vec![Part::Main];
+        let mut start = 0;
+        while start < rules {
+            let end = (start + RULES_PER_PART).min(rules);
+            parts.push(Part::Rules(start..end));
+            start = end;
+        }
+        parts.push(Part::Rest);
+        parts
+    }
+
+    fn is_callee(&self) -> bool {
+        matches!(self, Part::Rules(_) | Part::Rest)
+    }
 }
 
 fn flags() -> MemFlagsData {
@@ -91,17 +134,22 @@ fn is_eager(e: &Expr) -> bool {
 }
 
 impl<'a, 'b> FunctionTranslator<'a, 'b> {
-    /// Emits the whole guard into the builder's function: `fn(rec, out)`.
+    /// Emits one part of the guard into the builder's function. `callees` are the
+    /// functions `Part::Main` calls, in plan order after itself.
     pub fn translate(
         builder: &'a mut FunctionBuilder<'b>,
         policy: &'a Policy,
         str_set_contains: FuncRef,
+        part: Part,
+        callees: &[FuncRef],
     ) {
         let entry = builder.create_block();
         builder.append_block_params_for_function_params(entry);
         builder.switch_to_block(entry);
-        let (rec, out) = match builder.block_params(entry) {
-            [rec, out] => (*rec, *out),
+        let params = builder.block_params(entry).to_vec();
+        let (rec, out, tier_param) = match params.as_slice() {
+            [rec, out] => (*rec, *out, None),
+            [rec, out, tier] => (*rec, *out, Some(*tier)),
             _ => return,
         };
         let slots = builder
@@ -117,10 +165,23 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             .ins()
             .load(types::I64, flags(), rec, raw_offsets::DEGRADED);
         let tier = builder.declare_var(types::I64);
-        let no_tier = builder.ins().iconst(types::I64, NO_TIER as i64);
-        builder.def_var(tier, no_tier);
+        let initial_tier = match tier_param {
+            Some(t) => t,
+            None => builder.ins().iconst(types::I64, NO_TIER as i64),
+        };
+        builder.def_var(tier, initial_tier);
+        let layout = policy.layout;
+        let (first_word, end_word) = match &part {
+            Part::Whole => (layout.rules, layout.words),
+            Part::Main => (layout.rules, layout.rules),
+            Part::Rules(range) => (
+                layout.rules + range.start / 64,
+                layout.rules + range.end.div_ceil(64),
+            ),
+            Part::Rest => (layout.duties, layout.words),
+        };
         let zero = builder.ins().iconst(types::I64, 0);
-        let words = (policy.layout.rules..policy.layout.words)
+        let words = (first_word..end_word)
             .map(|_| {
                 let var = builder.declare_var(types::I64);
                 builder.def_var(var, zero);
@@ -143,15 +204,73 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             out,
             tier,
             words,
+            first_word,
+            part: part.clone(),
             fail_block,
         };
-        t.translate_tiers();
-        t.translate_rules();
-        t.translate_duties();
-        t.translate_triggers();
-        t.translate_finish();
+        match &part {
+            Part::Whole => {
+                t.translate_tiers();
+                t.translate_rules(0..policy.rules.len());
+                t.translate_duties();
+                t.translate_triggers();
+                t.translate_finish();
+            }
+            Part::Main => {
+                t.translate_tiers();
+                t.translate_calls(rec, callees);
+                t.translate_finish();
+            }
+            Part::Rules(range) => {
+                t.translate_rules(range.clone());
+                t.translate_part_finish();
+            }
+            Part::Rest => {
+                t.translate_duties();
+                t.translate_triggers();
+                t.translate_part_finish();
+            }
+        }
         t.translate_fail_block();
         t.builder.seal_all_blocks();
+    }
+
+    /// Calls each part with the tier; a part that failed has written why: return.
+    fn translate_calls(&mut self, rec: Value, callees: &[FuncRef]) {
+        let failed_return = self.builder.create_block();
+        for &callee in callees {
+            let tier = self.builder.use_var(self.tier);
+            let call = self.builder.ins().call(callee, &[rec, self.out, tier]);
+            let failed = match self.builder.inst_results(call) {
+                [f] => *f,
+                _ => continue,
+            };
+            let next = self.builder.create_block();
+            self.builder
+                .ins()
+                .brif(failed, failed_return, &[], next, &[]);
+            self.builder.switch_to_block(next);
+        }
+        let after = self.builder.create_block();
+        self.builder.ins().jump(after, &[]);
+        self.builder.switch_to_block(failed_return);
+        self.builder.ins().return_(&[]);
+        self.builder.switch_to_block(after);
+    }
+
+    /// A part's end: store the words it owns and report success.
+    fn translate_part_finish(&mut self) {
+        self.store_words();
+        let ok = self.builder.ins().iconst(types::I8, 0);
+        self.builder.ins().return_(&[ok]);
+    }
+
+    fn store_words(&mut self) {
+        for (k, var) in self.words.clone().into_iter().enumerate() {
+            let word = self.builder.use_var(var);
+            let offset = ((self.first_word + k) * 8) as i32;
+            self.builder.ins().store(flags(), word, self.out, offset);
+        }
     }
 
     fn translate_tiers(&mut self) {
@@ -204,7 +323,9 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
 
     /// Ors `fired` (0 or 1) into bit `bit` of the bit set starting at word `base`.
     fn set_bit_if(&mut self, fired: Value, base: usize, bit: usize) {
-        let index = base + bit / 64 - self.policy.layout.rules;
+        let Some(index) = (base + bit / 64).checked_sub(self.first_word) else {
+            return;
+        };
         let Some(&var) = self.words.get(index) else {
             return;
         };
@@ -220,7 +341,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     /// instead of a comparison per rule.
     fn translate_outcome(&mut self) -> Value {
         let layout = self.policy.layout;
-        let mut masks: Vec<[u64; 3]> = vec![[0; 3]; self.words.len()];
+        let mut masks: Vec<[u64; 3]> = vec![[0; 3]; layout.words - layout.rules];
         for (i, rule) in self.policy.rules.iter().enumerate() {
             let word = layout.rules + i / 64 - layout.rules;
             if let Some(m) = masks.get_mut(word) {
@@ -238,14 +359,25 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         }
         let mut any = [self.builder.ins().iconst(types::I64, 0); 3];
         for (k, mask) in masks.iter().enumerate() {
-            let Some(&var) = self.words.get(k) else {
+            if mask.iter().all(|&m| m == 0) {
                 continue;
+            }
+            let word = match self.part {
+                Part::Main => {
+                    let offset = ((layout.rules + k) * 8) as i32;
+                    self.builder
+                        .ins()
+                        .load(types::I64, flags(), self.out, offset)
+                }
+                _ => match self.words.get(k) {
+                    Some(&var) => self.builder.use_var(var),
+                    None => continue,
+                },
             };
             for (code, &m) in mask.iter().enumerate() {
                 if m == 0 {
                     continue;
                 }
-                let word = self.builder.use_var(var);
                 let hit = self.builder.ins().band_imm_s(word, m as i64);
                 any[code] = self.builder.ins().bor(any[code], hit);
             }
@@ -265,9 +397,10 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         outcome
     }
 
-    fn translate_rules(&mut self) {
+    fn translate_rules(&mut self, range: std::ops::Range<usize>) {
         let base = self.policy.layout.rules;
-        for (i, rule) in self.policy.rules.iter().enumerate() {
+        let rules = self.policy.rules.get(range.clone()).unwrap_or(&[]);
+        for (i, rule) in range.zip(rules) {
             let fired = self.translate_expr(&rule.cond);
             self.set_bit_if(fired, base, i);
         }
@@ -346,11 +479,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         self.builder
             .ins()
             .store(flags(), outcome, self.out, (Layout::OUTCOME * 8) as i32);
-        for (k, var) in self.words.clone().into_iter().enumerate() {
-            let word = self.builder.use_var(var);
-            let offset = ((self.policy.layout.rules + k) * 8) as i32;
-            self.builder.ins().store(flags(), word, self.out, offset);
-        }
+        self.store_words();
         self.builder.ins().return_(&[]);
     }
 
@@ -366,7 +495,12 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         self.builder
             .ins()
             .store(flags(), site, self.out, (Layout::SITE * 8) as i32);
-        self.builder.ins().return_(&[]);
+        if self.part.is_callee() {
+            let failed = self.builder.ins().iconst(types::I8, 1);
+            self.builder.ins().return_(&[failed]);
+        } else {
+            self.builder.ins().return_(&[]);
+        }
     }
 
     /// Branches to the fail block with `status` and `site` when `failed` is set.
@@ -643,10 +777,19 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     }
 }
 
-/// The guard's signature: `fn(rec: *const RawRecord, out: *mut u64)`.
-pub(crate) fn guard_signature(sig: &mut cranelift_codegen::ir::Signature, pointer: Type) {
+/// The guard's signature: `fn(rec: *const RawRecord, out: *mut u64)`; a part's adds
+/// the tier and returns whether it failed.
+pub(crate) fn part_signature(
+    sig: &mut cranelift_codegen::ir::Signature,
+    pointer: Type,
+    part: &Part,
+) {
     sig.params.push(AbiParam::new(pointer));
     sig.params.push(AbiParam::new(pointer));
+    if part.is_callee() {
+        sig.params.push(AbiParam::new(types::I64));
+        sig.returns.push(AbiParam::new(types::I8));
+    }
 }
 
 /// The helper's signature: `fn(items: *const u32, packed: u64, id: u64) -> u8`.

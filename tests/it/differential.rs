@@ -185,12 +185,16 @@ fn outcome() -> impl Strategy<Value = &'static str> {
 }
 
 prop_compose! {
-    fn policy_source()(
+    fn policy_source()(src in policy_with_rules(1..6)) -> String { src }
+}
+
+prop_compose! {
+    fn policy_with_rules(rule_count: std::ops::Range<usize>)(
         default in outcome(),
         high in bool_expr(false),
         mid in bool_expr(false),
         def_body in bool_expr(false),
-        rules in proptest::collection::vec((outcome(), bool_expr(true)), 1..6),
+        rules in proptest::collection::vec((outcome(), bool_expr(true)), rule_count),
         duties in proptest::collection::vec(
             (proptest::option::of(proptest::sample::select(&["high", "mid, low", "low"][..])),
              proptest::option::of(bool_expr(true)),
@@ -321,6 +325,47 @@ prop_compose! {
             obj.insert(field.to_string(), value);
         }
         req
+    }
+}
+
+/// Policies past `RULES_PER_PART` rules compile to several native functions; they must
+/// agree with the interpreter too, failures in a late part included.
+#[test]
+fn split_guards_agree_with_the_interpreter() {
+    let mut runner = TestRunner::new(Config {
+        cases: 4,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(
+        &(
+            policy_with_rules(300..700),
+            proptest::collection::vec((request(), any::<bool>()), 300),
+        ),
+        |(source, requests)| {
+            let policy = Arc::new(
+                Policy::check("large.bylaw", &source)
+                    .map_err(|d| TestCaseError::fail(d.to_string()))?,
+            );
+            prop_assert!(policy.ir.rules.len() > 256);
+            let jit = Guard::new(policy.clone(), Engine::Jit)
+                .map_err(|d| TestCaseError::fail(d.to_string()))?;
+            let interp = Guard::new(policy, Engine::Interpreter)
+                .map_err(|d| TestCaseError::fail(d.to_string()))?;
+            let (mut a, mut b) = (jit.compact(), interp.compact());
+            for (request, degraded) in &requests {
+                let bytes = serde_json::to_vec(request).unwrap();
+                if let (Ok(r1), Ok(r2)) = (jit.encode_json(&bytes), interp.encode_json(&bytes)) {
+                    jit.decide_compact(&r1, *degraded, &mut a);
+                    interp.decide_compact(&r2, *degraded, &mut b);
+                    prop_assert_eq!(&a, &b, "request {}", request);
+                }
+            }
+            Ok(())
+        },
+    );
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }
 

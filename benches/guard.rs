@@ -1,0 +1,124 @@
+//! Guard benchmarks (issue 3): generated policies of 100 / 1,000 / 10,000 rules —
+//! ns per decision and compile time from source to ready guard — and JSON bytes to
+//! decision, end to end, for the shared scenario's requests.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use bylaw::{Engine, Guard, Policy};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+mod common;
+
+fn requests_for(guard: &Guard, fields: usize, count: usize) -> Vec<bylaw::Record> {
+    let mut rng = common::Rng::new(7);
+    (0..count)
+        .map(|_| {
+            let mut request = serde_json::Map::new();
+            for i in 0..fields {
+                let value = match i % 5 {
+                    0 => serde_json::json!(rng.below(200) as i64),
+                    1 => serde_json::json!(rng.below(1000) as f64 / 1000.0),
+                    2 => serde_json::json!(rng.below(2) == 0),
+                    3 => serde_json::json!(
+                        ["low", "medium", "high", "critical"][rng.below(4) as usize]
+                    ),
+                    _ => serde_json::json!(format!("v{}", rng.below(10))),
+                };
+                let group = request
+                    .entry(format!("group{}", i % 37))
+                    .or_insert_with(|| serde_json::json!({}));
+                if let Some(obj) = group.as_object_mut() {
+                    obj.insert(format!("field{i}"), value);
+                }
+            }
+            guard
+                .encode_value(&serde_json::Value::Object(request))
+                .unwrap_or_else(|e| panic!("{e:?}"))
+        })
+        .collect()
+}
+
+fn generated_policies(c: &mut Criterion) {
+    let mut decide = c.benchmark_group("generated/decide");
+    let mut compile_times = Vec::new();
+    for rules in [100usize, 1_000, 10_000] {
+        let fields = 200;
+        let source = common::policy(fields, rules, 42);
+        compile_times.push((rules, source.clone()));
+        let policy =
+            Arc::new(Policy::check("generated.bylaw", &source).unwrap_or_else(|d| panic!("{d}")));
+        let guard = Guard::new(policy, Engine::Jit).unwrap_or_else(|d| panic!("{d}"));
+        let records = requests_for(&guard, fields, 256);
+        let mut out = guard.compact();
+        decide.throughput(Throughput::Elements(records.len() as u64));
+        decide.bench_with_input(BenchmarkId::new("jit", rules), &records, |b, records| {
+            b.iter(|| {
+                for r in records {
+                    guard.decide_compact(black_box(r), false, &mut out);
+                }
+            })
+        });
+    }
+    decide.finish();
+
+    let mut compile = c.benchmark_group("generated/compile");
+    compile.sample_size(10);
+    for (rules, source) in compile_times {
+        compile.bench_with_input(
+            BenchmarkId::new("source-to-guard", rules),
+            &source,
+            |b, source| {
+                b.iter(|| {
+                    black_box(Policy::compile(black_box(source)).unwrap_or_else(|d| panic!("{d}")))
+                })
+            },
+        );
+    }
+    compile.finish();
+}
+
+fn json_to_decision(c: &mut Criterion) {
+    let policy_path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/scenario/guard.bylaw");
+    let requests_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/bench/requests.jsonl"
+    );
+    let source = std::fs::read_to_string(policy_path).unwrap_or_else(|e| panic!("{e}"));
+    let lines: Vec<Vec<u8>> = std::fs::read_to_string(requests_path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .lines()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    let guard = Policy::compile(&source).unwrap_or_else(|d| panic!("{d}"));
+    let mut group = c.benchmark_group("json");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.sample_size(10);
+    group.bench_function("bytes-to-decision", |b| {
+        b.iter(|| {
+            let mut denied = 0usize;
+            for line in &lines {
+                let d = guard.decide_json(black_box(line));
+                denied += usize::from(d.outcome == bylaw::runtime::decision::Outcome::Deny);
+            }
+            denied
+        })
+    });
+    group.bench_function("bytes-to-outcome", |b| {
+        let mut out = guard.compact();
+        b.iter(|| {
+            let mut denied = 0usize;
+            for line in &lines {
+                if let Ok(record) = guard.encode_json(black_box(line)) {
+                    guard.decide_compact(&record, false, &mut out);
+                    denied += usize::from(out.outcome() == bylaw::ast::Outcome::Deny);
+                }
+            }
+            denied
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, generated_policies, json_to_decision);
+criterion_main!(benches);
