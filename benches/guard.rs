@@ -1,4 +1,7 @@
-#![allow(clippy::panic, reason = "a benchmark whose setup fails has nothing to measure")]
+#![allow(
+    clippy::panic,
+    reason = "a benchmark whose setup fails has nothing to measure"
+)]
 //! Guard benchmarks (issue 3): generated policies of 100 / 1,000 / 10,000 rules —
 //! ns per decision and compile time from source to ready guard — and JSON bytes to
 //! decision, end to end, for the shared scenario's requests.

@@ -25,6 +25,25 @@ pub struct Record {
 }
 
 impl Record {
+    pub(crate) fn with_fields(fields: usize) -> Self {
+        Record::new(fields)
+    }
+
+    pub(crate) fn store_bits(&mut self, slot: usize, bits: u64) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = bits;
+        }
+        self.mark_present(slot, true);
+    }
+
+    pub(crate) fn clear(&mut self, slot: usize) {
+        self.mark_present(slot, false);
+    }
+
+    pub(crate) fn pack_set(&mut self, ids: Vec<u32>) -> u64 {
+        pack_set(self, ids)
+    }
+
     fn new(fields: usize) -> Self {
         Record {
             slots: vec![0; fields],
@@ -70,7 +89,7 @@ pub struct InputError {
 }
 
 impl InputError {
-    fn new(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, message: impl Into<String>) -> Self {
         InputError {
             field: field.to_string(),
             message: message.into(),
@@ -83,6 +102,7 @@ impl InputError {
 pub struct Encoder {
     literal_ids: HashMap<String, u32>,
     slot_by_path: HashMap<String, usize>,
+    trie: super::json::PathTrie,
 }
 
 impl Encoder {
@@ -100,6 +120,7 @@ impl Encoder {
                 .enumerate()
                 .map(|(i, f)| (f.path.clone(), i))
                 .collect(),
+            trie: super::json::PathTrie::new(policy),
         }
     }
 
@@ -107,7 +128,7 @@ impl Encoder {
         self.slot_by_path.get(path).copied()
     }
 
-    fn intern(&self, record: &mut Record, s: &str) -> u32 {
+    pub(crate) fn intern(&self, record: &mut Record, s: &str) -> u32 {
         if let Some(&id) = self.literal_ids.get(s) {
             return id;
         }
@@ -121,13 +142,7 @@ impl Encoder {
 
     /// Decodes a JSON request. Errors name every bad field.
     pub fn decode_json(&self, policy: &Policy, bytes: &[u8]) -> Result<Record, Vec<InputError>> {
-        let json: Json = serde_json::from_slice(bytes).map_err(|e| {
-            vec![InputError::new(
-                "",
-                format!("the request is not valid JSON: {e}"),
-            )]
-        })?;
-        self.decode_value(policy, &json)
+        super::json::decode(policy, self, &self.trie, bytes)
     }
 
     pub fn decode_value(&self, policy: &Policy, json: &Json) -> Result<Record, Vec<InputError>> {
@@ -325,7 +340,7 @@ fn pack_set(record: &mut Record, mut ids: Vec<u32>) -> u64 {
     (offset << 32) | len
 }
 
-fn member(policy: &Policy, enum_id: usize, name: &str) -> Result<u32, String> {
+pub(crate) fn member(policy: &Policy, enum_id: usize, name: &str) -> Result<u32, String> {
     let Some(e) = policy.enums.get(enum_id) else {
         return Err("unknown enum".to_string());
     };
@@ -371,6 +386,8 @@ fn lookup<'j>(root: &'j Json, segments: &[String]) -> Lookup<'j> {
     for (depth, segment) in segments.iter().enumerate() {
         match current {
             Json::Object(map) => match map.get(segment) {
+                // `null` for a parent object means its fields are absent.
+                Some(Json::Null) if depth + 1 < segments.len() => return Lookup::Absent,
                 Some(Json::Null) => return Lookup::Null,
                 Some(next) => current = next,
                 None => return Lookup::Absent,

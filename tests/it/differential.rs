@@ -407,6 +407,24 @@ fn jit_agrees_with_the_interpreter() {
             let (mut a, mut b) = (jit.compact(), interp.compact());
             for (request, degraded) in &requests {
                 let bytes = serde_json::to_vec(request).unwrap();
+                // The streaming decoder and the JSON-tree decoder must read requests alike.
+                match (jit.encode_json(&bytes), jit.encode_value(request)) {
+                    (Ok(streamed), Ok(tree)) => {
+                        jit.decide_compact(&streamed, *degraded, &mut a);
+                        interp.decide_compact(&tree, *degraded, &mut b);
+                        prop_assert_eq!(&a, &b, "decoders disagree on {}", request);
+                    }
+                    (Err(e1), Err(e2)) => {
+                        prop_assert_eq!(e1, e2, "decoders disagree on {}", request)
+                    }
+                    (x, y) => prop_assert!(
+                        false,
+                        "decoders disagree on {}: {:?} vs {:?}",
+                        request,
+                        x.is_ok(),
+                        y.is_ok()
+                    ),
+                }
                 match (jit.encode_json(&bytes), interp.encode_json(&bytes)) {
                     (Ok(r1), Ok(r2)) => {
                         jit.decide_compact(&r1, *degraded, &mut a);
