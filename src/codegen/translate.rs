@@ -521,12 +521,13 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     fn load_slot(&mut self, slot: u32, kind: Kind) -> Value {
         let offset = (slot as i32) * 8;
         match kind {
+            // Records hold booleans as exactly 0 or 1 (every encoder writes
+            // `u64::from(bool)`), so the low byte is the value itself.
             Kind::Bool => {
-                let word = self
-                    .builder
+                let low_byte = if cfg!(target_endian = "big") { 7 } else { 0 };
+                self.builder
                     .ins()
-                    .load(types::I64, flags(), self.slots, offset);
-                self.builder.ins().icmp_imm_s(IntCC::NotEqual, word, 0)
+                    .load(types::I8, flags(), self.slots, offset + low_byte)
             }
             Kind::Float => self
                 .builder

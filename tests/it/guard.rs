@@ -393,3 +393,26 @@ fn ir_of_the_examples() {
         insta::assert_snapshot!(format!("ir_{name}"), bylaw::ir::print(&policy.ir));
     }
 }
+
+/// The README's API example, kept true.
+#[test]
+fn the_readme_example_works() {
+    let path = crate::shared_examples()
+        .into_iter()
+        .find(|p| p.ends_with("minimal.bylaw"))
+        .unwrap();
+    let source = std::fs::read_to_string(path).unwrap();
+    let guard = Policy::compile(&source).unwrap();
+    let decision = guard.decide_json(br#"{"scores": {"toxicity": 0.93}}"#);
+    assert_eq!(decision.outcome.as_str(), "deny");
+    assert_eq!(decision.reasons[0].message, "toxic");
+    let record = guard
+        .record()
+        .float("scores.toxicity", 0.2)
+        .build()
+        .unwrap();
+    assert_eq!(guard.decide(&record).outcome.as_str(), "allow");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.contains(r##"guard.decide_json(br#"{"scores": {"toxicity": 0.93}}"#);"##));
+}
