@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::check::program::Program;
-use crate::codegen::jit::{CodegenError, JitGuard};
+use crate::codegen::CodegenError;
+use crate::codegen::jit::JitGuard;
 use crate::diagnostics::{self, Diagnostic};
 use crate::ir::{self, Compact};
 use crate::runtime::decision::Decision;

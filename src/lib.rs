@@ -6,6 +6,7 @@
 pub mod ast;
 pub mod check;
 pub mod cli;
+pub mod cmodule;
 pub mod diagnostics;
 pub mod source;
 pub mod syntax;

@@ -1,5 +1,6 @@
 //! The command line. With `lsp` and the runtime store, the only place that does IO.
 
+mod build_cmd;
 mod check_cmd;
 mod eval_cmd;
 mod ir_cmd;
@@ -35,6 +36,9 @@ enum Command {
     Test(test_cmd::TestArgs),
     /// Print the typed IR a policy compiles to.
     Ir(ir_cmd::IrArgs),
+    /// Compile a policy to an enforcement module: an object file or shared library and
+    /// a C header, with no Bylaw runtime and no JIT at run time.
+    Build(build_cmd::BuildArgs),
 }
 
 /// How diagnostics are printed.
@@ -74,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),
+        Command::Build(args) => build_cmd::run(&args),
     }
 }
 

@@ -2,7 +2,109 @@
 //! function; `jit` compiles it in process and is the only place that calls native code.
 
 pub mod jit;
+pub mod object;
 mod translate;
+
+use cranelift_codegen::ir::UserFuncName;
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_module::{FuncId, Linkage, Module};
+
+use crate::ir::Policy;
+use translate::{FunctionTranslator, Part, part_signature, str_set_signature};
+
+/// Why native code could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodegenError(pub String);
+
+impl std::fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "code generation failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for CodegenError {}
+
+fn err(what: &str) -> impl Fn(String) -> CodegenError + '_ {
+    move |e| CodegenError(format!("{what}: {e}"))
+}
+
+/// The host's instruction set, optimizing for speed; `pic` for shared libraries.
+fn host_isa(pic: bool) -> Result<OwnedTargetIsa, CodegenError> {
+    let mut flags = settings::builder();
+    let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+        flags
+            .set(name, value)
+            .map_err(|e| CodegenError(e.to_string()))
+    };
+    set(&mut flags, "use_colocated_libcalls", "false")?;
+    set(&mut flags, "is_pic", if pic { "true" } else { "false" })?;
+    set(&mut flags, "opt_level", "speed")?;
+    cranelift_native::builder()
+        .map_err(|e| CodegenError(format!("unsupported host: {e}")))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| CodegenError(e.to_string()))
+}
+
+/// Declares and defines every function of a policy's guard in `module`; returns the
+/// entry function, named `entry` with `linkage`. The set helper is imported by name.
+fn define_guard<M: Module>(
+    module: &mut M,
+    policy: &Policy,
+    entry: &str,
+    linkage: Linkage,
+) -> Result<FuncId, CodegenError> {
+    let pointer = module.target_config().pointer_type();
+    let mut helper_sig = module.make_signature();
+    str_set_signature(&mut helper_sig, pointer);
+    let helper = module
+        .declare_function("bylaw_str_set_contains", Linkage::Import, &helper_sig)
+        .map_err(|e| err("declaring the set helper")(e.to_string()))?;
+
+    let plan = Part::plan(policy);
+    let mut ids = Vec::with_capacity(plan.len());
+    for (k, part) in plan.iter().enumerate() {
+        let mut sig = module.make_signature();
+        part_signature(&mut sig, pointer, part);
+        let (name, link) = if k == 0 {
+            (entry.to_string(), linkage)
+        } else {
+            (format!("{entry}_part{k}"), Linkage::Local)
+        };
+        let id = module
+            .declare_function(&name, link, &sig)
+            .map_err(|e| err("declaring the guard")(e.to_string()))?;
+        ids.push((id, sig));
+    }
+    let mut ctx = module.make_context();
+    let mut func_ctx = FunctionBuilderContext::new();
+    for (part, (id, sig)) in plan.iter().zip(&ids) {
+        ctx.func.signature = sig.clone();
+        ctx.func.name = UserFuncName::user(0, id.as_u32());
+        {
+            let mut fb = FunctionBuilder::new(&mut ctx.func, &mut func_ctx);
+            let helper_ref = module.declare_func_in_func(helper, fb.func);
+            let callees: Vec<_> = if *part == Part::Main {
+                ids.iter()
+                    .skip(1)
+                    .map(|(callee, _)| module.declare_func_in_func(*callee, fb.func))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            FunctionTranslator::translate(&mut fb, policy, helper_ref, part.clone(), &callees);
+            fb.finalize(module.target_config());
+        }
+        module
+            .define_function(*id, &mut ctx)
+            .map_err(|e| err("compiling the guard")(format!("{e:?}")))?;
+        module.clear_context(&mut ctx);
+    }
+    ids.first()
+        .map(|(id, _)| *id)
+        .ok_or_else(|| CodegenError("no guard function".to_string()))
+}
 
 /// What the native guard reads: a view of a [`crate::runtime::record::Record`].
 #[repr(C)]

@@ -185,7 +185,7 @@ fn outcome() -> impl Strategy<Value = &'static str> {
 }
 
 prop_compose! {
-    fn policy_source()(src in policy_with_rules(1..6)) -> String { src }
+    pub(crate) fn policy_source()(src in policy_with_rules(1..6)) -> String { src }
 }
 
 prop_compose! {

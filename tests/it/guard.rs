@@ -416,3 +416,31 @@ fn the_readme_example_works() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains(r##"guard.decide_json(br#"{"scores": {"toxicity": 0.93}}"#);"##));
 }
+
+/// Floats from JSON text are read exactly (a threshold compared with a value one bit
+/// off decides differently); found by the long differential run.
+#[test]
+fn json_floats_are_read_exactly() {
+    let [guard, _] = guards(SMALL);
+    for text in [
+        "-4.9894631735499795e-254",
+        "0.8",
+        "0.30000000000000004",
+        "1e308",
+        "5e-324",
+        "2.2250738585072014e-308",
+    ] {
+        let exact: f64 = text.parse().unwrap();
+        let json = format!(r#"{{"n": 1, "f": {text}, "region": "EU", "tags": []}}"#);
+        let decoded = guard.encode_json(json.as_bytes()).unwrap();
+        let built = guard
+            .record()
+            .int("n", 1)
+            .float("f", exact)
+            .string("region", "EU")
+            .strings("tags", &[])
+            .build()
+            .unwrap();
+        assert_eq!(decoded, built, "{text}");
+    }
+}

@@ -1,8 +1,9 @@
 //! One integration-test binary; each module covers one surface.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod build;
 mod cli;
-mod differential;
+pub(crate) mod differential;
 mod frontend;
 mod guard;
 mod no_panic;

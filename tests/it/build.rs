@@ -1,0 +1,332 @@
+//! `bylaw build`: enforcement modules linked into a C host must decide exactly as the
+//! interpreter does — the shared examples and generated policies, on generated requests.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use bylaw::ir::FieldType;
+use bylaw::{Engine, Guard, Policy};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use serde_json::{Map, Value as Json, json};
+
+fn bylaw_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_bylaw")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bylaw-build-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Builds `source` as an object file and links the example C host against it.
+fn build_host(source: &str, dir: &Path) -> PathBuf {
+    let policy = dir.join("policy.bylaw");
+    std::fs::write(&policy, source).unwrap();
+    let out = Command::new(bylaw_bin())
+        .args(["build", policy.to_str().unwrap(), "-o"])
+        .arg(dir.join("guard.o"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bylaw build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let host = dir.join("host");
+    let main_c = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/main.c");
+    let out = Command::new("cc")
+        .args(["-O2", "-std=c99", "-Wall", "-Werror", "-I"])
+        .arg(dir)
+        .arg(&main_c)
+        .arg(dir.join("guard.o"))
+        .arg("-o")
+        .arg(&host)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    host
+}
+
+fn run_host(host: &Path, input: &str, args: &[&str]) -> String {
+    let mut child = Command::new(host)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A deterministic pseudo-random source for requests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// A valid request for any policy: values by field type, literals of the policy among
+/// the strings, optional fields sometimes absent.
+fn request(policy: &bylaw::ir::Policy, rng: &mut Rng) -> Json {
+    let mut strings: Vec<String> = vec!["a".into(), "x".into(), "長い".into(), "chat".into()];
+    strings.extend(
+        policy
+            .strings
+            .iter()
+            .filter(|s| !s.contains([',', '\n', '=']))
+            .cloned(),
+    );
+    let mut root = Map::new();
+    for field in &policy.fields {
+        if field.optional && rng.next().is_multiple_of(3) {
+            continue;
+        }
+        let value = match &field.ty {
+            FieldType::Bool => json!(rng.next().is_multiple_of(2)),
+            FieldType::Int | FieldType::Duration => {
+                json!(*rng.pick(&[
+                    0i64,
+                    1,
+                    -1,
+                    3,
+                    12,
+                    14,
+                    17,
+                    18,
+                    30,
+                    100,
+                    5000,
+                    200_000,
+                    i64::MAX,
+                    i64::MIN,
+                    999_999
+                ]))
+            }
+            FieldType::Float | FieldType::Percent => json!(*rng.pick(&[
+                0.0, -0.0, 0.05, 0.3, 0.5, 0.51, 0.8, 0.81, 0.95, 1.0, 1e308, -2.5
+            ])),
+            FieldType::Str => json!(rng.pick(&strings).clone()),
+            FieldType::Enum(id) => json!(rng.pick(&policy.enums[*id].members).clone()),
+            FieldType::EnumSet(id) => {
+                let members = &policy.enums[*id].members;
+                let n = rng.next() % 4;
+                json!(
+                    (0..n)
+                        .map(|_| rng.pick(members).clone())
+                        .collect::<Vec<_>>()
+                )
+            }
+            FieldType::StrSet => {
+                // The text format cannot carry an empty string inside a set.
+                let items: Vec<&String> = strings.iter().filter(|s| !s.is_empty()).collect();
+                let n = rng.next() % 4;
+                json!(
+                    (0..n)
+                        .map(|_| (*rng.pick(&items)).clone())
+                        .collect::<Vec<_>>()
+                )
+            }
+        };
+        let mut node = &mut root;
+        let (last, parents) = field.segments.split_last().unwrap();
+        for p in parents {
+            node = node
+                .entry(p.clone())
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .unwrap();
+        }
+        node.insert(last.clone(), value);
+    }
+    Json::Object(root)
+}
+
+/// The same request as `path=value` lines for the C host.
+fn as_text(policy: &bylaw::ir::Policy, request: &Json) -> String {
+    let mut out = String::new();
+    for field in &policy.fields {
+        let mut v = request;
+        for s in &field.segments {
+            v = &v[s.as_str()];
+        }
+        let text = match v {
+            Json::Null => continue,
+            Json::Bool(b) => b.to_string(),
+            Json::Number(n) => match n.as_i64() {
+                Some(i) => i.to_string(),
+                None => format!("{:?}", n.as_f64().unwrap()),
+            },
+            Json::String(s) => s.clone(),
+            Json::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(","),
+            Json::Object(_) => unreachable!(),
+        };
+        out.push_str(&format!("{}={text}\n", field.path));
+    }
+    out.push('\n');
+    out
+}
+
+/// Builds, runs the C host over `count` requests, and compares word for word.
+fn agree(source: &str, name: &str, count: usize, seed: u64) -> usize {
+    let dir = scratch(name);
+    let host = build_host(source, &dir);
+    let policy = Arc::new(Policy::check("policy.bylaw", source).unwrap());
+    let interp = Guard::new(policy.clone(), Engine::Interpreter).unwrap();
+    let mut rng = Rng(seed);
+    let requests: Vec<Json> = (0..count).map(|_| request(&policy.ir, &mut rng)).collect();
+    let input: String = requests.iter().map(|r| as_text(&policy.ir, r)).collect();
+    for degraded in [false, true] {
+        let args: &[&str] = if degraded {
+            &["--words", "--degraded"]
+        } else {
+            &["--words"]
+        };
+        let output = run_host(&host, &input, args);
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines.len(), count, "{name}: one line per request");
+        let mut out = interp.compact();
+        for (request, line) in requests.iter().zip(&lines) {
+            let record = interp.encode_value(request).unwrap();
+            interp.decide_compact(&record, degraded, &mut out);
+            let expected: Vec<String> = out.words.iter().map(|w| format!("{w:x}")).collect();
+            assert_eq!(
+                line.split(' ').collect::<Vec<_>>(),
+                expected,
+                "{name}: {request} degraded={degraded}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    count * 2
+}
+
+#[test]
+fn modules_of_the_shared_examples_agree_with_the_interpreter() {
+    let mut decided = 0;
+    for (i, path) in crate::shared_examples().iter().enumerate() {
+        let source = std::fs::read_to_string(path).unwrap();
+        decided += agree(&source, &format!("example{i}"), 500, 0x9e37_79b9 + i as u64);
+    }
+    assert_eq!(decided, 4 * 1000);
+}
+
+#[test]
+fn modules_of_generated_policies_agree_with_the_interpreter() {
+    let mut runner = TestRunner::deterministic();
+    let strategy = crate::differential::policy_source();
+    for i in 0..12 {
+        let source = strategy.new_tree(&mut runner).unwrap().current();
+        agree(&source, &format!("generated{i}"), 200, 17 + i);
+    }
+}
+
+#[test]
+fn the_c_host_prints_readable_decisions_and_refuses_bad_requests() {
+    let source = std::fs::read_to_string(
+        crate::shared_examples()
+            .into_iter()
+            .find(|p| p.ends_with("genai_chat.bylaw"))
+            .unwrap(),
+    )
+    .unwrap();
+    let dir = scratch("readable");
+    let host = build_host(&source, &dir);
+    let ok = "id=t-1\nservice=chat\ndomain=medical\nregion=EU\nuser.age=30\nuser.minor_mode=false\n\
+              data.personal=false\ndata.consent=false\nscores.toxicity=0.1\nscores.jailbreak=0.0\n\
+              output.synthetic=false\noutput.explicit_label=false\nreviewer.assigned=false\ntags=a,blocked\n\n";
+    let bad = "id=t-2\nservice=chat\ndomain=pediatrics\n\n";
+    let out = run_host(&host, &format!("{ok}{bad}"), &[]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "deny tier=high [request tagged as blocked] duty=human_oversight(unmet) duty=keep_logs duty=disclose_ai"
+    );
+    assert_eq!(lines[1], "deny tier=none invalid");
+    let header = std::fs::read_to_string(dir.join("guard.h")).unwrap();
+    assert!(header.contains("#define BYLAW_FIELD_USER_AGE 4 /* user.age: int */"));
+    assert!(header.contains("#define BYLAW_REGION_EU 0"));
+    assert!(header.contains("#define BYLAW_SCHEMA_FINGERPRINT UINT64_C(0x"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shared_libraries_load_and_decide() {
+    let dir = scratch("shared");
+    let policy = dir.join("p.bylaw");
+    std::fs::write(&policy, "policy p version \"1.0.0\"\nschema request { score: float }\ndeny when score > 0.5 because \"high\"\n").unwrap();
+    let out = Command::new(bylaw_bin())
+        .args(["build", policy.to_str().unwrap(), "--shared"])
+        .arg(dir.join("libguard.so"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let main_c = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/main.c");
+    let status = Command::new("cc")
+        .args(["-O2", "-std=c99", "-I"])
+        .arg(&dir)
+        .arg(&main_c)
+        .arg(format!("-L{}", dir.display()))
+        .arg(format!("-Wl,-rpath,{}", dir.display()))
+        .args(["-lguard", "-o"])
+        .arg(dir.join("host"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = run_host(&dir.join("host"), "score=0.9\n\nscore=0.1\n\n", &[]);
+    assert_eq!(out, "deny tier=none [high]\nallow tier=none\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fingerprints_change_with_the_schema_only() {
+    let a = Policy::check(
+        "a",
+        "policy p version \"1.0.0\"\nschema request { x: int }\ndeny when x > 1 because \"a\"\n",
+    )
+    .unwrap();
+    let b = Policy::check(
+        "b",
+        "policy q version \"2.0.0\"\nschema request { x: int }\nallow when x < 0 because \"b\"\n",
+    )
+    .unwrap();
+    let c = Policy::check(
+        "c",
+        "policy p version \"1.0.0\"\nschema request { x: float }\ndeny when x > 1 because \"a\"\n",
+    )
+    .unwrap();
+    let fp = bylaw::cmodule::schema_fingerprint;
+    assert_eq!(fp(&a.ir), fp(&b.ir));
+    assert_ne!(fp(&a.ir), fp(&c.ir));
+}
