@@ -2,9 +2,12 @@
 //! field and enum constants, the API — and `guard.c` — string interning, setters,
 //! validation, the `decide` wrapper and accessors over static tables. Together with the
 //! Cranelift object they make a self-contained, reentrant module: no global mutable
-//! state, no Bylaw runtime.
+//! state, no Bylaw runtime. `write_module` links them with the system's C compiler and
+//! linker — with the CLI and the runtime store, one of the few places that does IO.
 
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
@@ -702,3 +705,85 @@ const char *bylaw_failure_text(const bylaw_result *r) {
     return NULL;
 }
 "#;
+
+/// Writes the module for `policy` to `output` — a relocatable object, or a shared
+/// library when `shared` — and its header to `header_path`. Uses `$CC` (else `cc`) and
+/// `ld`.
+pub fn write_module(
+    policy: &Policy,
+    output: &Path,
+    header_path: &Path,
+    shared: bool,
+) -> Result<(), String> {
+    let object = crate::codegen::object::emit_object(policy, true).map_err(|e| e.to_string())?;
+    let work = tempdir()?;
+    let result = (|| {
+        let header_text = header(policy);
+        write(&work.join("guard.h"), header_text.as_bytes())?;
+        write(&work.join("guard.c"), source(policy).as_bytes())?;
+        write(&work.join("guard_code.o"), &object)?;
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+        run_tool(
+            Command::new(&cc)
+                .args([
+                    "-O2",
+                    "-fPIC",
+                    "-std=c99",
+                    "-c",
+                    "guard.c",
+                    "-o",
+                    "guard_c.o",
+                ])
+                .current_dir(&work),
+        )?;
+        let linked = work.join("linked");
+        if shared {
+            run_tool(
+                Command::new(&cc)
+                    .args(["-shared", "guard_code.o", "guard_c.o", "-o"])
+                    .arg(&linked)
+                    .current_dir(&work),
+            )?;
+        } else {
+            run_tool(
+                Command::new("ld")
+                    .args(["-r", "guard_code.o", "guard_c.o", "-o"])
+                    .arg(&linked)
+                    .current_dir(&work),
+            )?;
+        }
+        std::fs::copy(&linked, output)
+            .map_err(|e| format!("cannot write `{}`: {e}", output.display()))?;
+        write(header_path, header_text.as_bytes())
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+fn run_tool(command: &mut Command) -> Result<(), String> {
+    let program = command.get_program().to_string_lossy().to_string();
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run `{program}`: {e} (is a C toolchain installed?)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{program}` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn tempdir() -> Result<PathBuf, String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("bylaw-build-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    Ok(dir)
+}

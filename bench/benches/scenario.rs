@@ -117,4 +117,30 @@ fn main() {
     bench(&mut c);
     c.final_summary();
     report(10_000.0);
+    // The enforcement module, from its C host, right after (not through criterion: the
+    // host times itself, in-process, median of 5 runs of 200 passes).
+    let cases = cases();
+    match CModuleHost::new(&cases) {
+        Ok(host) => {
+            let decisions = host.decisions().unwrap_or_default();
+            let wrong = decisions
+                .iter()
+                .zip(&cases)
+                .filter(|(d, c)| **d != c.allow)
+                .count();
+            assert_eq!(
+                (decisions.len(), wrong),
+                (cases.len(), 0),
+                "C module disagreements"
+            );
+            let mut runs: Vec<f64> = (0..5)
+                .filter_map(|_| host.ns_per_decision(200).ok())
+                .collect();
+            runs.sort_by(f64::total_cmp);
+            if let Some(ns) = runs.get(runs.len() / 2) {
+                println!("| bylaw-c-module (C host, object file) | {ns:.1} | (see above) |");
+            }
+        }
+        Err(e) => eprintln!("C module not measured: {e}"),
+    }
 }

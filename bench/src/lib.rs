@@ -442,3 +442,95 @@ mod tests {
         );
     }
 }
+
+/// The scenario as an enforcement module (`bylaw build`) linked into the example C host
+/// (`examples/c/main.c`), run as a separate process.
+pub struct CModuleHost {
+    dir: std::path::PathBuf,
+    host: std::path::PathBuf,
+    input: String,
+}
+
+impl CModuleHost {
+    pub fn new(cases: &[Case]) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!("bylaw-bench-c-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let policy =
+            bylaw::Policy::check("guard.bylaw", BYLAW_POLICY).map_err(|d| d.to_string())?;
+        bylaw::cmodule::write_module(
+            &policy.ir,
+            &dir.join("guard.o"),
+            &dir.join("guard.h"),
+            false,
+        )?;
+        let host = dir.join("host");
+        let main_c = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/main.c");
+        let status = std::process::Command::new("cc")
+            .args(["-O2", "-std=c99", "-I"])
+            .arg(&dir)
+            .arg(main_c)
+            .arg(dir.join("guard.o"))
+            .arg("-o")
+            .arg(&host)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("cc failed".to_string());
+        }
+        let mut input = String::new();
+        for case in cases {
+            if let Some(obj) = case.json.as_object() {
+                for (k, v) in obj {
+                    let text = match v {
+                        Json::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    input.push_str(&format!("{k}={text}\n"));
+                }
+            }
+            input.push('\n');
+        }
+        Ok(CModuleHost { dir, host, input })
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, String> {
+        use std::io::Write;
+        let mut child = std::process::Command::new(&self.host)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(self.input.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        String::from_utf8(out.stdout).map_err(|e| e.to_string())
+    }
+
+    /// Every decision, `true` = allow.
+    pub fn decisions(&self) -> Result<Vec<bool>, String> {
+        Ok(self
+            .run(&[])?
+            .lines()
+            .map(|l| l.starts_with("allow"))
+            .collect())
+    }
+
+    /// Nanoseconds per decision over `rounds` passes, timed inside the host.
+    pub fn ns_per_decision(&self, rounds: u32) -> Result<f64, String> {
+        let out = self.run(&["--bench", &rounds.to_string()])?;
+        out.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("unexpected host output: {out}"))
+    }
+}
+
+impl Drop for CModuleHost {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
