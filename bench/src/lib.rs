@@ -404,45 +404,6 @@ impl CelEngine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_engine_agrees_with_the_expected_decisions() {
-        let cases = cases();
-        assert_eq!(cases.len(), 10_000);
-        let expected: Vec<bool> = cases.iter().map(|c| c.allow).collect();
-        assert_eq!(expected.iter().filter(|a| **a).count(), 5_037);
-        let mut jit = BylawEngine::new(bylaw::Engine::Jit, &cases);
-        let mut interp = BylawEngine::new(bylaw::Engine::Interpreter, &cases);
-        let cedar = CedarEngine::new(&cases);
-        let mut rego = RegoEngine::new(&cases);
-        let cel = CelEngine::new(&cases);
-        let mut disagreements = [0usize; 7];
-        for (i, c) in cases.iter().enumerate() {
-            let answers = [
-                StringReq::from_json(&c.json).decide(),
-                EnumReq::from_json(&c.json).decide(),
-                interp.decide(i),
-                jit.decide(i),
-                cedar.decide(i),
-                rego.decide(i),
-                cel.decide(i),
-            ];
-            for (k, a) in answers.iter().enumerate() {
-                if *a != c.allow {
-                    disagreements[k] += 1;
-                }
-            }
-        }
-        assert_eq!(
-            disagreements, [0; 7],
-            "string, enum, interp, jit, cedar, rego, cel"
-        );
-    }
-}
-
 /// The scenario as an enforcement module (`bylaw build`) linked into the example C host
 /// (`examples/c/main.c`), run as a separate process.
 pub struct CModuleHost {
@@ -534,3 +495,43 @@ impl Drop for CModuleHost {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_agrees_with_the_expected_decisions() {
+        let cases = cases();
+        assert_eq!(cases.len(), 10_000);
+        let expected: Vec<bool> = cases.iter().map(|c| c.allow).collect();
+        assert_eq!(expected.iter().filter(|a| **a).count(), 5_037);
+        let mut jit = BylawEngine::new(bylaw::Engine::Jit, &cases);
+        let mut interp = BylawEngine::new(bylaw::Engine::Interpreter, &cases);
+        let cedar = CedarEngine::new(&cases);
+        let mut rego = RegoEngine::new(&cases);
+        let cel = CelEngine::new(&cases);
+        let mut disagreements = [0usize; 7];
+        for (i, c) in cases.iter().enumerate() {
+            let answers = [
+                StringReq::from_json(&c.json).decide(),
+                EnumReq::from_json(&c.json).decide(),
+                interp.decide(i),
+                jit.decide(i),
+                cedar.decide(i),
+                rego.decide(i),
+                cel.decide(i),
+            ];
+            for (k, a) in answers.iter().enumerate() {
+                if *a != c.allow {
+                    disagreements[k] += 1;
+                }
+            }
+        }
+        assert_eq!(
+            disagreements, [0; 7],
+            "string, enum, interp, jit, cedar, rego, cel"
+        );
+    }
+}
+
