@@ -13,37 +13,22 @@ const GROUP: &str = "scenario";
 fn bench(c: &mut Criterion) {
     let cases = cases();
     let n = cases.len();
-    let strings: Vec<StringReq> = cases
-        .iter()
-        .map(|c| StringReq::from_json(&c.json))
-        .collect();
-    let enums: Vec<EnumReq> = cases.iter().map(|c| EnumReq::from_json(&c.json)).collect();
-    let mut jit = BylawEngine::new(bylaw::Engine::Jit, &cases);
-    let mut interp = BylawEngine::new(bylaw::Engine::Interpreter, &cases);
-    let cedar = CedarEngine::new(&cases);
-    let mut rego = RegoEngine::new(&cases);
-    let cel = CelEngine::new(&cases);
-
+    let mut engines = Engines::new(&cases);
     // 0 disagreements with the expected decisions, for every engine, before timing.
-    let mut wrong = [0usize; 7];
-    for (i, case) in cases.iter().enumerate() {
-        let answers = [
-            strings[i].decide(),
-            enums[i].decide(),
-            interp.decide(i),
-            jit.decide(i),
-            cedar.decide(i),
-            rego.decide(i),
-            cel.decide(i),
-        ];
-        for (k, a) in answers.iter().enumerate() {
-            wrong[k] += usize::from(*a != case.allow);
-        }
-    }
     assert_eq!(
-        wrong, [0; 7],
-        "disagreements: string, enum, interp, jit, cedar, rego, cel"
+        engines.disagreements(&cases),
+        [0; 7],
+        "disagreements: {ENGINE_NAMES:?}"
     );
+    let Engines {
+        strings,
+        enums,
+        mut jit,
+        mut interp,
+        cedar,
+        mut rego,
+        cel,
+    } = engines;
 
     let mut group = c.benchmark_group(GROUP);
     group.throughput(Throughput::Elements(n as u64));

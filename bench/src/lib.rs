@@ -496,6 +496,65 @@ impl Drop for CModuleHost {
     }
 }
 
+/// Every in-process engine, ready to decide the scenario.
+pub struct Engines {
+    pub strings: Vec<StringReq>,
+    pub enums: Vec<EnumReq>,
+    pub jit: BylawEngine,
+    pub interp: BylawEngine,
+    pub cedar: CedarEngine,
+    pub rego: RegoEngine,
+    pub cel: CelEngine,
+}
+
+/// The engines in the order `Engines::disagreements` reports them.
+pub const ENGINE_NAMES: [&str; 7] = [
+    "rust-strings",
+    "rust-enums",
+    "bylaw-interp",
+    "bylaw-jit",
+    "cedar",
+    "rego-vm",
+    "cel",
+];
+
+impl Engines {
+    pub fn new(cases: &[Case]) -> Self {
+        Engines {
+            strings: cases
+                .iter()
+                .map(|c| StringReq::from_json(&c.json))
+                .collect(),
+            enums: cases.iter().map(|c| EnumReq::from_json(&c.json)).collect(),
+            jit: BylawEngine::new(bylaw::Engine::Jit, cases),
+            interp: BylawEngine::new(bylaw::Engine::Interpreter, cases),
+            cedar: CedarEngine::new(cases),
+            rego: RegoEngine::new(cases),
+            cel: CelEngine::new(cases),
+        }
+    }
+
+    /// How many requests each engine decides differently from `expected`.
+    pub fn disagreements(&mut self, cases: &[Case]) -> [usize; 7] {
+        let mut wrong = [0usize; 7];
+        for (i, case) in cases.iter().enumerate() {
+            let answers = [
+                self.strings[i].decide(),
+                self.enums[i].decide(),
+                self.interp.decide(i),
+                self.jit.decide(i),
+                self.cedar.decide(i),
+                self.rego.decide(i),
+                self.cel.decide(i),
+            ];
+            for (k, a) in answers.iter().enumerate() {
+                wrong[k] += usize::from(*a != case.allow);
+            }
+        }
+        wrong
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,32 +565,13 @@ mod tests {
         assert_eq!(cases.len(), 10_000);
         let expected: Vec<bool> = cases.iter().map(|c| c.allow).collect();
         assert_eq!(expected.iter().filter(|a| **a).count(), 5_037);
-        let mut jit = BylawEngine::new(bylaw::Engine::Jit, &cases);
-        let mut interp = BylawEngine::new(bylaw::Engine::Interpreter, &cases);
-        let cedar = CedarEngine::new(&cases);
-        let mut rego = RegoEngine::new(&cases);
-        let cel = CelEngine::new(&cases);
-        let mut disagreements = [0usize; 7];
-        for (i, c) in cases.iter().enumerate() {
-            let answers = [
-                StringReq::from_json(&c.json).decide(),
-                EnumReq::from_json(&c.json).decide(),
-                interp.decide(i),
-                jit.decide(i),
-                cedar.decide(i),
-                rego.decide(i),
-                cel.decide(i),
-            ];
-            for (k, a) in answers.iter().enumerate() {
-                if *a != c.allow {
-                    disagreements[k] += 1;
-                }
-            }
-        }
+        let mut engines = Engines::new(&cases);
+        assert_eq!(engines.disagreements(&cases), [0; 7], "{ENGINE_NAMES:?}");
+        let host = CModuleHost::new(&cases).unwrap();
         assert_eq!(
-            disagreements, [0; 7],
-            "string, enum, interp, jit, cedar, rego, cel"
+            host.decisions().unwrap(),
+            expected,
+            "the C module agrees on every request"
         );
     }
 }
-
