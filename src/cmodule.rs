@@ -177,6 +177,9 @@ typedef struct bylaw_result {
 } bylaw_result;
 
 uint64_t bylaw_schema_fingerprint(void);
+/* The policy this module was built from. */
+const char *bylaw_policy_name(void);
+const char *bylaw_policy_version(void);
 
 void bylaw_request_init(bylaw_request *request);
 /* The slot of a field path such as "user.age", or -1. */
@@ -463,6 +466,8 @@ pub fn source(policy: &Policy) -> String {
         c,
         "uint64_t bylaw_schema_fingerprint(void) {{ return BYLAW_SCHEMA_FINGERPRINT; }}"
     );
+    c.push_str("const char *bylaw_policy_name(void) { return BYLAW_POLICY_NAME; }\n");
+    c.push_str("const char *bylaw_policy_version(void) { return BYLAW_POLICY_VERSION; }\n");
     c.push_str(C_RUNTIME);
     c
 }

@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "usage: %s [--words] [--degraded] [--bench N] < requests\n", argv[0]); return 2; }
     }
     if (bylaw_schema_fingerprint() != BYLAW_SCHEMA_FINGERPRINT) {
-        fprintf(stderr, "guard module built for another schema\n");
+        fprintf(stderr, "the module (%s %s) was built for another schema\n", bylaw_policy_name(), bylaw_policy_version());
         return 2;
     }
     all = read_all(stdin, &len);

@@ -274,6 +274,7 @@ fn the_c_host_prints_readable_decisions_and_refuses_bad_requests() {
     assert!(header.contains("#define BYLAW_FIELD_USER_AGE 4 /* user.age: int */"));
     assert!(header.contains("#define BYLAW_REGION_EU 0"));
     assert!(header.contains("#define BYLAW_SCHEMA_FINGERPRINT UINT64_C(0x"));
+    assert!(header.contains("#define BYLAW_POLICY_VERSION \"1.0.0\""));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -329,4 +330,42 @@ fn fingerprints_change_with_the_schema_only() {
     let fp = bylaw::cmodule::schema_fingerprint;
     assert_eq!(fp(&a.ir), fp(&b.ir));
     assert_ne!(fp(&a.ir), fp(&c.ir));
+}
+
+#[test]
+fn modules_are_reentrant_across_threads() {
+    let dir = scratch("threads");
+    let policy = dir.join("p.bylaw");
+    std::fs::write(
+        &policy,
+        "policy p version \"1.0.0\"\nschema request {\n  score: float\n  user: string\n}\n\
+         deny when score > 0.5 because \"high\"\ndeny when user == \"mallory\" because \"blocked user\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bylaw_bin())
+        .args(["build", policy.to_str().unwrap(), "-o"])
+        .arg(dir.join("guard.o"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = Command::new("cc")
+        .args(["-O2", "-std=c99", "-pthread", "-I"])
+        .arg(&dir)
+        .arg(crate::data("build/threads.c"))
+        .arg(dir.join("guard.o"))
+        .arg("-o")
+        .arg(dir.join("threads"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(dir.join("threads")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // 49 of every 100 scores are above 0.5; one request in 7 is mallory's.
+    assert_eq!(stdout.trim(), "563 denied, 0 mismatches");
+    assert!(out.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
