@@ -110,17 +110,10 @@ fn float_cc(op: CmpOp) -> FloatCC {
 /// short circuit changes nothing but speed (mispredicted branches cost more than the
 /// few comparisons they would skip).
 fn is_eager(e: &Expr) -> bool {
+    if e.is_leaf() {
+        return true;
+    }
     stacker::maybe_grow(64 * 1024, 1024 * 1024, || match e {
-        Expr::Bool(_)
-        | Expr::Int(_)
-        | Expr::Float(_)
-        | Expr::Str(_)
-        | Expr::Enum(_)
-        | Expr::Tier(_)
-        | Expr::Load { .. }
-        | Expr::Has { .. }
-        | Expr::Degraded
-        | Expr::CurrentTier => true,
         Expr::Arith { .. } | Expr::InStrSet { .. } => false,
         Expr::Neg { kind, a, .. } => *kind == Kind::Float && is_eager(a),
         Expr::Coalesce { default, .. } => is_eager(default),
@@ -130,6 +123,7 @@ fn is_eager(e: &Expr) -> bool {
         | Expr::InMask { elem: a, .. } => is_eager(a),
         Expr::And(a, b) | Expr::Or(a, b) | Expr::Cmp { a, b, .. } => is_eager(a) && is_eager(b),
         Expr::InList { elem, items, .. } => is_eager(elem) && items.iter().all(is_eager),
+        _ => true,
     })
 }
 

@@ -389,7 +389,8 @@ impl Policy {
 }
 
 impl Expr {
-    fn is_leaf(&self) -> bool {
+    /// Constants and single reads: nodes without children.
+    pub(crate) fn is_leaf(&self) -> bool {
         matches!(
             self,
             Expr::Bool(_)

@@ -23,13 +23,14 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Builds `source` as an object file and links the example C host against it.
-fn build_host(source: &str, dir: &Path) -> PathBuf {
+/// Writes `source` to `dir/policy.bylaw` and runs `bylaw build` on it with `args`.
+fn bylaw_build(source: &str, dir: &Path, args: &[&str]) {
     let policy = dir.join("policy.bylaw");
     std::fs::write(&policy, source).unwrap();
     let out = Command::new(bylaw_bin())
-        .args(["build", policy.to_str().unwrap(), "-o"])
-        .arg(dir.join("guard.o"))
+        .args(["build", policy.to_str().unwrap()])
+        .args(args)
+        .current_dir(dir)
         .output()
         .unwrap();
     assert!(
@@ -37,6 +38,11 @@ fn build_host(source: &str, dir: &Path) -> PathBuf {
         "bylaw build failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Builds `source` as an object file and links the example C host against it.
+fn build_host(source: &str, dir: &Path) -> PathBuf {
+    bylaw_build(source, dir, &["-o", "guard.o"]);
     let host = dir.join("host");
     let main_c = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/main.c");
     let out = Command::new("cc")
@@ -281,17 +287,10 @@ fn the_c_host_prints_readable_decisions_and_refuses_bad_requests() {
 #[test]
 fn shared_libraries_load_and_decide() {
     let dir = scratch("shared");
-    let policy = dir.join("p.bylaw");
-    std::fs::write(&policy, "policy p version \"1.0.0\"\nschema request { score: float }\ndeny when score > 0.5 because \"high\"\n").unwrap();
-    let out = Command::new(bylaw_bin())
-        .args(["build", policy.to_str().unwrap(), "--shared"])
-        .arg(dir.join("libguard.so"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    bylaw_build(
+        "policy p version \"1.0.0\"\nschema request { score: float }\ndeny when score > 0.5 because \"high\"\n",
+        &dir,
+        &["--shared", "libguard.so"],
     );
     let main_c = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/main.c");
     let status = Command::new("cc")
@@ -335,22 +334,11 @@ fn fingerprints_change_with_the_schema_only() {
 #[test]
 fn modules_are_reentrant_across_threads() {
     let dir = scratch("threads");
-    let policy = dir.join("p.bylaw");
-    std::fs::write(
-        &policy,
+    bylaw_build(
         "policy p version \"1.0.0\"\nschema request {\n  score: float\n  user: string\n}\n\
          deny when score > 0.5 because \"high\"\ndeny when user == \"mallory\" because \"blocked user\"\n",
-    )
-    .unwrap();
-    let out = Command::new(bylaw_bin())
-        .args(["build", policy.to_str().unwrap(), "-o"])
-        .arg(dir.join("guard.o"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &dir,
+        &["-o", "guard.o"],
     );
     let status = Command::new("cc")
         .args(["-O2", "-std=c99", "-pthread", "-I"])
