@@ -47,6 +47,83 @@ fn host_isa(pic: bool) -> Result<OwnedTargetIsa, CodegenError> {
         .map_err(|e| CodegenError(e.to_string()))
 }
 
+/// One part of a split guard, compiled to machine code but not yet placed.
+struct CompiledPart {
+    id: FuncId,
+    alignment: u64,
+    bytes: Vec<u8>,
+    relocs: Vec<cranelift_module::ModuleReloc>,
+}
+
+/// Compiles the parts of a split guard on every core: the parts are independent until
+/// they are linked, and Cranelift's time is nearly all register allocation per function.
+fn compile_in_parallel(
+    isa: &dyn cranelift_codegen::isa::TargetIsa,
+    functions: Vec<(FuncId, cranelift_codegen::ir::Function)>,
+) -> Result<Vec<CompiledPart>, CodegenError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(functions.len().max(1));
+    let mut buckets: Vec<Vec<(FuncId, cranelift_codegen::ir::Function)>> =
+        (0..threads).map(|_| Vec::new()).collect();
+    for (k, f) in functions.into_iter().enumerate() {
+        if let Some(bucket) = buckets.get_mut(k % threads) {
+            bucket.push(f);
+        }
+    }
+    let align_floor = (isa.function_alignment().minimum as u64).max(isa.symbol_alignment());
+    let results: Vec<Result<Vec<CompiledPart>, CodegenError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = buckets
+            .into_iter()
+            .map(|bucket| {
+                scope.spawn(move || {
+                    bucket
+                        .into_iter()
+                        .map(|(id, func)| {
+                            let mut ctx = cranelift_codegen::Context::for_function(func);
+                            let mut ctrl = cranelift_codegen::control::ControlPlane::default();
+                            ctx.compile(isa, &mut ctrl).map_err(|e| {
+                                err("compiling the guard")(format!("{:?}", e.inner))
+                            })?;
+                            let code = ctx
+                                .compiled_code()
+                                .ok_or_else(|| CodegenError("no compiled code".to_string()))?;
+                            let alignment = u64::from(code.buffer.alignment).max(align_floor);
+                            let bytes = code.code_buffer().to_vec();
+                            let relocs = code
+                                .buffer
+                                .relocs()
+                                .iter()
+                                .map(|r| {
+                                    cranelift_module::ModuleReloc::from_mach_reloc(r, &ctx.func, id)
+                                })
+                                .collect();
+                            Ok(CompiledPart {
+                                id,
+                                alignment,
+                                bytes,
+                                relocs,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, CodegenError>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(CodegenError("a compiler thread failed".to_string())))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
 /// Declares and defines every function of a policy's guard in `module`; returns the
 /// entry function, named `entry` with `linkage`. The set helper is imported by name.
 fn define_guard<M: Module>(
@@ -79,6 +156,7 @@ fn define_guard<M: Module>(
     }
     let mut ctx = module.make_context();
     let mut func_ctx = FunctionBuilderContext::new();
+    let mut functions = Vec::with_capacity(plan.len());
     for (part, (id, sig)) in plan.iter().zip(&ids) {
         ctx.func.signature = sig.clone();
         ctx.func.name = UserFuncName::user(0, id.as_u32());
@@ -96,10 +174,27 @@ fn define_guard<M: Module>(
             FunctionTranslator::translate(&mut fb, policy, helper_ref, part.clone(), &callees);
             fb.finalize(module.target_config());
         }
-        module
-            .define_function(*id, &mut ctx)
-            .map_err(|e| err("compiling the guard")(format!("{e:?}")))?;
+        if plan.len() == 1 {
+            module
+                .define_function(*id, &mut ctx)
+                .map_err(|e| err("compiling the guard")(format!("{e:?}")))?;
+        } else {
+            functions.push((
+                *id,
+                std::mem::replace(&mut ctx.func, cranelift_codegen::ir::Function::new()),
+            ));
+        }
         module.clear_context(&mut ctx);
+    }
+    for compiled in compile_in_parallel(module.isa(), functions)? {
+        module
+            .define_function_bytes(
+                compiled.id,
+                compiled.alignment,
+                &compiled.bytes,
+                &compiled.relocs,
+            )
+            .map_err(|e| err("linking the guard")(format!("{e:?}")))?;
     }
     ids.first()
         .map(|(id, _)| *id)

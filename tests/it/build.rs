@@ -252,6 +252,10 @@ fn modules_of_generated_policies_agree_with_the_interpreter() {
         let source = strategy.new_tree(&mut runner).unwrap().current();
         agree(&source, &format!("generated{i}"), 200, 17 + i);
     }
+    // Past 256 rules the guard is several functions, compiled in parallel and linked.
+    let large = crate::differential::policy_with_rules(300..500);
+    let source = large.new_tree(&mut runner).unwrap().current();
+    agree(&source, "generated-large", 200, 99);
 }
 
 #[test]

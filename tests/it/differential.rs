@@ -189,7 +189,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn policy_with_rules(rule_count: std::ops::Range<usize>)(
+    pub(crate) fn policy_with_rules(rule_count: std::ops::Range<usize>)(
         default in outcome(),
         high in bool_expr(false),
         mid in bool_expr(false),
