@@ -7,16 +7,30 @@ pub struct SourceFile {
     pub name: String,
     pub text: String,
     pub base: u32,
+    /// Local byte offset of each line's first byte, so positions are found by binary
+    /// search: lowering asks for one per rule, and a scan each time was quadratic.
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
+    fn new(name: String, text: String, base: u32) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceFile {
+            name,
+            text,
+            base,
+            line_starts,
+        }
+    }
+
     /// 1-based line and column (in characters) of a global offset inside this file.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let local = (offset.saturating_sub(self.base) as usize).min(self.text.len());
-        let before = self.text.get(..local).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+        let line = self.line_starts.partition_point(|&start| start <= local).max(1);
+        let line_start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let col = self.text.get(line_start..local).map_or(0, |s| s.chars().count()) + 1;
         (line, col)
     }
 
@@ -39,11 +53,7 @@ impl SourceMap {
     /// an end-of-file span never points into the next file.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> u32 {
         let base = self.files.last().map_or(0, |f| f.end() + 1);
-        self.files.push(SourceFile {
-            name: name.into(),
-            text: text.into(),
-            base,
-        });
+        self.files.push(SourceFile::new(name.into(), text.into(), base));
         base
     }
 
