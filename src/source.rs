@@ -28,9 +28,16 @@ impl SourceFile {
     /// 1-based line and column (in characters) of a global offset inside this file.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let local = (offset.saturating_sub(self.base) as usize).min(self.text.len());
-        let line = self.line_starts.partition_point(|&start| start <= local).max(1);
+        let line = self
+            .line_starts
+            .partition_point(|&start| start <= local)
+            .max(1);
         let line_start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let col = self.text.get(line_start..local).map_or(0, |s| s.chars().count()) + 1;
+        let col = self
+            .text
+            .get(line_start..local)
+            .map_or(0, |s| s.chars().count())
+            + 1;
         (line, col)
     }
 
@@ -53,7 +60,8 @@ impl SourceMap {
     /// an end-of-file span never points into the next file.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> u32 {
         let base = self.files.last().map_or(0, |f| f.end() + 1);
-        self.files.push(SourceFile::new(name.into(), text.into(), base));
+        self.files
+            .push(SourceFile::new(name.into(), text.into(), base));
         base
     }
 
