@@ -92,6 +92,7 @@ codes! {
     InvalidFixtureValue = "E0403", "invalid-fixture-value", "a fixture value that is not a constant";
     UnknownDuty = "E0404", "unknown-duty", "`expect duty` of a duty that is not declared";
     DuplicateFixtureField = "E0405", "duplicate-fixture-field", "a field given twice in one fixture or override";
+    CodegenFailed = "E0900", "codegen-failed", "native code could not be made for a checked policy (a bug in Bylaw, not in the policy)";
     HasOnRequired = "W0001", "has-on-required", "`has()` of a required field is always true";
     CoalesceOnRequired = "W0002", "coalesce-on-required", "`??` after a required field never uses its default";
 }

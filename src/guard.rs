@@ -35,7 +35,7 @@ impl From<CodegenError> for Diagnostics {
         Diagnostics {
             sources: SourceMap::new(),
             diagnostics: vec![Diagnostic {
-                code: diagnostics::Code::SyntaxError,
+                code: diagnostics::Code::CodegenFailed,
                 severity: diagnostics::Severity::Error,
                 message: e.to_string(),
                 labels: Vec::new(),

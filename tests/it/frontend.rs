@@ -197,6 +197,10 @@ fn every_error_code_has_an_invalid_program() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     for code in bylaw::diagnostics::Code::ALL {
+        if code.code().starts_with("E09") {
+            // Internal failures: no policy provokes them on purpose.
+            continue;
+        }
         assert!(
             names.iter().any(|n| n.starts_with(code.code())),
             "no test program for {} ({})",
