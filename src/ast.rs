@@ -395,30 +395,29 @@ impl Expr {
     }
 }
 
-/// Drops deep trees (`a or b or …` thousands long) without deep recursion.
-impl Drop for Expr {
-    fn drop(&mut self) {
-        fn take_children(kind: &mut ExprKind, out: &mut Vec<Expr>) {
-            match std::mem::replace(kind, ExprKind::Tier) {
-                ExprKind::Not(e) | ExprKind::Neg(e) | ExprKind::Paren(e) => out.push(*e),
-                ExprKind::Binary(_, a, b) => {
-                    out.push(*a);
-                    out.push(*b);
-                }
-                ExprKind::SetLit(items) => out.extend(items),
-                ExprKind::Lit(_) | ExprKind::Path(_) | ExprKind::Tier | ExprKind::Has(_) => {}
-            }
-        }
-        if matches!(
+impl crate::tree_drop::Tree for Expr {
+    fn is_leaf(&self) -> bool {
+        matches!(
             self.kind,
             ExprKind::Lit(_) | ExprKind::Path(_) | ExprKind::Tier | ExprKind::Has(_)
-        ) {
-            return;
+        )
+    }
+
+    fn take_children(&mut self, out: &mut Vec<Expr>) {
+        match std::mem::replace(&mut self.kind, ExprKind::Tier) {
+            ExprKind::Not(e) | ExprKind::Neg(e) | ExprKind::Paren(e) => out.push(*e),
+            ExprKind::Binary(_, a, b) => {
+                out.push(*a);
+                out.push(*b);
+            }
+            ExprKind::SetLit(items) => out.extend(items),
+            ExprKind::Lit(_) | ExprKind::Path(_) | ExprKind::Tier | ExprKind::Has(_) => {}
         }
-        let mut stack = Vec::new();
-        take_children(&mut self.kind, &mut stack);
-        while let Some(mut child) = stack.pop() {
-            take_children(&mut child.kind, &mut stack);
-        }
+    }
+}
+
+impl Drop for Expr {
+    fn drop(&mut self) {
+        crate::tree_drop::drop_iteratively(self);
     }
 }

@@ -56,6 +56,7 @@ pub mod guard;
 pub mod ir;
 pub mod runtime;
 pub mod testing;
+mod tree_drop;
 
 pub use guard::{Diagnostics, Engine, Guard, Policy};
 pub use runtime::decision::Decision;

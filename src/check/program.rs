@@ -310,48 +310,44 @@ pub fn type_name(enums: &[EnumDef], ty: Ty) -> String {
     }
 }
 
-/// Drops deep trees without deep recursion.
+impl crate::tree_drop::Tree for Expr {
+    fn is_leaf(&self) -> bool {
+        matches!(
+            self.kind,
+            ExprKind::Const(_)
+                | ExprKind::Field(_)
+                | ExprKind::Def(_)
+                | ExprKind::Tier
+                | ExprKind::Degraded
+                | ExprKind::Has(_)
+        )
+    }
+
+    fn take_children(&mut self, out: &mut Vec<Expr>) {
+        match std::mem::replace(&mut self.kind, ExprKind::Tier) {
+            ExprKind::Coalesce(_, e)
+            | ExprKind::Not(e)
+            | ExprKind::Neg(e)
+            | ExprKind::IntToFloat(e) => out.push(*e),
+            ExprKind::And(a, b)
+            | ExprKind::Or(a, b)
+            | ExprKind::Cmp(_, a, b)
+            | ExprKind::Arith(_, a, b)
+            | ExprKind::InSet(a, b) => {
+                out.push(*a);
+                out.push(*b);
+            }
+            ExprKind::InList(e, items) => {
+                out.push(*e);
+                out.extend(items);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Drop for Expr {
     fn drop(&mut self) {
-        fn is_leaf(kind: &ExprKind) -> bool {
-            matches!(
-                kind,
-                ExprKind::Const(_)
-                    | ExprKind::Field(_)
-                    | ExprKind::Def(_)
-                    | ExprKind::Tier
-                    | ExprKind::Degraded
-                    | ExprKind::Has(_)
-            )
-        }
-        fn take_children(kind: &mut ExprKind, out: &mut Vec<Expr>) {
-            match std::mem::replace(kind, ExprKind::Tier) {
-                ExprKind::Coalesce(_, e)
-                | ExprKind::Not(e)
-                | ExprKind::Neg(e)
-                | ExprKind::IntToFloat(e) => out.push(*e),
-                ExprKind::And(a, b)
-                | ExprKind::Or(a, b)
-                | ExprKind::Cmp(_, a, b)
-                | ExprKind::Arith(_, a, b)
-                | ExprKind::InSet(a, b) => {
-                    out.push(*a);
-                    out.push(*b);
-                }
-                ExprKind::InList(e, items) => {
-                    out.push(*e);
-                    out.extend(items);
-                }
-                _ => {}
-            }
-        }
-        if is_leaf(&self.kind) {
-            return;
-        }
-        let mut stack = Vec::new();
-        take_children(&mut self.kind, &mut stack);
-        while let Some(mut child) = stack.pop() {
-            take_children(&mut child.kind, &mut stack);
-        }
+        crate::tree_drop::drop_iteratively(self);
     }
 }

@@ -214,30 +214,22 @@ fn id(v: V) -> u64 {
     }
 }
 
+/// An ordered comparison; for floats, IEEE 754 (`!=` holds for NaN, the rest do not).
+fn ordered<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
 fn compare(op: CmpOp, kind: Kind, x: V, y: V) -> bool {
     match kind {
-        Kind::Float => {
-            let (a, b) = (x.float(), y.float());
-            match op {
-                CmpOp::Eq => a == b,
-                CmpOp::Ne => a != b,
-                CmpOp::Lt => a < b,
-                CmpOp::Le => a <= b,
-                CmpOp::Gt => a > b,
-                CmpOp::Ge => a >= b,
-            }
-        }
-        Kind::Int => {
-            let (a, b) = (x.int(), y.int());
-            match op {
-                CmpOp::Eq => a == b,
-                CmpOp::Ne => a != b,
-                CmpOp::Lt => a < b,
-                CmpOp::Le => a <= b,
-                CmpOp::Gt => a > b,
-                CmpOp::Ge => a >= b,
-            }
-        }
+        Kind::Float => ordered(op, x.float(), y.float()),
+        Kind::Int => ordered(op, x.int(), y.int()),
         Kind::Bool | Kind::Str | Kind::Enum | Kind::Tier => {
             let equal = match (x, y) {
                 (V::B(a), V::B(b)) => a == b,

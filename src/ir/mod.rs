@@ -382,12 +382,6 @@ impl Compact {
     }
 }
 
-impl Policy {
-    pub fn require_count(&self) -> usize {
-        self.duties.iter().map(|d| d.requires.len()).sum()
-    }
-}
-
 impl Expr {
     /// Constants and single reads: nodes without children.
     pub(crate) fn is_leaf(&self) -> bool {
@@ -405,9 +399,20 @@ impl Expr {
                 | Expr::CurrentTier
         )
     }
+}
 
-    /// The direct children, for walks that must not recurse.
-    fn children_mut(&mut self) -> Vec<&mut Expr> {
+impl crate::tree_drop::Tree for Expr {
+    fn is_leaf(&self) -> bool {
+        Expr::is_leaf(self)
+    }
+
+    fn take_children(&mut self, out: &mut Vec<Expr>) {
+        // Leaf children stay where they are: dropping them cannot recurse.
+        let mut take = |child: &mut Expr| {
+            if !child.is_leaf() {
+                out.push(std::mem::replace(child, Expr::Degraded));
+            }
+        };
         match self {
             Expr::Coalesce { default: a, .. }
             | Expr::Not(a)
@@ -415,43 +420,26 @@ impl Expr {
             | Expr::IntToFloat(a)
             | Expr::InEnumSet { elem: a, .. }
             | Expr::InStrSet { elem: a, .. }
-            | Expr::InMask { elem: a, .. } => vec![&mut **a],
+            | Expr::InMask { elem: a, .. } => take(a),
             Expr::And(a, b)
             | Expr::Or(a, b)
             | Expr::Cmp { a, b, .. }
             | Expr::Arith { a, b, .. } => {
-                vec![&mut **a, &mut **b]
+                take(a);
+                take(b);
             }
             Expr::InList { elem, items, .. } => {
-                let mut all = vec![&mut **elem];
-                all.extend(items.iter_mut());
-                all
+                take(elem);
+                items.iter_mut().for_each(take);
             }
-            _ => Vec::new(),
+            _ => {}
         }
     }
 }
 
-/// Drops deep trees without deep recursion: children are moved onto a heap stack and
-/// replaced by leaves before the node itself is dropped.
 impl Drop for Expr {
     fn drop(&mut self) {
-        if self.is_leaf() {
-            return;
-        }
-        let mut stack: Vec<Expr> = Vec::new();
-        for child in self.children_mut() {
-            if !child.is_leaf() {
-                stack.push(std::mem::replace(child, Expr::Degraded));
-            }
-        }
-        while let Some(mut node) = stack.pop() {
-            for child in node.children_mut() {
-                if !child.is_leaf() {
-                    stack.push(std::mem::replace(child, Expr::Degraded));
-                }
-            }
-        }
+        crate::tree_drop::drop_iteratively(self);
     }
 }
 

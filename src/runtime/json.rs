@@ -89,7 +89,7 @@ pub(crate) fn decode(
     let mut decoding = Decoding {
         policy,
         encoder,
-        record: Record::with_fields(policy.fields.len()),
+        record: Record::new(policy.fields.len()),
         problems: vec![None; policy.fields.len()],
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);

@@ -25,10 +25,6 @@ pub struct Record {
 }
 
 impl Record {
-    pub(crate) fn with_fields(fields: usize) -> Self {
-        Record::new(fields)
-    }
-
     pub(crate) fn store_bits(&mut self, slot: usize, bits: u64) {
         if let Some(s) = self.slots.get_mut(slot) {
             *s = bits;
@@ -44,7 +40,7 @@ impl Record {
         pack_set(self, ids)
     }
 
-    fn new(fields: usize) -> Self {
+    pub(crate) fn new(fields: usize) -> Self {
         Record {
             slots: vec![0; fields],
             present: vec![0; fields.div_ceil(64).max(1)],
