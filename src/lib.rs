@@ -52,6 +52,7 @@ pub fn check_source(name: &str, text: &str) -> Checked {
     }
 }
 pub mod codegen;
+pub mod governance;
 pub mod guard;
 pub mod ir;
 pub mod runtime;

@@ -1,10 +1,13 @@
 //! The command line. With `lsp` and the runtime store, the only place that does IO.
 
+mod audit_cmd;
 mod build_cmd;
 mod check_cmd;
+mod ctl_cmd;
 mod eval_cmd;
 mod ir_cmd;
 mod policy_file;
+mod replay_cmd;
 mod test_cmd;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +42,14 @@ enum Command {
     /// Compile a policy to an enforcement module: an object file or shared library and
     /// a C header, with no Bylaw runtime and no JIT at run time.
     Build(build_cmd::BuildArgs),
+    /// Run timestamped traffic through triggers, services and recovery on a simulated
+    /// clock, and print the timeline: what the policy would have done.
+    Replay(replay_cmd::ReplayArgs),
+    /// Operator commands against a state store: status, the kill switch (suspend),
+    /// resume, approve, reports, block and unblock. Every change is audited.
+    Ctl(ctl_cmd::CtlArgs),
+    /// Verify, read and purge the hash-chained audit log of a state store.
+    Audit(audit_cmd::AuditArgs),
 }
 
 /// How diagnostics are printed.
@@ -79,6 +90,9 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),
         Command::Build(args) => build_cmd::run(&args),
+        Command::Replay(args) => replay_cmd::run(&args),
+        Command::Ctl(args) => ctl_cmd::run(&args),
+        Command::Audit(args) => audit_cmd::run(&args),
     }
 }
 

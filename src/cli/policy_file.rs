@@ -56,3 +56,33 @@ pub(crate) fn load_guard(path: &Path, engine: EngineChoice) -> Result<Guard, Loa
         LoadError::Rejected
     })
 }
+
+/// A governor for a policy, with its state in the store at `state` when given.
+pub(crate) fn load_governor(
+    path: &Path,
+    engine: EngineChoice,
+    state: Option<&Path>,
+) -> Result<crate::governance::Governor, LoadError> {
+    use crate::governance::{Governor, Options, store::Store};
+    let guard = load_guard(path, engine)?;
+    let store = match state {
+        Some(state) => Some(Arc::new(Store::open(state).map_err(|e| {
+            eprintln!("error: {e}");
+            LoadError::Unreadable
+        })?)),
+        None => None,
+    };
+    Governor::new(guard, store, Options::default()).map_err(|e| {
+        eprintln!("error: {e}");
+        LoadError::Unreadable
+    })
+}
+
+/// `--at TIME` for the commands that act at a moment: RFC 3339, or now.
+pub(crate) fn moment(at: Option<&str>) -> Result<crate::governance::clock::Timestamp, String> {
+    use crate::governance::clock::{Clock, SystemClock, Timestamp};
+    match at {
+        Some(text) => Timestamp::parse_rfc3339(text),
+        None => Ok(SystemClock.now()),
+    }
+}

@@ -151,6 +151,7 @@ impl Lowerer<'_> {
                 name: s.name.clone(),
                 fallback: s.fallback.clone(),
                 recovery: s.recovery.clone(),
+                loc: self.loc(s.span),
             })
             .collect();
         let layout = Layout::new(rules.len(), duties.len(), first_require, triggers.len());

@@ -248,6 +248,7 @@ pub struct Service {
     pub name: String,
     pub fallback: Option<String>,
     pub recovery: Option<crate::check::program::Recovery>,
+    pub loc: Loc,
 }
 
 /// A compiled policy, ready for an engine.

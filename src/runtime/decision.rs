@@ -65,8 +65,12 @@ pub enum ReasonKind {
     Tier,
     Rule,
     Duty,
-    /// The request could not be judged (overflow, division by zero).
+    /// The request could not be judged (overflow, division by zero, no audit log).
     Failure,
+    /// The request's service is suspended or not yet admitted by its recovery ramp.
+    Service,
+    /// The request's key is blocked.
+    Block,
 }
 
 /// Something that contributed to the decision, and where the policy says it.
@@ -83,10 +87,23 @@ pub struct Reason {
     pub column: u32,
 }
 
+/// The state of the service a request targets, when the runtime governs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// `active`, `degraded`, `suspended` or `recovering`.
+    pub state: String,
+    /// Set when the request gets the fallback instead of the service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub outcome: Outcome,
     pub tier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceStatus>,
     pub duties: Vec<DutyStatus>,
     pub reasons: Vec<Reason>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -99,6 +116,7 @@ impl Decision {
         Decision {
             outcome: Outcome::Deny,
             tier: None,
+            service: None,
             duties: Vec::new(),
             reasons: Vec::new(),
             errors,
@@ -181,6 +199,7 @@ impl Decision {
         Decision {
             outcome: compact.outcome().into(),
             tier: tier.map(|t| t.name.clone()),
+            service: None,
             duties,
             reasons,
             errors: Vec::new(),
@@ -194,6 +213,13 @@ impl Decision {
         let _ = writeln!(out, "outcome: {}", self.outcome.as_str());
         if let Some(tier) = &self.tier {
             let _ = writeln!(out, "tier: {tier}");
+        }
+        if let Some(service) = &self.service {
+            let _ = write!(out, "service: {} ({})", service.name, service.state);
+            if let Some(fallback) = &service.fallback {
+                let _ = write!(out, ", fallback \"{fallback}\"");
+            }
+            let _ = writeln!(out);
         }
         for e in &self.errors {
             let _ = writeln!(out, "invalid: `{}`: {}", e.field, e.message);
@@ -213,6 +239,8 @@ impl Decision {
                 ReasonKind::Rule => "rule",
                 ReasonKind::Duty => "duty",
                 ReasonKind::Failure => "failure",
+                ReasonKind::Service => "service",
+                ReasonKind::Block => "block",
             };
             let _ = writeln!(
                 out,
@@ -251,6 +279,7 @@ fn failure(policy: &Policy, compact: &Compact) -> Decision {
     Decision {
         outcome: Outcome::Deny,
         tier: None,
+        service: None,
         duties: Vec::new(),
         reasons: vec![Reason {
             kind: ReasonKind::Failure,

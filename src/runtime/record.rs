@@ -4,6 +4,7 @@
 //! Validation follows the brief's "JSON input" rules: every bad or missing field is
 //! named, and a request with any is invalid (the guard then fails closed).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -67,6 +68,42 @@ impl Record {
 
     pub fn slot(&self, slot: usize) -> u64 {
         self.slots.get(slot).copied().unwrap_or(0)
+    }
+
+    /// The text of an interned string id: a policy literal or one of this request's.
+    pub fn text<'a>(&'a self, policy: &'a Policy, id: u64) -> Option<&'a str> {
+        let id = usize::try_from(id).ok()?;
+        match policy.strings.get(id) {
+            Some(s) => Some(s),
+            None => self
+                .extra_strings
+                .get(id - policy.strings.len())
+                .map(String::as_str),
+        }
+    }
+
+    /// A field's value as text — a trigger's `by` key, a block's key — or `None` when
+    /// the field is absent or a set.
+    pub fn value_text<'a>(&'a self, policy: &'a Policy, slot: usize) -> Option<Cow<'a, str>> {
+        if !self.is_present(slot) {
+            return None;
+        }
+        let bits = self.slot(slot);
+        Some(match policy.fields.get(slot)?.ty {
+            FieldType::Bool => Cow::Borrowed(if bits != 0 { "true" } else { "false" }),
+            FieldType::Int | FieldType::Duration => Cow::Owned((bits as i64).to_string()),
+            FieldType::Float | FieldType::Percent => Cow::Owned(f64::from_bits(bits).to_string()),
+            FieldType::Str => Cow::Borrowed(self.text(policy, bits)?),
+            FieldType::Enum(e) => Cow::Borrowed(
+                policy
+                    .enums
+                    .get(e)?
+                    .members
+                    .get(usize::try_from(bits).ok()?)?
+                    .as_str(),
+            ),
+            FieldType::EnumSet(_) | FieldType::StrSet => return None,
+        })
     }
 
     /// The ids in a `set<string>` slot.

@@ -5,6 +5,7 @@ mod build;
 mod cli;
 pub(crate) mod differential;
 mod frontend;
+mod governance;
 mod guard;
 mod no_panic;
 mod syntax;

@@ -1,0 +1,1182 @@
+//! The stateful runtime around a guard: triggers over sliding windows, their actions,
+//! the services' state machines, blocks, open reports, and the durable audit log.
+//!
+//! A [`Governor`] decides a request in this order: the request's service is brought up
+//! to date (time-driven transitions), the guard decides (told whether the service is
+//! degraded), blocks are looked up, the triggers count the decision and fire, and the
+//! outcome is combined — deny > suspended > escalate > allow. Triggers see the
+//! decision after it is made: an action it fires applies from the next request on.
+//!
+//! Every method takes the time; nothing here reads a clock (see [`clock`]).
+
+pub mod clock;
+mod events;
+pub mod replay;
+pub mod service;
+pub mod store;
+pub mod window;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ast::{CmpOp, WindowKind};
+use crate::guard::Guard;
+use crate::ir::{self, Action, Compact, Threshold, status};
+use crate::runtime::decision::{
+    Decision, Outcome, Reason, ReasonKind, ServiceStatus, human_duration,
+};
+use crate::runtime::record::Record;
+use clock::Timestamp;
+pub use events::{Event, What};
+use service::{Admission, Change, Machine, Refused, ServiceState};
+use store::{Entry, StateWrite, Store, StoreError};
+use window::{GlobalWindow, KeyedWindows, Tally};
+
+/// Tunables of the runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Most keys one `by` trigger tracks (see [`window::KeyedWindows`]).
+    pub max_keys: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_keys: window::DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+/// A report opened by a trigger's `report "recipient" within D`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub id: u64,
+    pub trigger: String,
+    pub recipient: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key: Option<String>,
+    pub opened: Timestamp,
+    pub due: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub filed: Option<Filed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filed {
+    pub at: Timestamp,
+    pub by: String,
+}
+
+/// One blocked key of one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub field: String,
+    pub key: String,
+    pub until: Timestamp,
+    pub cause: String,
+}
+
+/// Why an operator command or a state change did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GovernError {
+    /// The command makes no sense in the current state; nothing changed.
+    Refused(String),
+    /// Nothing of that name: service, field, report.
+    Unknown(String),
+    /// The change could not be made durable.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for GovernError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GovernError::Refused(m) | GovernError::Unknown(m) => f.write_str(m),
+            GovernError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for GovernError {}
+
+impl From<StoreError> for GovernError {
+    fn from(e: StoreError) -> Self {
+        GovernError::Store(e)
+    }
+}
+
+impl From<Refused> for GovernError {
+    fn from(e: Refused) -> Self {
+        GovernError::Refused(e.0)
+    }
+}
+
+const STATE_ACTIVE: u64 = 0;
+const STATE_DEGRADED: u64 = 1;
+const STATE_SUSPENDED: u64 = 2;
+const STATE_RECOVERING: u64 = 3;
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// A service: its machine behind a lock, and what decisions read without it.
+#[derive(Debug)]
+struct ServiceCell {
+    name: String,
+    fallback: Option<String>,
+    loc: ir::Loc,
+    machine: Mutex<Machine>,
+    /// The state's code (low byte) and, in a ramp, the admitted share in
+    /// hundredths of a percent (above it).
+    view: AtomicU64,
+    /// When time alone next changes the state (ms), or `NO_DEADLINE`.
+    deadline: AtomicU64,
+}
+
+impl ServiceCell {
+    fn publish(&self, machine: &Machine) {
+        let code = match machine.state {
+            ServiceState::Active => STATE_ACTIVE,
+            ServiceState::Degraded { .. } => STATE_DEGRADED,
+            ServiceState::Suspended { .. } => STATE_SUSPENDED,
+            ServiceState::Recovering { .. } => STATE_RECOVERING,
+        };
+        let ramp = match machine.admission() {
+            Admission::Ramp(share) => u64::from(share),
+            _ => 0,
+        };
+        self.view.store(code | (ramp << 8), Ordering::Release);
+        self.deadline.store(
+            machine.deadline().map_or(NO_DEADLINE, |d| d.0),
+            Ordering::Release,
+        );
+    }
+
+    fn state_code(&self) -> u64 {
+        self.view.load(Ordering::Acquire) & 0xff
+    }
+
+    fn admission(&self) -> Admission {
+        let view = self.view.load(Ordering::Acquire);
+        match view & 0xff {
+            STATE_ACTIVE => Admission::Serve,
+            STATE_DEGRADED => Admission::ServeDegraded,
+            STATE_RECOVERING if view >> 8 > 0 => Admission::Ramp((view >> 8) as u32),
+            _ => Admission::Fallback,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Window {
+    Global(GlobalWindow),
+    Keyed { slot: usize, windows: KeyedWindows },
+}
+
+#[derive(Debug)]
+struct TriggerCell {
+    window: Window,
+    /// The condition held at the last evaluation (global triggers; keyed ones keep
+    /// this per key).
+    active: AtomicBool,
+    /// `>` and `>=`: the condition can only become true when the predicate holds, so
+    /// decisions where it does not are not evaluated.
+    rising: bool,
+}
+
+#[derive(Debug, Default)]
+struct BlockTable {
+    /// Field slot → key → block.
+    by_slot: HashMap<usize, HashMap<Box<str>, Block>>,
+}
+
+/// What the governor adds to the guard's result for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub service: Option<usize>,
+    pub admission: Admission,
+    pub blocked: Option<Block>,
+    /// A `retain` duty applies but the audit log cannot take the decision.
+    pub audit_failure: Option<String>,
+}
+
+/// A decision and the events it caused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Governed {
+    pub decision: Decision,
+    pub events: Vec<Event>,
+}
+
+/// The stateful runtime for one policy. `Send + Sync`: share it between threads.
+#[derive(Debug)]
+pub struct Governor {
+    guard: Guard,
+    services: Vec<ServiceCell>,
+    triggers: Vec<TriggerCell>,
+    blocks: RwLock<BlockTable>,
+    block_count: AtomicUsize,
+    reports: Mutex<BTreeMap<u64, Report>>,
+    next_report: AtomicU64,
+    store: Option<Arc<Store>>,
+    service_slot: Option<usize>,
+    id_slot: Option<usize>,
+    /// (duty index, retention in seconds) of duties with `retain`.
+    retained: Vec<(usize, u64)>,
+}
+
+impl Governor {
+    /// A runtime for `guard`, with its state loaded from `store` when given (and kept
+    /// only in memory otherwise).
+    pub fn new(
+        guard: Guard,
+        store: Option<Arc<Store>>,
+        options: Options,
+    ) -> Result<Governor, GovernError> {
+        let policy = &guard.policy().ir;
+        let services = policy
+            .services
+            .iter()
+            .map(|s| ServiceCell {
+                name: s.name.clone(),
+                fallback: s.fallback.clone(),
+                loc: s.loc,
+                machine: Mutex::new(Machine::new(&s.name, s.recovery.clone())),
+                view: AtomicU64::new(STATE_ACTIVE),
+                deadline: AtomicU64::new(NO_DEADLINE),
+            })
+            .collect();
+        let triggers = policy
+            .triggers
+            .iter()
+            .map(|t| TriggerCell {
+                window: match t.by_slot {
+                    Some(slot) => Window::Keyed {
+                        slot: slot as usize,
+                        windows: KeyedWindows::new(t.within_secs, options.max_keys),
+                    },
+                    None => {
+                        Window::Global(GlobalWindow::new(t.within_secs, t.kind == WindowKind::Rate))
+                    }
+                },
+                active: AtomicBool::new(false),
+                rising: matches!(t.op, CmpOp::Gt | CmpOp::Ge),
+            })
+            .collect();
+        let slot_of = |path: &str| policy.fields.iter().position(|f| f.path == path);
+        let governor = Governor {
+            services,
+            triggers,
+            blocks: RwLock::new(BlockTable::default()),
+            block_count: AtomicUsize::new(0),
+            reports: Mutex::new(BTreeMap::new()),
+            next_report: AtomicU64::new(1),
+            store,
+            service_slot: (!policy.services.is_empty())
+                .then(|| slot_of("service"))
+                .flatten(),
+            id_slot: slot_of("id"),
+            retained: policy
+                .duties
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| d.retain_secs.map(|r| (i, r)))
+                .collect(),
+            guard,
+        };
+        governor.load()?;
+        Ok(governor)
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    fn ir(&self) -> &ir::Policy {
+        &self.guard.policy().ir
+    }
+
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
+    }
+
+    /// Restores services, blocks and reports from the store.
+    fn load(&self) -> Result<(), GovernError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let snapshot = store.snapshot()?;
+        for (name, text) in snapshot.services {
+            let Some(cell) = self.services.iter().find(|c| c.name == name) else {
+                continue;
+            };
+            let state: ServiceState = serde_json::from_str(&text).map_err(|e| {
+                GovernError::Store(StoreError(format!(
+                    "the stored state of service `{name}` is unreadable: {e}"
+                )))
+            })?;
+            let mut machine = lock(&cell.machine);
+            machine.state = state;
+            cell.publish(&machine);
+        }
+        let mut table = write(&self.blocks);
+        for (_, text) in snapshot.blocks {
+            let block: Block = serde_json::from_str(&text).map_err(|e| {
+                GovernError::Store(StoreError(format!("a stored block is unreadable: {e}")))
+            })?;
+            if let Some(slot) = self.field_slot(&block.field) {
+                table
+                    .by_slot
+                    .entry(slot)
+                    .or_default()
+                    .insert(block.key.clone().into_boxed_str(), block);
+                self.block_count.fetch_add(1, Ordering::Release);
+            }
+        }
+        drop(table);
+        let mut reports = lock(&self.reports);
+        for (id, text) in snapshot.reports {
+            let report: Report = serde_json::from_str(&text).map_err(|e| {
+                GovernError::Store(StoreError(format!("stored report {id} is unreadable: {e}")))
+            })?;
+            self.next_report.fetch_max(id + 1, Ordering::AcqRel);
+            reports.insert(id, report);
+        }
+        Ok(())
+    }
+
+    fn field_slot(&self, path: &str) -> Option<usize> {
+        self.ir().fields.iter().position(|f| f.path == path)
+    }
+
+    /// The service a request targets, if the policy declares it.
+    fn service_of(&self, record: &Record) -> Option<usize> {
+        let slot = self.service_slot?;
+        let name = record.text(self.ir(), record.slot(slot))?;
+        self.services.iter().position(|s| s.name == name)
+    }
+
+    /// The request id's ramp bucket, 0..10,000, from a stable hash.
+    fn ramp_bucket(&self, record: &Record) -> u32 {
+        let id = self
+            .id_slot
+            .and_then(|slot| record.text(self.ir(), record.slot(slot)))
+            .unwrap_or("");
+        (xxhash_rust::xxh3::xxh3_64(id.as_bytes()) % 10_000) as u32
+    }
+
+    /// Decides a JSON request at `now`.
+    pub fn decide_json(&self, bytes: &[u8], now: Timestamp) -> Governed {
+        match self.guard.encode_json(bytes) {
+            Ok(record) => self.decide(&record, now),
+            Err(errors) => Governed {
+                decision: Decision::invalid(errors),
+                events: Vec::new(),
+            },
+        }
+    }
+
+    /// Decides a request at `now`, with everything the runtime adds.
+    pub fn decide(&self, record: &Record, now: Timestamp) -> Governed {
+        let mut compact = self.guard.compact();
+        let mut events = Vec::new();
+        let verdict = self.govern(record, now, &mut compact, &mut events);
+        let decision = self.expand(record, &verdict, &compact, now);
+        Governed { decision, events }
+    }
+
+    /// The fast path: decides into a reused buffer and returns what the runtime adds;
+    /// [`Governor::decide`] expands both into a [`Decision`].
+    pub fn govern(
+        &self,
+        record: &Record,
+        now: Timestamp,
+        compact: &mut Compact,
+        events: &mut Vec<Event>,
+    ) -> Verdict {
+        let service = self.service_of(record);
+        let admission = match service.and_then(|s| self.services.get(s)) {
+            Some(cell) => {
+                if now.0 >= cell.deadline.load(Ordering::Acquire) {
+                    self.advance_service(cell, now, events);
+                }
+                cell.admission()
+            }
+            None => Admission::Serve,
+        };
+        self.guard
+            .decide_compact(record, admission == Admission::ServeDegraded, compact);
+        let blocked = self.blocked(record, now, events);
+        let judged = compact.status() == status::OK;
+        if judged {
+            self.watch(record, compact, now, events);
+        }
+        let base = Outcome::from(compact.outcome());
+        let served = match admission {
+            Admission::Serve | Admission::ServeDegraded => true,
+            Admission::Fallback => false,
+            Admission::Ramp(share) => self.ramp_bucket(record) < share,
+        };
+        let audit_failure = if judged && self.retention(compact).is_some() {
+            self.store.as_ref().and_then(|s| s.failure())
+        } else {
+            None
+        };
+        let outcome = if blocked.is_some() || base == Outcome::Deny || audit_failure.is_some() {
+            Outcome::Deny
+        } else if !served {
+            Outcome::Suspended
+        } else {
+            base
+        };
+        Verdict {
+            outcome,
+            service,
+            admission,
+            blocked,
+            audit_failure,
+        }
+    }
+
+    /// The longest `retain` among the duties that apply, if any.
+    fn retention(&self, compact: &Compact) -> Option<u64> {
+        let layout = self.ir().layout;
+        self.retained
+            .iter()
+            .filter(|(duty, _)| compact.bit(layout.duties, *duty))
+            .map(|(_, secs)| *secs)
+            .max()
+    }
+
+    fn expand(
+        &self,
+        record: &Record,
+        verdict: &Verdict,
+        compact: &Compact,
+        now: Timestamp,
+    ) -> Decision {
+        let mut decision = Decision::expand(self.ir(), compact);
+        decision.outcome = verdict.outcome;
+        if let Some(cell) = verdict.service.and_then(|s| self.services.get(s)) {
+            let suspended = verdict.outcome == Outcome::Suspended;
+            decision.service = Some(ServiceStatus {
+                name: cell.name.clone(),
+                state: state_name(cell.state_code()).to_string(),
+                fallback: if suspended {
+                    cell.fallback.clone()
+                } else {
+                    None
+                },
+            });
+            if suspended {
+                let why = match verdict.admission {
+                    Admission::Ramp(share) => format!(
+                        "is recovering and admits {}% of requests; this one is not yet among them",
+                        f64::from(share) / 100.0
+                    ),
+                    _ => format!("is {}", lock(&cell.machine).label()),
+                };
+                let fallback = cell
+                    .fallback
+                    .as_ref()
+                    .map(|f| format!(": serving the fallback \"{f}\""))
+                    .unwrap_or_default();
+                decision.reasons.push(Reason {
+                    kind: ReasonKind::Service,
+                    id: cell.name.clone(),
+                    outcome: Some(Outcome::Suspended),
+                    message: format!("service `{}` {why}{fallback}", cell.name),
+                    cite: None,
+                    line: cell.loc.line,
+                    column: cell.loc.column,
+                });
+            }
+        }
+        if let Some(block) = &verdict.blocked {
+            decision.reasons.push(Reason {
+                kind: ReasonKind::Block,
+                id: block.field.clone(),
+                outcome: Some(Outcome::Deny),
+                message: format!(
+                    "`{}` \"{}\" is blocked until {} ({})",
+                    block.field, block.key, block.until, block.cause
+                ),
+                cite: None,
+                line: 0,
+                column: 0,
+            });
+        }
+        if let Some(failure) = &verdict.audit_failure {
+            decision.reasons.push(Reason {
+                kind: ReasonKind::Failure,
+                id: "audit-log".into(),
+                outcome: Some(Outcome::Deny),
+                message: format!(
+                    "a `retain` duty applies but the audit log cannot record the decision: {failure}"
+                ),
+                cite: None,
+                line: 0,
+                column: 0,
+            });
+        } else if let (Some(store), Some(secs)) = (&self.store, self.retention(compact))
+            && compact.status() == status::OK
+        {
+            self.audit_decision(store, record, &decision, now, secs);
+        }
+        decision
+    }
+
+    /// Queues a decision a `retain` duty applies to; it is purged after `secs`.
+    fn audit_decision(
+        &self,
+        store: &Store,
+        record: &Record,
+        decision: &Decision,
+        now: Timestamp,
+        secs: u64,
+    ) {
+        let id = self
+            .id_slot
+            .and_then(|slot| record.text(self.ir(), record.slot(slot)));
+        let body = serde_json::json!({ "request_id": id, "decision": decision });
+        // A failure here shows on the next decision that needs the log (fail closed).
+        let _ = store.submit(
+            vec![Entry {
+                at: now,
+                kind: "decision".into(),
+                body: body.to_string(),
+                retain_until: Some(now.plus_secs(secs)),
+            }],
+            Vec::new(),
+        );
+    }
+
+    /// Applies the time-driven changes of a service up to `now`.
+    fn advance_service(&self, cell: &ServiceCell, now: Timestamp, events: &mut Vec<Event>) {
+        let mut machine = lock(&cell.machine);
+        let changes = machine.advance(now);
+        // A store failure leaves the state changed in memory; later writes report it.
+        let _ = self.commit_changes(cell, &machine, changes, Vec::new(), events);
+    }
+
+    /// Persists and publishes a service's changes, with any extra events, then makes
+    /// them visible to decisions. Called with the machine locked.
+    fn commit_changes(
+        &self,
+        cell: &ServiceCell,
+        machine: &Machine,
+        changes: Vec<Change>,
+        mut extra: Vec<Event>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), GovernError> {
+        if changes.is_empty() && extra.is_empty() {
+            return Ok(());
+        }
+        extra.extend(changes.into_iter().map(|c| {
+            Event::new(
+                c.at,
+                What::ServiceChanged {
+                    service: cell.name.clone(),
+                    from: c.from,
+                    to: c.to,
+                    cause: c.cause,
+                },
+            )
+        }));
+        let state = serde_json::to_string(&machine.state)
+            .map_err(|e| StoreError(format!("cannot encode a service state: {e}")))?;
+        let result = self.persist(
+            &mut extra,
+            vec![StateWrite::Service(cell.name.clone(), Some(state))],
+        );
+        cell.publish(machine);
+        events.append(&mut extra);
+        result
+    }
+
+    /// Writes events to the audit log with the state writes, durably, and stamps each
+    /// event with its record's sequence number.
+    fn persist(&self, events: &mut [Event], writes: Vec<StateWrite>) -> Result<(), GovernError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let entries = events
+            .iter()
+            .map(|e| Entry {
+                at: e.at,
+                kind: e.what.kind().to_string(),
+                body: serde_json::to_string(e).unwrap_or_default(),
+                retain_until: None,
+            })
+            .collect();
+        let ticket = store.commit(entries, writes)?;
+        for (event, (seq, _)) in events.iter_mut().zip(ticket.records) {
+            event.seq = Some(seq);
+        }
+        Ok(())
+    }
+
+    /// The block on this request's key, if any; expired blocks are lifted here.
+    fn blocked(&self, record: &Record, now: Timestamp, events: &mut Vec<Event>) -> Option<Block> {
+        if self.block_count.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut expired = None;
+        {
+            let table = read(&self.blocks);
+            for (&slot, keys) in &table.by_slot {
+                let Some(key) = record.value_text(self.ir(), slot) else {
+                    continue;
+                };
+                if let Some(block) = keys.get(key.as_ref()) {
+                    if block.until > now {
+                        return Some(block.clone());
+                    }
+                    expired = Some((slot, block.clone()));
+                }
+            }
+        }
+        if let Some((slot, block)) = expired {
+            let _ = self.lift_block(slot, &block.key, block.until, "the block expired", events);
+        }
+        None
+    }
+
+    fn lift_block(
+        &self,
+        slot: usize,
+        key: &str,
+        at: Timestamp,
+        cause: &str,
+        events: &mut Vec<Event>,
+    ) -> Result<(), GovernError> {
+        let mut table = write(&self.blocks);
+        let Some(block) = table
+            .by_slot
+            .get_mut(&slot)
+            .and_then(|keys| keys.remove(key))
+        else {
+            return Err(GovernError::Unknown(format!("`{key}` is not blocked")));
+        };
+        self.block_count.fetch_sub(1, Ordering::AcqRel);
+        let mut new = vec![Event::new(
+            at,
+            What::Unblocked {
+                field: block.field.clone(),
+                key: block.key.clone(),
+                cause: cause.to_string(),
+            },
+        )];
+        let result = self.persist(&mut new, vec![StateWrite::Block(block_key(&block), None)]);
+        events.append(&mut new);
+        result
+    }
+
+    /// Adds a block; `lead` are events to record just before it (the trigger's).
+    fn add_block(
+        &self,
+        slot: usize,
+        block: Block,
+        now: Timestamp,
+        mut lead: Vec<Event>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), GovernError> {
+        let mut table = write(&self.blocks);
+        let keys = table.by_slot.entry(slot).or_default();
+        if keys
+            .get(block.key.as_str())
+            .is_some_and(|b| b.until >= block.until)
+        {
+            return Ok(());
+        }
+        let text = serde_json::to_string(&block)
+            .map_err(|e| StoreError(format!("cannot encode a block: {e}")))?;
+        lead.push(Event::new(
+            now,
+            What::Blocked {
+                field: block.field.clone(),
+                key: block.key.clone(),
+                until: block.until,
+                cause: block.cause.clone(),
+            },
+        ));
+        let mut new = lead;
+        if keys
+            .insert(block.key.clone().into_boxed_str(), block.clone())
+            .is_none()
+        {
+            self.block_count.fetch_add(1, Ordering::AcqRel);
+        }
+        let result = self.persist(
+            &mut new,
+            vec![StateWrite::Block(block_key(&block), Some(text))],
+        );
+        events.append(&mut new);
+        result
+    }
+
+    /// Counts a judged decision in every trigger's window and fires those whose
+    /// condition holds.
+    fn watch(&self, record: &Record, compact: &Compact, now: Timestamp, events: &mut Vec<Event>) {
+        let layout = self.ir().layout;
+        for (index, (cell, trigger)) in self.triggers.iter().zip(&self.ir().triggers).enumerate() {
+            let hit = compact.bit(layout.triggers, index);
+            match &cell.window {
+                Window::Global(window) => {
+                    if !hit && cell.rising {
+                        window.record(now, false);
+                        continue;
+                    }
+                    let tally = window.record(now, hit);
+                    let holds = condition_holds(trigger, tally);
+                    let was = cell.active.swap(holds, Ordering::AcqRel);
+                    if holds {
+                        self.fire(trigger, None, tally, !was, now, events);
+                    }
+                }
+                Window::Keyed { slot, windows } => {
+                    // A request without the key is not counted by this trigger.
+                    let Some(key) = record.value_text(self.ir(), *slot) else {
+                        continue;
+                    };
+                    if !hit && cell.rising && trigger.kind == WindowKind::Count {
+                        continue;
+                    }
+                    let (keyed, holds) =
+                        windows.record(&key, now, hit, |tally| condition_holds(trigger, tally));
+                    if holds && (hit || !cell.rising) {
+                        self.fire(
+                            trigger,
+                            Some(&key),
+                            keyed.tally,
+                            !keyed.was_active,
+                            now,
+                            events,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A trigger's condition held: take its actions. State-changing actions apply
+    /// whenever it holds (a suspension is not repeated, a relapse is caught);
+    /// messages — `notify`, `report` — go once per episode.
+    fn fire(
+        &self,
+        trigger: &ir::Trigger,
+        key: Option<&str>,
+        tally: Tally,
+        new_episode: bool,
+        now: Timestamp,
+        events: &mut Vec<Event>,
+    ) {
+        let mut messages = Vec::new();
+        if new_episode {
+            messages.push(Event::new(
+                now,
+                What::TriggerFired {
+                    trigger: trigger.name.clone(),
+                    key: key.map(str::to_string),
+                    observed: observed(trigger, tally),
+                },
+            ));
+        }
+        let mut writes = Vec::new();
+        for action in &trigger.actions {
+            match action {
+                Action::Suspend { service, for_secs } => {
+                    if let Some(cell) = self.services.get(*service)
+                        && cell.state_code() != STATE_SUSPENDED
+                    {
+                        let mut machine = lock(&cell.machine);
+                        let change = machine.suspend_by_trigger(now, &trigger.name, *for_secs);
+                        let _ = self.commit_changes(
+                            cell,
+                            &machine,
+                            change.into_iter().collect(),
+                            std::mem::take(&mut messages),
+                            events,
+                        );
+                    }
+                }
+                Action::Degrade { service } => {
+                    if let Some(cell) = self.services.get(*service)
+                        && cell.state_code() == STATE_ACTIVE
+                    {
+                        let mut machine = lock(&cell.machine);
+                        let change = machine.degrade_by_trigger(now, &trigger.name);
+                        let _ = self.commit_changes(
+                            cell,
+                            &machine,
+                            change.into_iter().collect(),
+                            std::mem::take(&mut messages),
+                            events,
+                        );
+                    }
+                }
+                Action::Notify { channel } if new_episode => messages.push(Event::new(
+                    now,
+                    What::Notified {
+                        trigger: trigger.name.clone(),
+                        channel: channel.clone(),
+                    },
+                )),
+                Action::Report {
+                    recipient,
+                    within_secs,
+                } if new_episode => {
+                    let report = Report {
+                        id: self.next_report.fetch_add(1, Ordering::AcqRel),
+                        trigger: trigger.name.clone(),
+                        recipient: recipient.clone(),
+                        key: key.map(str::to_string),
+                        opened: now,
+                        due: now.plus_secs(*within_secs),
+                        filed: None,
+                    };
+                    if let Ok(text) = serde_json::to_string(&report) {
+                        writes.push(StateWrite::Report(report.id, Some(text)));
+                    }
+                    messages.push(Event::new(
+                        now,
+                        What::ReportOpened {
+                            report: report.id,
+                            trigger: trigger.name.clone(),
+                            recipient: recipient.clone(),
+                            due: report.due,
+                        },
+                    ));
+                    lock(&self.reports).insert(report.id, report);
+                }
+                Action::Block { key_slot, for_secs } => {
+                    let slot = *key_slot as usize;
+                    let (Some(key), Some(field)) = (key, self.ir().fields.get(slot)) else {
+                        continue;
+                    };
+                    let until = now.plus_secs(*for_secs);
+                    let already = read(&self.blocks)
+                        .by_slot
+                        .get(&slot)
+                        .and_then(|keys| keys.get(key))
+                        .is_some_and(|b| b.until > now);
+                    if !already {
+                        let block = Block {
+                            field: field.path.clone(),
+                            key: key.to_string(),
+                            until,
+                            cause: format!("trigger `{}`", trigger.name),
+                        };
+                        let _ =
+                            self.add_block(slot, block, now, std::mem::take(&mut messages), events);
+                    }
+                }
+                Action::Notify { .. } | Action::Report { .. } => {}
+            }
+        }
+        if !messages.is_empty() || !writes.is_empty() {
+            let _ = self.persist(&mut messages, writes);
+            events.append(&mut messages);
+        }
+    }
+
+    fn service(&self, name: &str) -> Result<&ServiceCell, GovernError> {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+                GovernError::Unknown(format!(
+                    "the policy has no service `{name}` (services: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })
+    }
+
+    /// The kill switch: suspends a service until an operator resumes it.
+    pub fn suspend(
+        &self,
+        name: &str,
+        by: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, GovernError> {
+        let cell = self.service(name)?;
+        let mut machine = lock(&cell.machine);
+        let mut events = Vec::new();
+        let changes = machine.advance(now);
+        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
+        let change = machine.suspend_by_operator(now, by, reason)?;
+        self.commit_changes(cell, &machine, vec![change], Vec::new(), &mut events)?;
+        Ok(events)
+    }
+
+    /// Restores a degraded service, or releases a held suspension into recovery.
+    pub fn resume(&self, name: &str, by: &str, now: Timestamp) -> Result<Vec<Event>, GovernError> {
+        let cell = self.service(name)?;
+        let mut machine = lock(&cell.machine);
+        let mut events = Vec::new();
+        let changes = machine.advance(now);
+        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
+        let changes = machine.resume(now, by)?;
+        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
+        Ok(events)
+    }
+
+    /// Records an approval of a service's recovery.
+    pub fn approve(
+        &self,
+        name: &str,
+        by: &str,
+        role: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, GovernError> {
+        let cell = self.service(name)?;
+        let mut machine = lock(&cell.machine);
+        let mut events = Vec::new();
+        let changes = machine.advance(now);
+        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
+        let (role, changes) = machine.approve(now, by, role)?;
+        let approved = Event::new(
+            now,
+            What::Approved {
+                service: name.to_string(),
+                by: by.to_string(),
+                role,
+            },
+        );
+        self.commit_changes(cell, &machine, changes, vec![approved], &mut events)?;
+        Ok(events)
+    }
+
+    /// Blocks one key of a field until `now + for_secs`.
+    pub fn block(
+        &self,
+        field: &str,
+        key: &str,
+        for_secs: u64,
+        cause: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, GovernError> {
+        let slot = self.key_field(field)?;
+        let mut events = Vec::new();
+        let block = Block {
+            field: field.to_string(),
+            key: key.to_string(),
+            until: now.plus_secs(for_secs),
+            cause: cause.to_string(),
+        };
+        self.add_block(slot, block, now, Vec::new(), &mut events)?;
+        Ok(events)
+    }
+
+    pub fn unblock(
+        &self,
+        field: &str,
+        key: &str,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, GovernError> {
+        let slot = self.key_field(field)?;
+        let mut events = Vec::new();
+        self.lift_block(slot, key, now, &format!("operator {by}"), &mut events)?;
+        Ok(events)
+    }
+
+    fn key_field(&self, field: &str) -> Result<usize, GovernError> {
+        let slot = self
+            .field_slot(field)
+            .ok_or_else(|| GovernError::Unknown(format!("the schema has no field `{field}`")))?;
+        match self.ir().fields.get(slot).map(|f| &f.ty) {
+            Some(ir::FieldType::EnumSet(_) | ir::FieldType::StrSet) => Err(GovernError::Refused(
+                format!("`{field}` is a set; a block needs a field with one value per request"),
+            )),
+            _ => Ok(slot),
+        }
+    }
+
+    /// Marks an open report filed.
+    pub fn file_report(
+        &self,
+        id: u64,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, GovernError> {
+        let mut reports = lock(&self.reports);
+        let report = reports
+            .get_mut(&id)
+            .ok_or_else(|| GovernError::Unknown(format!("there is no report {id}")))?;
+        if let Some(filed) = &report.filed {
+            return Err(GovernError::Refused(format!(
+                "report {id} was already filed by {} at {}",
+                filed.by, filed.at
+            )));
+        }
+        let mut updated = report.clone();
+        updated.filed = Some(Filed {
+            at: now,
+            by: by.to_string(),
+        });
+        let text = serde_json::to_string(&updated)
+            .map_err(|e| StoreError(format!("cannot encode a report: {e}")))?;
+        let mut events = vec![Event::new(
+            now,
+            What::ReportFiled {
+                report: id,
+                by: by.to_string(),
+            },
+        )];
+        self.persist(&mut events, vec![StateWrite::Report(id, Some(text))])?;
+        *report = updated;
+        Ok(events)
+    }
+
+    /// Brings every service up to `now` and returns the whole state.
+    pub fn status(&self, now: Timestamp) -> Result<(Status, Vec<Event>), GovernError> {
+        let mut events = Vec::new();
+        let mut services = Vec::new();
+        for cell in &self.services {
+            let mut machine = lock(&cell.machine);
+            let changes = machine.advance(now);
+            self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
+            services.push(ServiceReport {
+                name: cell.name.clone(),
+                label: machine.label(),
+                fallback: cell.fallback.clone(),
+                state: machine.state.clone(),
+            });
+        }
+        let mut blocks: Vec<Block> = read(&self.blocks)
+            .by_slot
+            .values()
+            .flat_map(|keys| keys.values().cloned())
+            .filter(|b| b.until > now)
+            .collect();
+        blocks.sort_by(|a, b| (&a.field, &a.key).cmp(&(&b.field, &b.key)));
+        let reports = lock(&self.reports).values().cloned().collect();
+        Ok((
+            Status {
+                at: now,
+                services,
+                blocks,
+                reports,
+            },
+            events,
+        ))
+    }
+
+    /// A trigger's current counts: for a `by` trigger, of one key.
+    pub fn tally(&self, trigger: &str, key: Option<&str>, now: Timestamp) -> Option<Tally> {
+        let index = self.ir().triggers.iter().position(|t| t.name == trigger)?;
+        match (&self.triggers.get(index)?.window, key) {
+            (Window::Global(w), None) => Some(w.tally(now)),
+            (Window::Keyed { windows, .. }, Some(key)) => windows.peek(key, now),
+            _ => None,
+        }
+    }
+}
+
+/// The whole runtime state at one moment, for `bylaw ctl status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub at: Timestamp,
+    pub services: Vec<ServiceReport>,
+    pub blocks: Vec<Block>,
+    pub reports: Vec<Report>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceReport {
+    pub name: String,
+    /// The state in words, with what it waits for.
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    pub state: ServiceState,
+}
+
+fn state_name(code: u64) -> &'static str {
+    match code {
+        STATE_ACTIVE => "active",
+        STATE_DEGRADED => "degraded",
+        STATE_SUSPENDED => "suspended",
+        _ => "recovering",
+    }
+}
+
+fn block_key(block: &Block) -> String {
+    format!("{}\u{1f}{}", block.field, block.key)
+}
+
+fn compare<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
+/// The share of decisions in the window where the predicate held, in percent.
+fn rate_percent(tally: Tally) -> f64 {
+    if tally.total == 0 {
+        0.0
+    } else {
+        tally.hits as f64 * 100.0 / tally.total as f64
+    }
+}
+
+fn condition_holds(trigger: &ir::Trigger, tally: Tally) -> bool {
+    match trigger.threshold {
+        Threshold::Count(n) => {
+            compare(trigger.op, i64::try_from(tally.hits).unwrap_or(i64::MAX), n)
+        }
+        Threshold::Rate(p) => tally.total > 0 && compare(trigger.op, rate_percent(tally), p),
+    }
+}
+
+/// `count 50 within 10m >= 50`, `rate 6.2% (31 of 500) within 1h > 5%`.
+fn observed(trigger: &ir::Trigger, tally: Tally) -> String {
+    let within = human_duration(trigger.within_secs);
+    match trigger.threshold {
+        Threshold::Count(n) => format!(
+            "count {} within {within} {} {n}",
+            tally.hits,
+            trigger.op.as_str()
+        ),
+        Threshold::Rate(p) => format!(
+            "rate {:.1}% ({} of {}) within {within} {} {p}%",
+            rate_percent(tally),
+            tally.hits,
+            tally.total,
+            trigger.op.as_str()
+        ),
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    match m.read() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    match m.write() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
