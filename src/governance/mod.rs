@@ -610,7 +610,7 @@ impl Governor {
             })
             .collect();
         let ticket = store.commit(entries, writes)?;
-        for (event, (seq, _)) in events.iter_mut().zip(ticket.records) {
+        for (event, seq) in events.iter_mut().zip(ticket.first_seq..) {
             event.seq = Some(seq);
         }
         Ok(())
@@ -724,7 +724,7 @@ impl Governor {
             match &cell.window {
                 Window::Global(window) => {
                     if !hit && cell.rising {
-                        window.record(now, false);
+                        window.record_miss(now);
                         continue;
                     }
                     let tally = window.record(now, hit);
@@ -735,13 +735,13 @@ impl Governor {
                     }
                 }
                 Window::Keyed { slot, windows } => {
+                    if !hit && cell.rising && trigger.kind == WindowKind::Count {
+                        continue;
+                    }
                     // A request without the key is not counted by this trigger.
                     let Some(key) = record.value_text(self.ir(), *slot) else {
                         continue;
                     };
-                    if !hit && cell.rising && trigger.kind == WindowKind::Count {
-                        continue;
-                    }
                     let (keyed, holds) =
                         windows.record(&key, now, hit, |tally| condition_holds(trigger, tally));
                     if holds && (hit || !cell.rising) {

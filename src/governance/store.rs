@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::clock::Timestamp;
@@ -73,13 +74,13 @@ pub enum StateWrite {
 }
 
 /// One record of the audit log, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub seq: u64,
     pub at: Timestamp,
     pub kind: String,
-    /// `None` once purged.
-    pub body: Option<String>,
+    /// The entry's JSON, byte for byte; `None` once purged.
+    pub body: Option<Box<RawValue>>,
     pub digest: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub retain_until: Option<Timestamp>,
@@ -87,16 +88,20 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
-/// What a submitted write became: its place in the queue and its records.
-#[derive(Debug, Clone)]
+/// What a submitted write became: its place in the queue, and the sequence number of
+/// its first record (the others follow).
+#[derive(Debug, Clone, Copy)]
 pub struct Ticket {
     pub op: u64,
-    pub records: Vec<(u64, String)>,
+    pub first_seq: u64,
 }
 
 struct Op {
     number: u64,
-    records: Vec<AuditRecord>,
+    /// (sequence number, the record as JSON), serialized by the submitter.
+    records: Vec<(u64, String)>,
+    /// The chain's head after this op's records.
+    head: Option<Head>,
     writes: Vec<StateWrite>,
 }
 
@@ -219,36 +224,45 @@ impl Store {
         writes: Vec<StateWrite>,
     ) -> Result<Ticket, StoreError> {
         self.check_failed()?;
-        // Digests outside the lock: only the chaining is sequential.
-        let digested: Vec<(Entry, [u8; 32])> = entries
-            .into_iter()
-            .map(|e| {
-                let d = Sha256::digest(e.body.as_bytes()).into();
-                (e, d)
-            })
-            .collect();
+        // Digests and JSON checks outside the lock: only the chaining is sequential.
+        let mut digested = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let digest: [u8; 32] = Sha256::digest(entry.body.as_bytes()).into();
+            let body = RawValue::from_string(entry.body)
+                .map_err(|e| StoreError(format!("an audit record's body must be JSON: {e}")))?;
+            digested.push((entry.at, entry.kind, entry.retain_until, body, digest));
+        }
         let mut chain = lock(&self.chain);
+        let first_seq = chain.next_seq;
         let mut records = Vec::with_capacity(digested.len());
-        for (entry, digest) in digested {
+        let mut head = None;
+        for (at, kind, retain_until, body, digest) in digested {
             let seq = chain.next_seq;
-            let hash = chain_hash(&chain.head, seq, entry.at, &entry.kind, &digest);
-            records.push(AuditRecord {
+            let hash = chain_hash(&chain.head, seq, at, &kind, &digest);
+            let record = AuditRecord {
                 seq,
-                at: entry.at,
-                kind: entry.kind,
-                body: Some(entry.body),
+                at,
+                kind,
+                body: Some(body),
                 digest: encode_hex(&digest),
-                retain_until: entry.retain_until,
+                retain_until,
                 prev: encode_hex(&chain.head),
                 hash: encode_hex(&hash),
+            };
+            let text = serde_json::to_string(&record)
+                .map_err(|e| StoreError(format!("cannot encode an audit record: {e}")))?;
+            head = Some(Head {
+                seq,
+                hash: record.hash,
             });
+            records.push((seq, text));
             chain.head = hash;
             chain.next_seq += 1;
         }
         let number = chain.next_op;
         let ticket = Ticket {
             op: number,
-            records: records.iter().map(|r| (r.seq, r.hash.clone())).collect(),
+            first_seq,
         };
         let sender = chain
             .sender
@@ -258,6 +272,7 @@ impl Store {
             .send(Op {
                 number,
                 records,
+                head,
                 writes,
             })
             .map_err(|_| StoreError("the audit writer has stopped".into()))?;
@@ -286,10 +301,7 @@ impl Store {
     /// Blocks until everything submitted so far is durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         let op = lock(&self.chain).next_op - 1;
-        self.wait(&Ticket {
-            op,
-            records: Vec::new(),
-        })
+        self.wait(&Ticket { op, first_seq: 0 })
     }
 
     /// Whether the write behind `ticket` is durable, without waiting.
@@ -431,7 +443,7 @@ impl Store {
             }
             match &record.body {
                 Some(body) => {
-                    if encode_hex(&Sha256::digest(body.as_bytes()).into()) != record.digest {
+                    if encode_hex(&Sha256::digest(body.get().as_bytes()).into()) != record.digest {
                         check
                             .problems
                             .push(format!("record {key}: its body was changed"));
@@ -541,14 +553,11 @@ fn commit_group(db: &Database, group: &[Op]) -> Result<(), redb::Error> {
         let mut reports = txn.open_table(REPORTS)?;
         let mut head = None;
         for op in group {
-            for record in &op.records {
-                let text = serde_json::to_string(record)
-                    .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
-                audit.insert(record.seq, text.as_str())?;
-                head = Some(Head {
-                    seq: record.seq,
-                    hash: record.hash.clone(),
-                });
+            for (seq, text) in &op.records {
+                audit.insert(*seq, text.as_str())?;
+            }
+            if op.head.is_some() {
+                head = op.head.as_ref();
             }
             for write in &op.writes {
                 match write {
@@ -575,7 +584,7 @@ fn commit_group(db: &Database, group: &[Op]) -> Result<(), redb::Error> {
         }
         if let Some(head) = head {
             let text =
-                serde_json::to_string(&head).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+                serde_json::to_string(head).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
             txn.open_table(META)?.insert(HEAD, text.as_str())?;
         }
     }
@@ -595,23 +604,14 @@ fn chain_hash(prev: &[u8; 32], seq: u64, at: Timestamp, kind: &str, digest: &[u8
 }
 
 fn encode_hex(bytes: &[u8; 32]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex::encode(bytes)
 }
 
 /// Reads 64 hex digits; anything else reads as zeros (and then fails verification).
 fn decode_hex(text: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
-    if text.len() == 64 {
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = text
-                .get(2 * i..2 * i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .unwrap_or(0);
-        }
+    if hex::decode_to_slice(text, &mut out).is_err() {
+        out = [0; 32];
     }
     out
 }

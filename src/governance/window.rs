@@ -138,6 +138,13 @@ impl GlobalWindow {
         self.tally(now)
     }
 
+    /// Counts a decision where the predicate did not hold, without reading the window.
+    pub fn record_miss(&self, now: Timestamp) {
+        if let Some(total) = &self.total {
+            total.add(now);
+        }
+    }
+
     pub fn tally(&self, now: Timestamp) -> Tally {
         Tally {
             hits: self.hits.sum(now),

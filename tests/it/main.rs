@@ -3,11 +3,13 @@
 
 mod build;
 mod cli;
+mod crash;
 pub(crate) mod differential;
 mod frontend;
 mod governance;
 mod guard;
 mod no_panic;
+mod replay;
 mod syntax;
 
 use std::path::{Path, PathBuf};

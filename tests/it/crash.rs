@@ -1,0 +1,204 @@
+//! The crash test: `bylaw replay --state` decides a stream with durable state and is
+//! killed with SIGKILL at random points, many times. After each kill, every event it
+//! acknowledged (printed — it prints an event only once its audit record is durable)
+//! is in the audit log unchanged, every acknowledged suspension and open report is in
+//! the state, and `bylaw audit verify` passes. Then the next run continues on the
+//! same store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::RngExt;
+use proptest::test_runner::{RngAlgorithm, TestRng};
+use serde_json::{Value, json};
+
+use crate::replay::{bylaw, chat_request};
+
+/// Kills per test run; `BYLAW_CRASH_RUNS` for longer runs.
+fn runs() -> usize {
+    std::env::var("BYLAW_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12)
+}
+
+/// Run `round`'s traffic, a day after the previous round's: a jailbreak wave that
+/// suspends chat, then many models abused one after another, each opening a report.
+fn traffic(round: u64) -> String {
+    let start = (1_795_000_000 + round * 86_400) * 1000;
+    let mut lines = Vec::new();
+    let mut at = start;
+    let mut id = 0;
+    let mut push = |at: u64, jailbreak: f64, model: String| {
+        id += 1;
+        let request = chat_request(id, jailbreak, 0.1, Some(&model));
+        lines.push(json!({"at": at, "request": request}).to_string());
+    };
+    for _ in 0..50 {
+        at += 1000;
+        push(at, 0.85, format!("wave-{round}"));
+    }
+    // Long enough (about 3,000 durable commits) that every kill lands mid-run.
+    for model in 0..3000 {
+        for _ in 0..10 {
+            at += 100;
+            push(at, 0.95, format!("m-{round}-{model}"));
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// The complete lines a killed child printed: its acknowledged events.
+fn acknowledged(output: &[u8]) -> Vec<Value> {
+    let text = String::from_utf8_lossy(output);
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    complete
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &Value| v.get("seq").is_some())
+        .collect()
+}
+
+fn audit_log(state: &str) -> BTreeMap<u64, Value> {
+    let out = bylaw(&["audit", "log", "--state", state, "--limit", "100000000"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let record: Value = serde_json::from_str(l).unwrap();
+            (record["seq"].as_u64().unwrap(), record)
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_at_random_points_loses_no_acknowledged_record_or_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let state = state.to_str().unwrap();
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/examples/genai_chat.bylaw");
+    let mut rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    let mut acked_total = 0;
+    let mut reports_acked = BTreeSet::new();
+    for round in 0..runs() as u64 {
+        let path = dir.path().join(format!("traffic-{round}.jsonl"));
+        std::fs::write(&path, traffic(round)).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bylaw"))
+            .args(["replay", policy.to_str().unwrap(), "--requests"])
+            .arg(&path)
+            .args(["--state", state, "--format", "jsonl"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stdout.read_to_end(&mut bytes);
+            bytes
+        });
+        // Somewhere between start-up and the end of the run.
+        let delay = Duration::from_millis(rng.random_range(30..630));
+        let started = Instant::now();
+        while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acked = acknowledged(&reader.join().unwrap());
+        std::fs::remove_file(&path).unwrap();
+        acked_total += acked.len();
+        eprintln!(
+            "round {round}: {} acknowledged after {:?}",
+            acked.len(),
+            delay
+        );
+
+        // Every acknowledged event is in the log, unchanged.
+        let log = audit_log(state);
+        for event in &acked {
+            let seq = event["seq"].as_u64().unwrap();
+            let record = log
+                .get(&seq)
+                .unwrap_or_else(|| panic!("round {round}: acknowledged record {seq} is gone"));
+            assert_eq!(
+                record["kind"], event["event"],
+                "round {round}, record {seq}"
+            );
+            let mut expected = event.clone();
+            expected.as_object_mut().unwrap().remove("seq");
+            let body = record["body"].clone();
+            assert_eq!(body, expected, "round {round}, record {seq}");
+            if event["event"] == "report_opened" {
+                reports_acked.insert(event["report"].as_u64().unwrap());
+            }
+        }
+
+        let verify = bylaw(&["audit", "verify", "--state", state]);
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "round {round}: {}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+
+        // Reports and the suspension, as of the last acknowledged moment.
+        let Some(last) = acked.last() else { continue };
+        let at = last["at"].as_str().unwrap();
+        let status = bylaw(&[
+            "ctl",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--state",
+            state,
+            "status",
+            "--format",
+            "json",
+            "--at",
+            at,
+        ]);
+        assert_eq!(
+            status.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+        let stored: BTreeSet<u64> = status["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r.get("filed").is_none())
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect();
+        assert!(
+            reports_acked.is_subset(&stored),
+            "round {round}: acknowledged open reports {:?} not all stored",
+            reports_acked.difference(&stored).collect::<Vec<_>>()
+        );
+        let suspended_acked = acked.iter().any(|e| {
+            e["event"] == "service_changed" && e["to"].as_str().unwrap().starts_with("suspended")
+        });
+        if suspended_acked {
+            assert_eq!(
+                status["services"][0]["state"]["state"], "suspended",
+                "round {round}"
+            );
+        }
+    }
+    assert!(
+        acked_total > 0,
+        "no run lived long enough to acknowledge anything"
+    );
+}
