@@ -202,3 +202,94 @@ fn sigkill_at_random_points_loses_no_acknowledged_record_or_state() {
         "no run lived long enough to acknowledge anything"
     );
 }
+
+/// A full disk, simulated with a file-size limit on the replaying process: the store
+/// refuses writes after the failed commit, decisions that a `retain` duty needs logged
+/// are denied with the reason, nothing panics, and the log on disk still verifies.
+#[test]
+fn a_full_disk_fails_closed_and_keeps_the_chain_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let traffic = dir.path().join("traffic.jsonl");
+    // Synthetic, labelled output in China: tier limited, so `keep_logs` (retain) applies.
+    let lines: String = (0..3000)
+        .map(|i| {
+            let mut request = chat_request(i, 0.0, 0.1, None);
+            request["output"] = json!({"synthetic": true, "explicit_label": true});
+            format!(
+                "{}\n",
+                json!({"at": 1_795_000_000_000u64 + i as u64 * 1000, "request": request})
+            )
+        })
+        .collect();
+    std::fs::write(&traffic, lines).unwrap();
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/examples/genai_chat.bylaw");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 1024; exec '{}' replay '{}' --requests '{}' --state '{}' --decisions --format jsonl",
+        env!("CARGO_BIN_EXE_bylaw"),
+        policy.display(),
+        traffic.display(),
+        state.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decisions: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("decision").is_some())
+        .collect();
+    assert_eq!(decisions.len(), 3000);
+    let refused: Vec<&Value> = decisions
+        .iter()
+        .filter(|d| d["decision"]["outcome"] == "deny")
+        .collect();
+    assert!(!refused.is_empty(), "the limit was never reached");
+    let reason = refused[0]["decision"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "audit-log")
+        .unwrap();
+    assert!(
+        reason["message"]
+            .as_str()
+            .unwrap()
+            .contains("the audit log cannot record the decision"),
+        "{reason}"
+    );
+    // Before the failure, decisions were allowed; after it, every one is denied.
+    assert_eq!(decisions[0]["decision"]["outcome"], "allow");
+    assert_eq!(decisions[2999]["decision"]["outcome"], "deny");
+
+    let verify = bylaw(&["audit", "verify", "--state", state.to_str().unwrap()]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // With space again, the store takes writes from where it stopped.
+    let again = bylaw(&[
+        "replay",
+        policy.to_str().unwrap(),
+        "--requests",
+        traffic.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("3000 requests: allow 3000"));
+    let verify = bylaw(&["audit", "verify", "--state", state.to_str().unwrap()]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
