@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod cmodule;
 pub mod diagnostics;
+pub mod format;
 pub mod source;
 pub mod syntax;
 

@@ -5,6 +5,7 @@ mod build_cmd;
 mod check_cmd;
 mod ctl_cmd;
 mod eval_cmd;
+mod fmt_cmd;
 mod ir_cmd;
 mod policy_file;
 mod replay_cmd;
@@ -35,6 +36,9 @@ enum Command {
     /// Invalid requests are denied, naming every bad field. Exits 0 when every request
     /// was decided (whatever the outcomes), 1 when the policy has errors, 2 on usage errors.
     Eval(eval_cmd::EvalArgs),
+    /// Rewrite policies in the one canonical layout (comments kept); `--check` only
+    /// reports, with a diff, and exits 1 if a file would change.
+    Fmt(fmt_cmd::FmtArgs),
     /// Run the `test` blocks of policies; exits 1 if any test fails.
     Test(test_cmd::TestArgs),
     /// Print the typed IR a policy compiles to.
@@ -87,6 +91,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
+        Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),
         Command::Build(args) => build_cmd::run(&args),

@@ -277,3 +277,46 @@ fn eval_and_ir_report_policy_errors() {
             .contains("rule 0 deny when (>.float (load.float 0) 0.8)")
     );
 }
+
+#[test]
+fn fmt_check_prints_a_diff_and_fmt_rewrites_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.bylaw");
+    std::fs::write(&path, "policy p version \"1\"\nschema request { a: int }\ndeny   when a>1 because \"x\"  // why\n").unwrap();
+    let p = path.to_str().unwrap();
+    let check = bylaw(&["fmt", "--check", p]);
+    assert_eq!(check.status.code(), Some(1));
+    let diff = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        diff.contains("-deny   when a>1 because \"x\"  // why"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+deny when a > 1 because \"x\"  // why"),
+        "{diff}"
+    );
+    assert!(String::from_utf8_lossy(&check.stderr).contains("1 would change"));
+
+    let write = bylaw(&["fmt", p]);
+    assert_eq!(write.status.code(), Some(0));
+    let formatted = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        formatted.contains("schema request {\n  a: int\n}"),
+        "{formatted}"
+    );
+    assert_eq!(bylaw(&["fmt", "--check", p]).status.code(), Some(0));
+}
+
+#[test]
+fn fmt_refuses_a_file_that_does_not_parse_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.bylaw");
+    let text = "policy p version \"1\"\ndeny when because\n";
+    std::fs::write(&path, text).unwrap();
+    let out = bylaw(&["fmt", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("E0"), "{stderr}");
+    assert!(stderr.contains("1 not formatted"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}

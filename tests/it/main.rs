@@ -5,6 +5,7 @@ mod build;
 mod cli;
 mod crash;
 pub(crate) mod differential;
+mod format;
 mod frontend;
 mod governance;
 mod guard;
