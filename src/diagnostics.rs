@@ -95,6 +95,36 @@ codes! {
     CodegenFailed = "E0900", "codegen-failed", "native code could not be made for a checked policy (a bug in Bylaw, not in the policy)";
     HasOnRequired = "W0001", "has-on-required", "`has()` of a required field is always true";
     CoalesceOnRequired = "W0002", "coalesce-on-required", "`??` after a required field never uses its default";
+    UnreachableTier = "L0001", "unreachable-tier", "a tier no request can reach: earlier tiers take every request it would match";
+    DuplicateRule = "L0002", "duplicate-rule", "a rule with the same outcome and an equivalent condition as an earlier one";
+    ShadowedRule = "L0003", "shadowed-rule", "a rule whose condition implies an earlier rule's with the same outcome";
+    UnsatisfiableCondition = "L0004", "unsatisfiable-condition", "a condition that no request can satisfy";
+    Tautology = "L0005", "tautology", "a condition that every request satisfies";
+    DutyNeverApplies = "L0006", "duty-never-applies", "a duty whose `applies` clauses no request can meet";
+    RequireAlwaysHolds = "L0007", "require-always-holds", "a `require` that holds wherever its duty applies";
+    IneffectiveRule = "L0008", "ineffective-rule", "a rule that can never change the outcome";
+    SuspendWithoutRecovery = "L0009", "suspend-without-recovery", "a trigger that suspends a service with no `recovery` block";
+    RecoveryWithoutApproval = "L0010", "recovery-without-approval", "a recovery procedure without any `approve by`";
+    RampNotComplete = "L0011", "ramp-not-ending-at-100", "a ramp whose last stage is below 100%";
+    FloatEquality = "L0012", "float-equality", "`==` or `!=` between floating-point values";
+    UnusedField = "L0013", "unused-field", "a schema field that nothing reads";
+    UnusedDef = "L0014", "unused-def", "a `def` that nothing uses";
+    UnusedFixture = "L0015", "unused-fixture", "a fixture that no test starts from";
+    MissingCiteRule = "L0016", "missing-cite-rule", "a `deny` rule without a `cite`";
+    MissingCiteDuty = "L0017", "missing-cite-duty", "a duty without a `cite`";
+    MissingDefault = "L0018", "missing-default", "a policy without an explicit `default`";
+    ThresholdOutOfRange = "L0019", "threshold-out-of-range", "a comparison with a value its type's range makes always true or never true";
+    RecoveryTimeoutTooShort = "L0020", "recovery-timeout-too-short", "a recovery `timeout` shorter than its own ramp";
+    NoTests = "L0021", "no-tests", "a policy with rules or duties and no `test` block";
+    NegatedComparison = "L0022", "negated-comparison", "`not a == b` and the like, clearer as `a != b`";
+    BooleanLiteralComparison = "L0023", "boolean-literal-comparison", "a comparison with `true` or `false`";
+    SingleItemIn = "L0024", "single-item-in", "`x in {a}`, clearer as `x == a`";
+    DegradedNeverSet = "L0025", "degraded-never-set", "a condition reads `degraded` but no trigger degrades a service";
+    ServiceWithoutFallback = "L0026", "service-without-fallback", "a service without a `fallback`";
+    EmptyDuty = "L0027", "empty-duty", "a duty with no `require`, `retain`, `report` or `notice`";
+    VagueCite = "L0028", "vague-cite", "a `cite` that names no article, section or number";
+    EmptyMessage = "L0029", "empty-message", "a `because` or `else` message that is empty";
+    UnusedEnum = "L0030", "unused-enum", "an enum that no field uses";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -347,4 +377,64 @@ pub fn to_json(sources: &SourceMap, diags: &[Diagnostic]) -> serde_json::Value {
         })
         .collect();
     serde_json::to_value(items).unwrap_or(serde_json::Value::Null)
+}
+
+/// A SARIF 2.1.0 log, for code-scanning services: one run, the rules that reported,
+/// one result per diagnostic.
+pub fn to_sarif(sources: &SourceMap, diags: &[Diagnostic]) -> serde_json::Value {
+    let mut codes: Vec<Code> = diags.iter().map(|d| d.code).collect();
+    codes.sort_by_key(|c| c.code());
+    codes.dedup();
+    let rules: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|c| {
+            let doc = if c.code().starts_with('L') {
+                "docs/lint-rules.md"
+            } else {
+                "docs/diagnostics.md"
+            };
+            serde_json::json!({
+                "id": c.code(),
+                "name": c.name(),
+                "shortDescription": { "text": c.summary() },
+                "helpUri": format!("https://github.com/bylaw-lang/bylaw/blob/main/{doc}#{}", c.name()),
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            let p = position(sources, d.span());
+            let mut message = d.message.clone();
+            if let Some(help) = &d.help {
+                message.push_str(&format!(" ({help})"));
+            }
+            serde_json::json!({
+                "ruleId": d.code.code(),
+                "level": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+                "message": { "text": message },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": p.file },
+                        "region": {
+                            "startLine": p.line, "startColumn": p.column,
+                            "endLine": p.end_line, "endColumn": p.end_column,
+                        }
+                    }
+                }]
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "bylaw",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }]
+    })
 }

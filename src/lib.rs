@@ -56,6 +56,7 @@ pub mod codegen;
 pub mod governance;
 pub mod guard;
 pub mod ir;
+pub mod lint;
 pub mod runtime;
 pub mod testing;
 mod tree_drop;

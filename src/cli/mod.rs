@@ -7,6 +7,7 @@ mod ctl_cmd;
 mod eval_cmd;
 mod fmt_cmd;
 mod ir_cmd;
+mod lint_cmd;
 mod policy_file;
 mod replay_cmd;
 mod test_cmd;
@@ -39,6 +40,10 @@ enum Command {
     /// Rewrite policies in the one canonical layout (comments kept); `--check` only
     /// reports, with a diff, and exits 1 if a file would change.
     Fmt(fmt_cmd::FmtArgs),
+    /// Report policies that check but are probably wrong, unclear or incomplete: 30
+    /// rules, semantic ones among them (unreachable tiers, shadowed rules, conditions
+    /// that never or always hold). `--list` names them; `--explain RULE` documents one.
+    Lint(lint_cmd::LintArgs),
     /// Run the `test` blocks of policies; exits 1 if any test fails.
     Test(test_cmd::TestArgs),
     /// Print the typed IR a policy compiles to.
@@ -92,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
+        Command::Lint(args) => lint_cmd::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),
         Command::Build(args) => build_cmd::run(&args),

@@ -9,6 +9,7 @@ mod format;
 mod frontend;
 mod governance;
 mod guard;
+mod lint;
 mod no_panic;
 mod replay;
 mod syntax;

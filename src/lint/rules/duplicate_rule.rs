@@ -1,0 +1,42 @@
+//! Lint rule `duplicate-rule`: see `DOC` below (and docs/lint-rules.md).
+
+use crate::diagnostics::Code;
+use crate::lint::{Context, Finding, Level, RuleDoc};
+
+pub static DOC: RuleDoc = RuleDoc {
+    code: Code::DuplicateRule,
+    level: Level::Warning,
+    what: "A rule with the same outcome as an earlier rule and an equivalent condition.",
+    why: "A duplicate adds nothing but a second reason for the same thing; when one copy is later edited and the other is not, the policy quietly keeps the old behaviour.",
+    bad: "deny when score > 0.9 because \"too risky\"\ndeny when not (score <= 0.9) because \"risky\"",
+    good: "deny when score > 0.9 because \"too risky\"",
+};
+
+pub fn check(cx: &Context, out: &mut Vec<Finding>) {
+    let rules = &cx.program.rules;
+    for (j, later) in rules.iter().enumerate() {
+        let later_dnf = cx.logic.dnf(&later.when);
+        let later_not = cx.logic.not(&later.when);
+        for (i, earlier) in rules.iter().enumerate().take(j) {
+            if earlier.outcome != later.outcome {
+                continue;
+            }
+            let forward = cx.logic.implies(
+                std::slice::from_ref(&later_dnf),
+                &cx.logic.not(&earlier.when),
+            );
+            let backward = cx.logic.implies(&[cx.logic.dnf(&earlier.when)], &later_not);
+            if forward && backward {
+                out.push(
+                    Finding::new(
+                        later.span,
+                        format!("rule {} repeats rule {} (line of the first: same outcome, same condition)", j + 1, i + 1),
+                        format!("the same as rule {}", i + 1),
+                    )
+                    .help("remove one of the two"),
+                );
+                break;
+            }
+        }
+    }
+}

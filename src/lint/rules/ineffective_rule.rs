@@ -1,0 +1,56 @@
+//! Lint rule `ineffective-rule`: see `DOC` below (and docs/lint-rules.md).
+
+use crate::diagnostics::Code;
+use crate::lint::{Context, Finding, Level, RuleDoc};
+
+pub static DOC: RuleDoc = RuleDoc {
+    code: Code::IneffectiveRule,
+    level: Level::Warning,
+    what: "A rule that can never change the outcome: an `allow` under `default allow`, or a rule whose condition implies a rule with a more severe outcome.",
+    why: "The outcome is the most severe of what fired, or the default. A rule that only ever fires alongside a more severe one — or that says what the default says — decides nothing; if it was meant to, the policy is wrong.",
+    bad: "default allow\nallow when plan == enterprise because \"enterprise\"",
+    good: "default deny\nallow when plan == enterprise because \"enterprise\"",
+};
+
+pub fn check(cx: &Context, out: &mut Vec<Finding>) {
+    use crate::ast::Outcome;
+    let rules = &cx.program.rules;
+    let severity = |o: Outcome| match o {
+        Outcome::Allow => 0,
+        Outcome::Escalate => 1,
+        Outcome::Deny => 2,
+    };
+    for (j, rule) in rules.iter().enumerate() {
+        if rule.outcome == Outcome::Allow && cx.program.default == Outcome::Allow {
+            out.push(
+                Finding::new(
+                    rule.span,
+                    format!("rule {} allows what `default allow` already allows", j + 1),
+                    "never changes the outcome",
+                )
+                .help("remove it, or make the default `deny` if allowing is the exception"),
+            );
+            continue;
+        }
+        let dnf = cx.logic.dnf(&rule.when);
+        let stronger = rules.iter().enumerate().find(|(i, other)| {
+            *i != j
+                && severity(other.outcome) > severity(rule.outcome)
+                && cx
+                    .logic
+                    .implies(std::slice::from_ref(&dnf), &cx.logic.not(&other.when))
+        });
+        if let Some((i, other)) = stronger {
+            out.push(Finding::new(
+                rule.span,
+                format!(
+                    "rule {} never changes the outcome: whenever it fires, rule {} fires and {}s",
+                    j + 1,
+                    i + 1,
+                    other.outcome.as_str()
+                ),
+                format!("implies rule {}", i + 1),
+            ));
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Lint rule `shadowed-rule`: see `DOC` below (and docs/lint-rules.md).
+
+use crate::diagnostics::Code;
+use crate::lint::{Context, Finding, Level, RuleDoc};
+
+pub static DOC: RuleDoc = RuleDoc {
+    code: Code::ShadowedRule,
+    level: Level::Warning,
+    what: "A rule whose condition implies the condition of an earlier rule with the same outcome.",
+    why: "Whenever the later rule fires, the earlier one already fires with the same outcome, so the later rule never changes a decision. Usually its condition was meant to be broader, or it is left over from an edit.",
+    bad: "deny when score > 0.8 because \"risky\"\ndeny when score > 0.9 and region == EU because \"risky in the EU\"",
+    good: "deny when score > 0.8 because \"risky\"",
+};
+
+pub fn check(cx: &Context, out: &mut Vec<Finding>) {
+    let rules = &cx.program.rules;
+    for (j, later) in rules.iter().enumerate() {
+        let later_dnf = cx.logic.dnf(&later.when);
+        for (i, earlier) in rules.iter().enumerate().take(j) {
+            if earlier.outcome != later.outcome {
+                continue;
+            }
+            let forward = cx.logic.implies(
+                std::slice::from_ref(&later_dnf),
+                &cx.logic.not(&earlier.when),
+            );
+            let backward = cx
+                .logic
+                .implies(&[cx.logic.dnf(&earlier.when)], &cx.logic.not(&later.when));
+            if forward && !backward {
+                out.push(
+                    Finding::new(
+                        later.span,
+                        format!("rule {} is shadowed by rule {}: whenever it fires, rule {} already does, with the same outcome", j + 1, i + 1, i + 1),
+                        format!("implied by rule {}", i + 1),
+                    )
+                    .help("remove it, or widen its condition if it was meant to catch more"),
+                );
+                break;
+            }
+        }
+    }
+}
