@@ -102,3 +102,87 @@ fn run_one(guard: &Guard, test: &Test) -> TestResult {
     result.decision = Some(decision);
     result
 }
+
+/// What a file's tests exercised: each rule that fired, tier that was chosen and duty
+/// that applied in at least one test.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Coverage {
+    pub rules: Vec<Covered>,
+    pub tiers: Vec<Covered>,
+    pub duties: Vec<Covered>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Covered {
+    pub id: String,
+    pub line: u32,
+    pub exercised: bool,
+}
+
+impl Coverage {
+    pub fn of(policy: &crate::ir::Policy, results: &[TestResult]) -> Coverage {
+        let decisions: Vec<&Decision> =
+            results.iter().filter_map(|r| r.decision.as_ref()).collect();
+        let rules = policy
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                let id = format!("rule-{}", i + 1);
+                Covered {
+                    exercised: decisions.iter().any(|d| {
+                        d.reasons.iter().any(|r| {
+                            r.kind == crate::runtime::decision::ReasonKind::Rule && r.id == id
+                        })
+                    }),
+                    id,
+                    line: rule.loc.line,
+                }
+            })
+            .collect();
+        let tiers = policy
+            .tiers
+            .iter()
+            .map(|t| Covered {
+                id: t.name.clone(),
+                line: t.loc.line,
+                exercised: decisions
+                    .iter()
+                    .any(|d| d.tier.as_deref() == Some(t.name.as_str())),
+            })
+            .collect();
+        let duties = policy
+            .duties
+            .iter()
+            .map(|duty| Covered {
+                id: duty.name.clone(),
+                line: duty.loc.line,
+                exercised: decisions
+                    .iter()
+                    .any(|d| d.duties.iter().any(|x| x.id == duty.name)),
+            })
+            .collect();
+        Coverage {
+            rules,
+            tiers,
+            duties,
+        }
+    }
+
+    /// (exercised, total) over rules, tiers and duties together.
+    pub fn totals(&self) -> (usize, usize) {
+        let all = self.rules.iter().chain(&self.tiers).chain(&self.duties);
+        let (mut hit, mut total) = (0, 0);
+        for c in all {
+            total += 1;
+            hit += usize::from(c.exercised);
+        }
+        (hit, total)
+    }
+
+    pub fn add(&mut self, other: Coverage) {
+        self.rules.extend(other.rules);
+        self.tiers.extend(other.tiers);
+        self.duties.extend(other.duties);
+    }
+}

@@ -320,3 +320,60 @@ fn fmt_refuses_a_file_that_does_not_parse_and_leaves_it_alone() {
     assert!(stderr.contains("1 not formatted"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 }
+
+#[test]
+fn test_coverage_names_what_no_test_exercised_and_junit_records_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.bylaw");
+    std::fs::write(
+        &policy,
+        r#"policy p version "1.0.0"
+schema request { age: int  verified: bool }
+tiers {
+  minor when age < 18
+  adult otherwise
+}
+default allow
+deny when age < 13 because "too young"
+escalate when not verified because "verify"
+duty notice_minors {
+  applies to tier minor
+  notice "Parental controls are on."
+}
+fixture kid { age: 9, verified: true }
+test "children are refused" {
+  given kid
+  expect deny, tier minor
+}
+test "a wrong expectation" {
+  given kid { age: 30 }
+  expect deny
+}
+"#,
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = bylaw(&[
+        "test",
+        "--coverage",
+        "--junit",
+        junit.to_str().unwrap(),
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("coverage: rules 1/2, tiers 2/2, duties 1/1 (80%)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not exercised: rule-2 (line 9)"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"tests="2""#) && xml.contains(r#"failures="1""#),
+        "{xml}"
+    );
+    assert!(xml.contains("outcome: expected deny, got allow"), "{xml}");
+}
