@@ -47,6 +47,26 @@ pub enum Decl {
     Test(TestDecl),
 }
 
+impl Decl {
+    pub fn span(&self) -> Span {
+        match self {
+            Decl::Policy(d) => d.span,
+            Decl::Use(d) => d.span,
+            Decl::Enum(d) => d.span,
+            Decl::Schema(d) => d.span,
+            Decl::Def(d) => d.span,
+            Decl::Tiers(d) => d.span,
+            Decl::Default(d) => d.span,
+            Decl::Rule(d) => d.span,
+            Decl::Duty(d) => d.span,
+            Decl::Trigger(d) => d.span,
+            Decl::Service(d) => d.span,
+            Decl::Fixture(d) => d.span,
+            Decl::Test(d) => d.span,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyDecl {
     pub name: Name,

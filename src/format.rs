@@ -31,7 +31,7 @@ pub fn format(file: &File, comments: &[Comment], source: &str, base: u32) -> Str
     };
     let mut previous_multiline = false;
     for decl in &file.decls {
-        let span = decl_span(decl);
+        let span = decl.span();
         let multiline = is_block(decl);
         let force_blank = f.last_end.is_some() && (multiline || previous_multiline);
         f.item(span, force_blank, |f| f.decl(decl));
@@ -54,24 +54,6 @@ struct Formatter<'a> {
     /// Where the last printed item (or comment) ended in the source; `None` at the start
     /// of the file or of a block.
     last_end: Option<u32>,
-}
-
-fn decl_span(decl: &Decl) -> Span {
-    match decl {
-        Decl::Policy(d) => d.span,
-        Decl::Use(d) => d.span,
-        Decl::Enum(d) => d.span,
-        Decl::Schema(d) => d.span,
-        Decl::Def(d) => d.span,
-        Decl::Tiers(d) => d.span,
-        Decl::Default(d) => d.span,
-        Decl::Rule(d) => d.span,
-        Decl::Duty(d) => d.span,
-        Decl::Trigger(d) => d.span,
-        Decl::Service(d) => d.span,
-        Decl::Fixture(d) => d.span,
-        Decl::Test(d) => d.span,
-    }
 }
 
 fn is_block(decl: &Decl) -> bool {

@@ -57,6 +57,7 @@ pub mod governance;
 pub mod guard;
 pub mod ir;
 pub mod lint;
+pub mod lsp;
 pub mod runtime;
 pub mod testing;
 mod tree_drop;

@@ -8,6 +8,7 @@ mod eval_cmd;
 mod fmt_cmd;
 mod ir_cmd;
 mod lint_cmd;
+mod lsp_cmd;
 mod policy_file;
 mod replay_cmd;
 mod test_cmd;
@@ -44,6 +45,9 @@ enum Command {
     /// rules, semantic ones among them (unreachable tiers, shadowed rules, conditions
     /// that never or always hold). `--list` names them; `--explain RULE` documents one.
     Lint(lint_cmd::LintArgs),
+    /// The language server, over standard input and output: diagnostics, hover,
+    /// go to definition, references, completion, outline, formatting, quick fixes.
+    Lsp,
     /// Run the `test` blocks of policies; exits 1 if any test fails.
     Test(test_cmd::TestArgs),
     /// Print the typed IR a policy compiles to.
@@ -98,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Lint(args) => lint_cmd::run(&args),
+        Command::Lsp => lsp_cmd::run(),
         Command::Test(args) => test_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),
         Command::Build(args) => build_cmd::run(&args),

@@ -10,6 +10,7 @@ mod frontend;
 mod governance;
 mod guard;
 mod lint;
+mod lsp;
 mod no_panic;
 mod replay;
 mod syntax;

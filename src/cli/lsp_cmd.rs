@@ -1,0 +1,391 @@
+//! `bylaw lsp`: the language server, over standard input and output.
+//!
+//! Framing and the message loop come from `lsp-server`, the protocol types from
+//! `lsp-types`; the answers from `lsp::analysis`. Documents are synced whole; each
+//! change re-analyses the document (parse, check, lint) and publishes diagnostics.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use lsp_server::{Connection, Message, Notification, Request, Response};
+use lsp_types::{
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
+    CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionOptions,
+    CompletionParams, CompletionResponse, Diagnostic as LspDiagnostic, DiagnosticSeverity,
+    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+    DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse,
+    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
+    HoverProviderCapability, Location, MarkupContent, MarkupKind, NumberOrString, OneOf, Position,
+    PublishDiagnosticsParams, Range, ReferenceParams, ServerCapabilities, SymbolKind,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
+};
+
+use crate::lint::Config;
+use crate::lsp::analysis::{Analysis, CandidateKind, Outline, OutlineKind};
+use crate::lsp::position::LineIndex;
+use crate::syntax::span::Span;
+
+struct Document {
+    analysis: Analysis,
+    lines: LineIndex,
+}
+
+impl Document {
+    fn new(uri: &Uri, text: &str, config: &Config) -> Document {
+        Document {
+            analysis: Analysis::new(uri.as_str(), text, config),
+            lines: LineIndex::new(text),
+        }
+    }
+
+    fn range(&self, span: Span) -> Range {
+        let text = &self.analysis.text;
+        let (l1, c1) = self.lines.position(text, span.start as usize);
+        let (l2, c2) = self.lines.position(text, span.end as usize);
+        Range::new(Position::new(l1, c1), Position::new(l2, c2))
+    }
+
+    fn offset(&self, p: Position) -> u32 {
+        self.lines.offset(&self.analysis.text, p.line, p.character) as u32
+    }
+}
+
+struct Server {
+    connection: Connection,
+    documents: HashMap<String, Document>,
+    config: Config,
+}
+
+pub(crate) fn run() -> ExitCode {
+    let (connection, io_threads) = Connection::stdio();
+    let capabilities = ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        completion_provider: Some(CompletionOptions::default()),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+        ..ServerCapabilities::default()
+    };
+    let init = serde_json::to_value(capabilities)
+        .map_err(|e| e.to_string())
+        .and_then(|caps| connection.initialize(caps).map_err(|e| e.to_string()));
+    if let Err(e) = init {
+        eprintln!("error: the editor did not initialize the language server: {e}");
+        return ExitCode::from(1);
+    }
+    // Lint levels from ./bylaw.toml, as `bylaw lint` reads them.
+    let config = std::fs::read_to_string("bylaw.toml")
+        .ok()
+        .and_then(|text| match Config::from_toml(&text) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("bylaw lsp: ignoring bylaw.toml: {e}");
+                None
+            }
+        })
+        .unwrap_or_default();
+    let mut server = Server {
+        connection,
+        documents: HashMap::new(),
+        config,
+    };
+    let result = server.serve();
+    drop(server);
+    if let Err(e) = result.and_then(|()| io_threads.join().map_err(|e| e.to_string())) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+impl Server {
+    fn serve(&mut self) -> Result<(), String> {
+        while let Ok(message) = self.connection.receiver.recv() {
+            match message {
+                Message::Request(request) => {
+                    if self
+                        .connection
+                        .handle_shutdown(&request)
+                        .map_err(|e| e.to_string())?
+                    {
+                        return Ok(());
+                    }
+                    let response = self.answer(request);
+                    self.send(Message::Response(response))?;
+                }
+                Message::Notification(n) => self.notified(n)?,
+                Message::Response(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, message: Message) -> Result<(), String> {
+        self.connection
+            .sender
+            .send(message)
+            .map_err(|e| format!("the editor went away: {e}"))
+    }
+
+    fn notified(&mut self, n: Notification) -> Result<(), String> {
+        let uri = match n.method.as_str() {
+            "textDocument/didOpen" => {
+                let p: DidOpenTextDocumentParams = parse(n.params)?;
+                let doc = Document::new(&p.text_document.uri, &p.text_document.text, &self.config);
+                self.documents
+                    .insert(p.text_document.uri.as_str().to_string(), doc);
+                p.text_document.uri
+            }
+            "textDocument/didChange" => {
+                let p: DidChangeTextDocumentParams = parse(n.params)?;
+                // Full sync: the last change holds the whole text.
+                let Some(change) = p.content_changes.into_iter().last() else {
+                    return Ok(());
+                };
+                let doc = Document::new(&p.text_document.uri, &change.text, &self.config);
+                self.documents
+                    .insert(p.text_document.uri.as_str().to_string(), doc);
+                p.text_document.uri
+            }
+            "textDocument/didClose" => {
+                let p: DidCloseTextDocumentParams = parse(n.params)?;
+                self.documents.remove(p.text_document.uri.as_str());
+                return self.publish(p.text_document.uri, Vec::new());
+            }
+            _ => return Ok(()),
+        };
+        let diagnostics = match self.documents.get(uri.as_str()) {
+            Some(doc) => diagnostics(doc),
+            None => Vec::new(),
+        };
+        self.publish(uri, diagnostics)
+    }
+
+    fn publish(&self, uri: Uri, diagnostics: Vec<LspDiagnostic>) -> Result<(), String> {
+        let params = PublishDiagnosticsParams {
+            uri,
+            diagnostics,
+            version: None,
+        };
+        self.send(Message::Notification(Notification::new(
+            "textDocument/publishDiagnostics".into(),
+            params,
+        )))
+    }
+
+    fn answer(&self, request: Request) -> Response {
+        let id = request.id.clone();
+        let result = match request.method.as_str() {
+            "textDocument/hover" => self.hover(request.params),
+            "textDocument/definition" => self.definition(request.params),
+            "textDocument/references" => self.references(request.params),
+            "textDocument/completion" => self.completion(request.params),
+            "textDocument/documentSymbol" => self.symbols(request.params),
+            "textDocument/formatting" => self.formatting(request.params),
+            "textDocument/codeAction" => self.code_actions(request.params),
+            other => {
+                return Response::new_err(
+                    id,
+                    lsp_server::ErrorCode::MethodNotFound as i32,
+                    format!("bylaw lsp does not answer `{other}`"),
+                );
+            }
+        };
+        match result {
+            Ok(value) => Response::new_ok(id, value),
+            Err(message) => {
+                Response::new_err(id, lsp_server::ErrorCode::InvalidParams as i32, message)
+            }
+        }
+    }
+
+    fn document(&self, uri: &Uri) -> Result<&Document, String> {
+        self.documents
+            .get(uri.as_str())
+            .ok_or_else(|| format!("`{}` is not open", uri.as_str()))
+    }
+
+    fn hover(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: HoverParams = parse(params)?;
+        let doc = self.document(&p.text_document_position_params.text_document.uri)?;
+        let offset = doc.offset(p.text_document_position_params.position);
+        let hover = doc.analysis.hover(offset).map(|(span, markdown)| Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: markdown,
+            }),
+            range: Some(doc.range(span)),
+        });
+        to_json(hover)
+    }
+
+    fn definition(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: GotoDefinitionParams = parse(params)?;
+        let uri = p.text_document_position_params.text_document.uri;
+        let doc = self.document(&uri)?;
+        let offset = doc.offset(p.text_document_position_params.position);
+        let found = doc.analysis.definition(offset).map(|span| {
+            GotoDefinitionResponse::Scalar(Location::new(uri.clone(), doc.range(span)))
+        });
+        to_json(found)
+    }
+
+    fn references(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: ReferenceParams = parse(params)?;
+        let uri = p.text_document_position.text_document.uri;
+        let doc = self.document(&uri)?;
+        let offset = doc.offset(p.text_document_position.position);
+        let locations: Vec<Location> = doc
+            .analysis
+            .references(offset, p.context.include_declaration)
+            .into_iter()
+            .map(|span| Location::new(uri.clone(), doc.range(span)))
+            .collect();
+        to_json(locations)
+    }
+
+    fn completion(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: CompletionParams = parse(params)?;
+        let doc = self.document(&p.text_document_position.text_document.uri)?;
+        let items: Vec<CompletionItem> = doc
+            .analysis
+            .completions()
+            .into_iter()
+            .map(|c| CompletionItem {
+                label: c.label,
+                kind: Some(match c.kind {
+                    CandidateKind::Keyword => CompletionItemKind::KEYWORD,
+                    CandidateKind::Field => CompletionItemKind::FIELD,
+                    CandidateKind::Def => CompletionItemKind::FUNCTION,
+                    CandidateKind::Member => CompletionItemKind::ENUM_MEMBER,
+                    CandidateKind::Tier => CompletionItemKind::CONSTANT,
+                    CandidateKind::Service => CompletionItemKind::MODULE,
+                }),
+                detail: Some(c.detail),
+                ..CompletionItem::default()
+            })
+            .collect();
+        to_json(CompletionResponse::Array(items))
+    }
+
+    fn symbols(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: DocumentSymbolParams = parse(params)?;
+        let doc = self.document(&p.text_document.uri)?;
+        let symbols: Vec<DocumentSymbol> = doc
+            .analysis
+            .outline()
+            .iter()
+            .map(|o| symbol(doc, o))
+            .collect();
+        to_json(DocumentSymbolResponse::Nested(symbols))
+    }
+
+    fn formatting(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: DocumentFormattingParams = parse(params)?;
+        let doc = self.document(&p.text_document.uri)?;
+        // A document with syntax errors is left alone: null, as the protocol allows.
+        let edits = doc.analysis.formatted().map(|text| {
+            let whole = Span::new(0, doc.analysis.text.len() as u32);
+            vec![TextEdit::new(doc.range(whole), text)]
+        });
+        to_json(edits)
+    }
+
+    fn code_actions(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: CodeActionParams = parse(params)?;
+        let uri = p.text_document.uri;
+        let doc = self.document(&uri)?;
+        let range = Span::new(doc.offset(p.range.start), doc.offset(p.range.end));
+        let actions: Vec<CodeActionOrCommand> = doc
+            .analysis
+            .fixes(range)
+            .into_iter()
+            .map(|(diagnostic, fix)| {
+                let edit = TextEdit::new(doc.range(fix.span), fix.replacement.clone());
+                // `Uri` is the protocol's key type; its cache is not part of its identity.
+                #[allow(clippy::mutable_key_type)]
+                let mut changes = HashMap::new();
+                changes.insert(uri.clone(), vec![edit]);
+                CodeActionOrCommand::CodeAction(CodeAction {
+                    title: fix.title.clone(),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![lsp_diagnostic(doc, diagnostic)]),
+                    edit: Some(WorkspaceEdit {
+                        changes: Some(changes),
+                        ..WorkspaceEdit::default()
+                    }),
+                    is_preferred: Some(true),
+                    ..CodeAction::default()
+                })
+            })
+            .collect();
+        to_json(actions)
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(params: serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(params).map_err(|e| format!("bad parameters: {e}"))
+}
+
+fn to_json(value: impl serde::Serialize) -> Result<serde_json::Value, String> {
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
+
+fn diagnostics(doc: &Document) -> Vec<LspDiagnostic> {
+    doc.analysis
+        .diagnostics()
+        .into_iter()
+        .map(|d| lsp_diagnostic(doc, d))
+        .collect()
+}
+
+fn lsp_diagnostic(doc: &Document, d: &crate::diagnostics::Diagnostic) -> LspDiagnostic {
+    let mut message = d.message.clone();
+    if let Some(help) = &d.help {
+        message.push_str(&format!("\nhelp: {help}"));
+    }
+    LspDiagnostic {
+        range: doc.range(d.span()),
+        severity: Some(if d.is_error() {
+            DiagnosticSeverity::ERROR
+        } else {
+            DiagnosticSeverity::WARNING
+        }),
+        code: Some(NumberOrString::String(format!(
+            "{} {}",
+            d.code.code(),
+            d.code.name()
+        ))),
+        source: Some("bylaw".into()),
+        message,
+        ..LspDiagnostic::default()
+    }
+}
+
+#[allow(deprecated)] // `DocumentSymbol::deprecated` must still be written.
+fn symbol(doc: &Document, o: &Outline) -> DocumentSymbol {
+    DocumentSymbol {
+        name: o.name.clone(),
+        detail: (!o.detail.is_empty()).then(|| o.detail.clone()),
+        kind: match o.kind {
+            OutlineKind::Policy => SymbolKind::PACKAGE,
+            OutlineKind::Enum => SymbolKind::ENUM,
+            OutlineKind::Member => SymbolKind::ENUM_MEMBER,
+            OutlineKind::Struct => SymbolKind::STRUCT,
+            OutlineKind::Field => SymbolKind::FIELD,
+            OutlineKind::Function => SymbolKind::FUNCTION,
+            OutlineKind::Rule => SymbolKind::OPERATOR,
+            OutlineKind::Event => SymbolKind::EVENT,
+            OutlineKind::Module => SymbolKind::MODULE,
+        },
+        tags: None,
+        deprecated: None,
+        range: doc.range(o.span),
+        selection_range: doc.range(o.selection),
+        children: (!o.children.is_empty())
+            .then(|| o.children.iter().map(|c| symbol(doc, c)).collect()),
+    }
+}

@@ -1,0 +1,751 @@
+//! What the language server knows about one document: its diagnostics (parse, type,
+//! lint), every name it defines and every place it uses one, and the answers to the
+//! editor's questions. Pure: text in, answers out; offsets are bytes into the text.
+
+use std::collections::HashMap;
+
+use crate::ast::{self, Decl, DutyItem, ExprKind, TypeKind};
+use crate::diagnostics::Diagnostic;
+use crate::lint::{self, Config, Fix};
+use crate::syntax::span::Span;
+
+/// A name the policy defines.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Symbol {
+    Field(String),
+    Def(String),
+    Enum(String),
+    Member(String, String),
+    Tier(String),
+    Service(String),
+    Fixture(String),
+    Duty(String),
+    Trigger(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    pub span: Span,
+    pub symbol: Symbol,
+    pub definition: bool,
+}
+
+/// A top-level declaration (and its children) for the document outline.
+#[derive(Debug, Clone)]
+pub struct Outline {
+    pub name: String,
+    pub detail: String,
+    pub kind: OutlineKind,
+    pub span: Span,
+    pub selection: Span,
+    pub children: Vec<Outline>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutlineKind {
+    Policy,
+    Enum,
+    Member,
+    Struct,
+    Field,
+    Function,
+    Rule,
+    Event,
+    Module,
+}
+
+/// A completion candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub label: String,
+    pub kind: CandidateKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateKind {
+    Keyword,
+    Field,
+    Def,
+    Member,
+    Tier,
+    Service,
+}
+
+const KEYWORDS: &[&str] = &[
+    "policy",
+    "version",
+    "use",
+    "enum",
+    "schema",
+    "def",
+    "tiers",
+    "when",
+    "otherwise",
+    "cite",
+    "default",
+    "allow",
+    "deny",
+    "escalate",
+    "because",
+    "duty",
+    "applies",
+    "to",
+    "tier",
+    "require",
+    "else",
+    "retain",
+    "report",
+    "within",
+    "notice",
+    "trigger",
+    "count",
+    "rate",
+    "by",
+    "then",
+    "suspend",
+    "for",
+    "degrade",
+    "notify",
+    "block",
+    "service",
+    "fallback",
+    "recovery",
+    "cooldown",
+    "approve",
+    "ramp",
+    "every",
+    "timeout",
+    "fixture",
+    "test",
+    "given",
+    "expect",
+    "and",
+    "or",
+    "not",
+    "in",
+    "has",
+    "true",
+    "false",
+    "null",
+    "degraded",
+    "set",
+    "bool",
+    "int",
+    "float",
+    "string",
+    "duration",
+    "percent",
+];
+
+pub struct Analysis {
+    pub text: String,
+    pub checked: crate::Checked,
+    pub lints: Vec<lint::Lint>,
+    pub occurrences: Vec<Occurrence>,
+    definitions: HashMap<Symbol, Span>,
+    cites: Vec<(Span, String)>,
+    field_types: HashMap<String, String>,
+    enums: Vec<(String, Vec<String>)>,
+}
+
+impl Analysis {
+    pub fn new(name: &str, text: &str, config: &Config) -> Analysis {
+        let checked = crate::check_source(name, text);
+        let lints = match (&checked.program, checked.has_errors()) {
+            (Some(program), false) => lint::run(program, &checked.file, text, 0, config),
+            _ => Vec::new(),
+        };
+        let mut analysis = Analysis {
+            text: text.to_string(),
+            checked,
+            lints,
+            occurrences: Vec::new(),
+            definitions: HashMap::new(),
+            cites: Vec::new(),
+            field_types: HashMap::new(),
+            enums: Vec::new(),
+        };
+        analysis.index();
+        analysis
+    }
+
+    /// Every diagnostic: the checker's, then the lints'.
+    pub fn diagnostics(&self) -> Vec<&Diagnostic> {
+        self.checked
+            .diagnostics
+            .iter()
+            .chain(self.lints.iter().map(|l| &l.diagnostic))
+            .collect()
+    }
+
+    fn slice(&self, span: Span) -> &str {
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or("")
+    }
+
+    fn define(&mut self, span: Span, symbol: Symbol) {
+        self.definitions.entry(symbol.clone()).or_insert(span);
+        self.occurrences.push(Occurrence {
+            span,
+            symbol,
+            definition: true,
+        });
+    }
+
+    fn refer(&mut self, span: Span, symbol: Symbol) {
+        self.occurrences.push(Occurrence {
+            span,
+            symbol,
+            definition: false,
+        });
+    }
+
+    fn index(&mut self) {
+        let file = std::mem::take(&mut self.checked.file);
+        // Definitions first: references resolve against them.
+        for decl in &file.decls {
+            self.index_definitions(decl);
+        }
+        for decl in &file.decls {
+            self.index_references(decl);
+        }
+        self.checked.file = file;
+        self.occurrences.sort_by_key(|o| (o.span.start, o.span.end));
+    }
+
+    fn index_definitions(&mut self, decl: &Decl) {
+        match decl {
+            Decl::Enum(e) => {
+                self.define(e.name.span, Symbol::Enum(e.name.node.clone()));
+                for m in &e.members {
+                    self.define(m.span, Symbol::Member(e.name.node.clone(), m.node.clone()));
+                }
+                self.enums.push((
+                    e.name.node.clone(),
+                    e.members.iter().map(|m| m.node.clone()).collect(),
+                ));
+            }
+            Decl::Schema(s) => {
+                for f in &s.fields {
+                    let path = f.path.dotted();
+                    self.field_types
+                        .insert(path.clone(), self.slice(f.ty.span).to_string());
+                    self.define(f.path.span, Symbol::Field(path));
+                }
+            }
+            Decl::Def(d) => self.define(d.name.span, Symbol::Def(d.name.node.clone())),
+            Decl::Tiers(t) => {
+                for entry in &t.entries {
+                    self.define(entry.name.span, Symbol::Tier(entry.name.node.clone()));
+                    if let Some(c) = &entry.cite {
+                        self.cites.push((c.span, c.node.clone()));
+                    }
+                }
+            }
+            Decl::Rule(r) => {
+                if let Some(c) = &r.cite {
+                    self.cites.push((c.span, c.node.clone()));
+                }
+            }
+            Decl::Duty(d) => {
+                self.define(d.name.span, Symbol::Duty(d.name.node.clone()));
+                for item in &d.items {
+                    if let DutyItem::Cite(c, _) = item {
+                        self.cites.push((c.span, c.node.clone()));
+                    }
+                }
+            }
+            Decl::Trigger(t) => self.define(t.name.span, Symbol::Trigger(t.name.node.clone())),
+            Decl::Service(s) => self.define(s.name.span, Symbol::Service(s.name.node.clone())),
+            Decl::Fixture(f) => self.define(f.name.span, Symbol::Fixture(f.name.node.clone())),
+            Decl::Policy(_) | Decl::Use(_) | Decl::Default(_) | Decl::Test(_) => {}
+        }
+    }
+
+    fn index_references(&mut self, decl: &Decl) {
+        match decl {
+            Decl::Schema(s) => {
+                for f in &s.fields {
+                    match &f.ty.kind {
+                        TypeKind::Named(n)
+                            if self.definitions.contains_key(&Symbol::Enum(n.clone())) =>
+                        {
+                            let span = Span::new(f.ty.span.start, f.ty.span.start + n.len() as u32);
+                            self.refer(span, Symbol::Enum(n.clone()));
+                        }
+                        TypeKind::Set(elem) => {
+                            self.refer(elem.span, Symbol::Enum(elem.node.clone()))
+                        }
+                        TypeKind::Named(_) => {}
+                    }
+                }
+            }
+            Decl::Def(d) => self.expr(&d.value),
+            Decl::Tiers(t) => {
+                for entry in &t.entries {
+                    if let Some(w) = &entry.when {
+                        self.expr(w);
+                    }
+                }
+            }
+            Decl::Rule(r) => self.expr(&r.when),
+            Decl::Duty(d) => {
+                for item in &d.items {
+                    match item {
+                        DutyItem::AppliesToTier(tiers, _) => {
+                            for t in tiers {
+                                self.refer(t.span, Symbol::Tier(t.node.clone()));
+                            }
+                        }
+                        DutyItem::AppliesWhen(e, _) => self.expr(e),
+                        DutyItem::Require { cond, .. } => self.expr(cond),
+                        _ => {}
+                    }
+                }
+            }
+            Decl::Trigger(t) => {
+                self.expr(&t.cond);
+                if let Some(by) = &t.by {
+                    self.refer(by.span, Symbol::Field(by.dotted()));
+                }
+                for a in &t.actions {
+                    match &a.kind {
+                        ast::ActionKind::Suspend { service, .. }
+                        | ast::ActionKind::Degrade { service } => {
+                            self.refer(service.span, Symbol::Service(service.node.clone()))
+                        }
+                        ast::ActionKind::Block { key, .. } => {
+                            self.refer(key.span, Symbol::Field(key.dotted()))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Decl::Fixture(f) => self.field_values(&f.values),
+            Decl::Test(t) => {
+                self.refer(t.given.span, Symbol::Fixture(t.given.node.clone()));
+                self.field_values(&t.overrides);
+                for e in &t.expectations {
+                    match e {
+                        ast::Expectation::Tier(n) => {
+                            self.refer(n.span, Symbol::Tier(n.node.clone()))
+                        }
+                        ast::Expectation::Duty(n) => {
+                            self.refer(n.span, Symbol::Duty(n.node.clone()))
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn field_values(&mut self, values: &[ast::FieldValue]) {
+        for v in values {
+            self.refer(v.path.span, Symbol::Field(v.path.dotted()));
+            self.expr(&v.value);
+        }
+    }
+
+    /// What a dotted name in an expression names, as the checker resolves it.
+    fn resolve(&self, path: &ast::Path) -> Option<Symbol> {
+        let dotted = path.dotted();
+        let candidates = [Symbol::Field(dotted.clone()), Symbol::Def(dotted.clone())];
+        if let Some(found) = candidates
+            .into_iter()
+            .find(|s| self.definitions.contains_key(s))
+        {
+            return Some(found);
+        }
+        match path.parts.as_slice() {
+            [e, m] => {
+                let member = Symbol::Member(e.node.clone(), m.node.clone());
+                self.definitions.contains_key(&member).then_some(member)
+            }
+            [one] => {
+                let name = &one.node;
+                if self.definitions.contains_key(&Symbol::Tier(name.clone())) {
+                    return Some(Symbol::Tier(name.clone()));
+                }
+                self.enums
+                    .iter()
+                    .find(|(_, members)| members.contains(name))
+                    .map(|(e, _)| Symbol::Member(e.clone(), name.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    fn expr(&mut self, root: &ast::Expr) {
+        let mut stack = vec![root];
+        while let Some(e) = stack.pop() {
+            match &e.kind {
+                ExprKind::Path(p) => {
+                    if let Some(symbol) = self.resolve(p) {
+                        self.refer(p.span, symbol);
+                    }
+                }
+                ExprKind::Has(p) => self.refer(p.span, Symbol::Field(p.dotted())),
+                ExprKind::Not(a) | ExprKind::Neg(a) | ExprKind::Paren(a) => stack.push(a),
+                ExprKind::Binary(_, a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                ExprKind::SetLit(items) => stack.extend(items),
+                ExprKind::Lit(_) | ExprKind::Tier => {}
+            }
+        }
+    }
+
+    /// The name at a byte offset, if any.
+    pub fn occurrence_at(&self, offset: u32) -> Option<&Occurrence> {
+        self.occurrences
+            .iter()
+            .find(|o| o.span.start <= offset && offset <= o.span.end)
+    }
+
+    pub fn definition(&self, offset: u32) -> Option<Span> {
+        let o = self.occurrence_at(offset)?;
+        self.definitions.get(&o.symbol).copied()
+    }
+
+    pub fn references(&self, offset: u32, include_declaration: bool) -> Vec<Span> {
+        let Some(o) = self.occurrence_at(offset) else {
+            return Vec::new();
+        };
+        self.occurrences
+            .iter()
+            .filter(|r| r.symbol == o.symbol && (include_declaration || !r.definition))
+            .map(|r| r.span)
+            .collect()
+    }
+
+    /// Markdown for the name, `cite` or rule under the cursor.
+    pub fn hover(&self, offset: u32) -> Option<(Span, String)> {
+        if let Some((span, cite)) = self
+            .cites
+            .iter()
+            .find(|(s, _)| s.start <= offset && offset <= s.end)
+        {
+            return Some((*span, format!("**Cites:** {cite}")));
+        }
+        if let Some(o) = self.occurrence_at(offset) {
+            return Some((o.span, self.describe(&o.symbol)));
+        }
+        self.rule_at(offset)
+    }
+
+    fn describe(&self, symbol: &Symbol) -> String {
+        let code = |text: String| format!("```bylaw\n{text}\n```");
+        match symbol {
+            Symbol::Field(path) => {
+                let ty = self.field_types.get(path).cloned().unwrap_or_default();
+                let mut out = code(format!("{path}: {ty}"));
+                if ty.ends_with('?') {
+                    out.push_str("\n\nOptional: read it with `has(…)` or `… ?? default`.");
+                }
+                out
+            }
+            Symbol::Def(name) => {
+                let value = self.checked.file.decls.iter().find_map(|d| match d {
+                    Decl::Def(def) if def.name.node == *name => {
+                        Some(self.slice(def.value.span).to_string())
+                    }
+                    _ => None,
+                });
+                code(format!("def {name} = {}", value.unwrap_or_default()))
+            }
+            Symbol::Enum(name) => {
+                let members = self
+                    .enums
+                    .iter()
+                    .find(|(e, _)| e == name)
+                    .map(|(_, m)| m.join(", "))
+                    .unwrap_or_default();
+                code(format!("enum {name} {{ {members} }}"))
+            }
+            Symbol::Member(e, m) => format!("{}\n\nmember of `enum {e}`", code(format!("{e}.{m}"))),
+            Symbol::Tier(name) => {
+                let entry = self.checked.file.decls.iter().find_map(|d| match d {
+                    Decl::Tiers(t) => t.entries.iter().find(|e| e.name.node == *name),
+                    _ => None,
+                });
+                match entry {
+                    Some(e) => code(
+                        self.slice(e.span)
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    None => format!("tier `{name}`"),
+                }
+            }
+            Symbol::Service(name)
+            | Symbol::Fixture(name)
+            | Symbol::Duty(name)
+            | Symbol::Trigger(name) => {
+                let span = self.definitions.get(symbol).copied();
+                let decl = self
+                    .checked
+                    .file
+                    .decls
+                    .iter()
+                    .map(Decl::span)
+                    .find(|s| span.is_some_and(|d| s.start <= d.start && d.end <= s.end));
+                match decl {
+                    Some(s) => code(self.slice(s).to_string()),
+                    None => format!("`{name}`"),
+                }
+            }
+        }
+    }
+
+    fn rule_at(&self, offset: u32) -> Option<(Span, String)> {
+        let (index, rule) = self
+            .checked
+            .file
+            .decls
+            .iter()
+            .filter_map(|d| match d {
+                Decl::Rule(r) => Some(r),
+                _ => None,
+            })
+            .enumerate()
+            .find(|(_, r)| r.span.start <= offset && offset <= r.span.end)?;
+        let mut text = format!(
+            "**rule {}** — {} because \"{}\"",
+            index + 1,
+            rule.outcome.node.as_str(),
+            rule.because.node
+        );
+        if let Some(c) = &rule.cite {
+            text.push_str(&format!("\n\n**Cites:** {}", c.node));
+        }
+        Some((rule.span, text))
+    }
+
+    pub fn completions(&self) -> Vec<Candidate> {
+        let mut out: Vec<Candidate> = KEYWORDS
+            .iter()
+            .map(|k| Candidate {
+                label: k.to_string(),
+                kind: CandidateKind::Keyword,
+                detail: "keyword".into(),
+            })
+            .collect();
+        let mut symbols: Vec<&Symbol> = self.definitions.keys().collect();
+        symbols.sort_by_key(|s| format!("{s:?}"));
+        for symbol in symbols {
+            let candidate = match symbol {
+                Symbol::Field(p) => Candidate {
+                    label: p.clone(),
+                    kind: CandidateKind::Field,
+                    detail: self.field_types.get(p).cloned().unwrap_or_default(),
+                },
+                Symbol::Def(d) => Candidate {
+                    label: d.clone(),
+                    kind: CandidateKind::Def,
+                    detail: "def".into(),
+                },
+                Symbol::Member(e, m) => Candidate {
+                    label: m.clone(),
+                    kind: CandidateKind::Member,
+                    detail: format!("enum {e}"),
+                },
+                Symbol::Tier(t) => Candidate {
+                    label: t.clone(),
+                    kind: CandidateKind::Tier,
+                    detail: "tier".into(),
+                },
+                Symbol::Service(s) => Candidate {
+                    label: s.clone(),
+                    kind: CandidateKind::Service,
+                    detail: "service".into(),
+                },
+                _ => continue,
+            };
+            out.push(candidate);
+        }
+        out
+    }
+
+    /// The whole document in the canonical layout, when it parses.
+    pub fn formatted(&self) -> Option<String> {
+        let parsed = crate::syntax::parser::parse(&self.text, 0);
+        if parsed.diagnostics.iter().any(Diagnostic::is_error) {
+            return None;
+        }
+        Some(crate::format::format(
+            &parsed.file,
+            &parsed.comments,
+            &self.text,
+            0,
+        ))
+    }
+
+    /// Fixes of lints whose span meets `range`.
+    pub fn fixes(&self, range: Span) -> Vec<(&Diagnostic, &Fix)> {
+        self.lints
+            .iter()
+            .filter_map(|l| l.fix.as_ref().map(|f| (&l.diagnostic, f)))
+            .filter(|(d, _)| {
+                let s = d.span();
+                s.start <= range.end && range.start <= s.end
+            })
+            .collect()
+    }
+
+    pub fn outline(&self) -> Vec<Outline> {
+        let mut rule_number = 0;
+        self.checked
+            .file
+            .decls
+            .iter()
+            .map(|decl| {
+                let span = decl.span();
+                let item = |name: &str, detail: &str, kind, selection: Span, children| Outline {
+                    name: name.to_string(),
+                    detail: detail.to_string(),
+                    kind,
+                    span,
+                    selection,
+                    children,
+                };
+                match decl {
+                    Decl::Policy(p) => item(
+                        &p.name.node,
+                        &p.version.node,
+                        OutlineKind::Policy,
+                        p.name.span,
+                        vec![],
+                    ),
+                    Decl::Use(u) => item(
+                        &u.path.dotted(),
+                        "use",
+                        OutlineKind::Module,
+                        u.path.span,
+                        vec![],
+                    ),
+                    Decl::Enum(e) => {
+                        let members = e
+                            .members
+                            .iter()
+                            .map(|m| Outline {
+                                name: m.node.clone(),
+                                detail: String::new(),
+                                kind: OutlineKind::Member,
+                                span: m.span,
+                                selection: m.span,
+                                children: vec![],
+                            })
+                            .collect();
+                        item(
+                            &e.name.node,
+                            "enum",
+                            OutlineKind::Enum,
+                            e.name.span,
+                            members,
+                        )
+                    }
+                    Decl::Schema(s) => {
+                        let fields = s
+                            .fields
+                            .iter()
+                            .map(|f| Outline {
+                                name: f.path.dotted(),
+                                detail: self.slice(f.ty.span).to_string(),
+                                kind: OutlineKind::Field,
+                                span: f.span,
+                                selection: f.path.span,
+                                children: vec![],
+                            })
+                            .collect();
+                        item(
+                            &format!("schema {}", s.name.node),
+                            "",
+                            OutlineKind::Struct,
+                            s.name.span,
+                            fields,
+                        )
+                    }
+                    Decl::Def(d) => item(
+                        &d.name.node,
+                        "def",
+                        OutlineKind::Function,
+                        d.name.span,
+                        vec![],
+                    ),
+                    Decl::Tiers(t) => {
+                        let tiers = t
+                            .entries
+                            .iter()
+                            .map(|e| Outline {
+                                name: e.name.node.clone(),
+                                detail: "tier".into(),
+                                kind: OutlineKind::Member,
+                                span: e.span,
+                                selection: e.name.span,
+                                children: vec![],
+                            })
+                            .collect();
+                        item("tiers", "", OutlineKind::Enum, span, tiers)
+                    }
+                    Decl::Default(d) => item(
+                        &format!("default {}", d.outcome.node.as_str()),
+                        "",
+                        OutlineKind::Rule,
+                        span,
+                        vec![],
+                    ),
+                    Decl::Rule(r) => {
+                        rule_number += 1;
+                        item(
+                            &format!("{} rule {rule_number}", r.outcome.node.as_str()),
+                            &r.because.node,
+                            OutlineKind::Rule,
+                            r.outcome.span,
+                            vec![],
+                        )
+                    }
+                    Decl::Duty(d) => item(
+                        &d.name.node,
+                        "duty",
+                        OutlineKind::Struct,
+                        d.name.span,
+                        vec![],
+                    ),
+                    Decl::Trigger(t) => item(
+                        &t.name.node,
+                        "trigger",
+                        OutlineKind::Event,
+                        t.name.span,
+                        vec![],
+                    ),
+                    Decl::Service(s) => item(
+                        &s.name.node,
+                        "service",
+                        OutlineKind::Module,
+                        s.name.span,
+                        vec![],
+                    ),
+                    Decl::Fixture(f) => item(
+                        &f.name.node,
+                        "fixture",
+                        OutlineKind::Struct,
+                        f.name.span,
+                        vec![],
+                    ),
+                    Decl::Test(t) => item(
+                        &t.name.node,
+                        "test",
+                        OutlineKind::Function,
+                        t.name.span,
+                        vec![],
+                    ),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,262 @@
+//! A real LSP conversation with the `bylaw lsp` binary over stdio: initialize, open,
+//! change, hover, definition, references, completion, symbols, formatting, code
+//! actions, shutdown. Framing on this side comes from `lsp-server` too.
+
+use std::io::BufReader;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use lsp_server::{Message, Notification, Request, RequestId};
+use serde_json::{Value, json};
+
+struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: i32,
+}
+
+impl Client {
+    fn start() -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bylaw"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut client = Client {
+            child,
+            stdin,
+            stdout,
+            next_id: 1,
+        };
+        let caps = client.request(
+            "initialize",
+            json!({"capabilities": {}, "processId": null, "rootUri": null}),
+        );
+        assert_eq!(caps["capabilities"]["hoverProvider"], true, "{caps}");
+        client.notify("initialized", json!({}));
+        client
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        Message::Notification(Notification::new(method.into(), params))
+            .write(&mut self.stdin)
+            .unwrap();
+    }
+
+    /// Sends a request and returns its result, skipping notifications on the way.
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        Message::Request(Request::new(RequestId::from(id), method.into(), params))
+            .write(&mut self.stdin)
+            .unwrap();
+        loop {
+            match Message::read(&mut self.stdout)
+                .unwrap()
+                .expect("the server hung up")
+            {
+                Message::Response(r) if r.id == RequestId::from(id) => {
+                    return r
+                        .response_result
+                        .unwrap_or_else(|e| panic!("{method}: {} {}", e.code, e.message));
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next diagnostics the server publishes.
+    fn diagnostics(&mut self) -> Vec<Value> {
+        loop {
+            if let Message::Notification(n) =
+                Message::read(&mut self.stdout).unwrap().expect("hung up")
+                && n.method == "textDocument/publishDiagnostics"
+            {
+                return n.params["diagnostics"].as_array().unwrap().clone();
+            }
+        }
+    }
+
+    fn shutdown(mut self) {
+        assert_eq!(self.request("shutdown", Value::Null), Value::Null);
+        self.notify("exit", Value::Null);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+const URI: &str = "file:///tmp/chat.bylaw";
+
+fn at(line: u32, character: u32) -> Value {
+    json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}})
+}
+
+/// (line, character) of the first occurrence of `needle` in `text`, plus `shift`.
+fn find(text: &str, needle: &str, shift: u32) -> (u32, u32) {
+    for (i, line) in text.lines().enumerate() {
+        if let Some(col) = line.find(needle) {
+            return (i as u32, col as u32 + shift);
+        }
+    }
+    panic!("`{needle}` not in the text");
+}
+
+#[test]
+fn an_editor_session_over_stdio() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/examples/genai_chat.bylaw"),
+    )
+    .unwrap();
+    let mut client = Client::start();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let opened = client.diagnostics();
+    assert!(
+        opened.iter().all(|d| d["severity"] == 2),
+        "only lint warnings: {opened:?}"
+    );
+    assert!(
+        opened
+            .iter()
+            .any(|d| d["code"] == "L0016 missing-cite-rule")
+    );
+
+    // Hover: a field's type, a def's body, a citation.
+    let (l, c) = find(&text, "user.minor_mode)", 2);
+    let hover = client.request("textDocument/hover", at(l, c));
+    assert_eq!(
+        hover["contents"]["value"],
+        "```bylaw\nuser.minor_mode: bool\n```"
+    );
+    let (l, c) = find(&text, "high       when sensitive_domain", 17);
+    let hover = client.request("textDocument/hover", at(l, c));
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("def sensitive_domain = domain in {medical, judicial, finance}")
+    );
+    let (l, c) = find(&text, "cite \"PIPL Art. 13\"", 8);
+    let hover = client.request("textDocument/hover", at(l, c));
+    assert_eq!(hover["contents"]["value"], "**Cites:** PIPL Art. 13");
+
+    // Definition and references of the def.
+    let (dl, _) = find(&text, "def sensitive_domain", 0);
+    let (ul, uc) = find(&text, "high       when sensitive_domain", 17);
+    let definition = client.request("textDocument/definition", at(ul, uc));
+    assert_eq!(definition["range"]["start"]["line"], dl);
+    let refs = client.request(
+        "textDocument/references",
+        json!({"textDocument": {"uri": URI}, "position": {"line": ul, "character": uc}, "context": {"includeDeclaration": true}}),
+    );
+    assert_eq!(refs.as_array().unwrap().len(), 2, "{refs}");
+
+    // Completion offers keywords, fields, members, tiers and services.
+    let items = client.request("textDocument/completion", at(ul, uc));
+    let labels: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    for expected in ["deny", "scores.toxicity", "medical", "prohibited", "chat"] {
+        assert!(labels.contains(&expected), "{expected} not offered");
+    }
+
+    // The outline.
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let names: Vec<&str> = symbols
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"genai_chat")
+            && names.contains(&"jailbreak_wave")
+            && names.contains(&"deny rule 1"),
+        "{names:?}"
+    );
+
+    // A change with a typo: the type error comes back with its range.
+    let broken = text.replace(
+        "deny when scores.toxicity > 0.9",
+        "deny when scores.toxicty > 0.9",
+    );
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": broken}]}),
+    );
+    let changed = client.diagnostics();
+    let error = changed
+        .iter()
+        .find(|d| d["severity"] == 1)
+        .expect("an error");
+    assert!(
+        error["code"].as_str().unwrap().starts_with("E0200"),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `scores.toxicity`?"),
+        "{error}"
+    );
+    let (tl, tc) = find(&broken, "scores.toxicty", 0);
+    assert_eq!(
+        error["range"]["start"],
+        json!({"line": tl, "character": tc})
+    );
+
+    // Formatting returns the canonical text.
+    let messy = "policy p version \"1.0.0\"\nschema request { age: int  verified: bool }\ndefault allow\ndeny   when not verified == true because \"x\"\n";
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 3}, "contentChanges": [{"text": messy}]}),
+    );
+    client.diagnostics();
+    let edits = client.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": URI}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    assert!(
+        edits[0]["newText"]
+            .as_str()
+            .unwrap()
+            .contains("schema request {\n  age: int\n  verified: bool\n}\n"),
+        "{edits}"
+    );
+
+    // A quick fix for a lint.
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": {"start": {"line": 3, "character": 0}, "end": {"line": 3, "character": 40}}, "context": {"diagnostics": []}}),
+    );
+    let titles: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Write `verified`"), "{titles:?}");
+    let edit = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "Write `verified`")
+        .unwrap();
+    assert_eq!(edit["edit"]["changes"][URI][0]["newText"], "verified");
+
+    client.shutdown();
+}
