@@ -21,21 +21,22 @@ use crate::check::program::{Expr, ExprKind, Program, Ty, Value};
 /// The most conjunctions a condition may expand to before the answer is unknown.
 pub const MAX_TERMS: usize = 512;
 
-#[derive(Debug, Clone, PartialEq)]
+/// What a literal reads. Names and strings are interned, so literals are small
+/// copies and the reasoning allocates little.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Atom {
-    /// A `bool` field, `has(f)`, `degraded`.
-    Flag(String),
+    /// A free boolean: a `bool` field, `has(f)`, `degraded`, or any other expression
+    /// (arithmetic, `??`, set fields), by its interned text.
+    Flag(u32),
     /// `x OP c` over a numeric field.
-    Num { var: usize, op: CmpOp, value: f64 },
-    /// An enum field (or the tier, `var == usize::MAX`) in a set of members.
-    Members { var: usize, mask: u64 },
-    /// A string field equal to a constant.
-    StrEq { var: usize, value: String },
-    /// Anything else, by its text.
-    Opaque(String),
+    Num { var: u32, op: CmpOp, value: f64 },
+    /// An enum field (or the tier, [`TIER_VAR`]) in a set of members.
+    Members { var: u32, mask: u64 },
+    /// A string field equal to an (interned) constant.
+    StrEq { var: u32, value: u32 },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lit {
     atom: Atom,
     positive: bool,
@@ -46,16 +47,31 @@ type Term = Vec<Lit>;
 /// A condition in DNF; `None` when it grew too large.
 pub type Dnf = Option<Vec<Term>>;
 
-pub const TIER_VAR: usize = usize::MAX;
+pub const TIER_VAR: u32 = u32::MAX;
 
-/// The context conditions are read in: the program (for `def`s and types).
+/// The context conditions are read in: the program (for `def`s and types), and the
+/// interned names of free booleans and string constants.
 pub struct Logic<'p> {
     program: &'p Program,
+    names: std::cell::RefCell<HashMap<String, u32>>,
 }
 
 impl<'p> Logic<'p> {
     pub fn new(program: &'p Program) -> Self {
-        Logic { program }
+        Logic {
+            program,
+            names: std::cell::RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn intern(&self, name: String) -> u32 {
+        let mut names = self.names.borrow_mut();
+        let next = names.len() as u32;
+        *names.entry(name).or_insert(next)
+    }
+
+    fn opaque(&self, e: &Expr) -> Atom {
+        Atom::Flag(self.intern(format!("e:{}", text(self.program, e))))
     }
 
     pub fn dnf(&self, e: &Expr) -> Dnf {
@@ -96,14 +112,14 @@ impl<'p> Logic<'p> {
                     .filter_map(|i| match &i.kind {
                         ExprKind::Const(Value::Str(s)) => Some(Atom::StrEq {
                             var,
-                            value: s.clone(),
+                            value: self.intern(format!("s:{s}")),
                         }),
                         _ => None,
                     })
                     .collect();
                 if atoms.len() != items.len() {
                     return Some(vec![vec![Lit {
-                        atom: Atom::Opaque(text(self.program, e)),
+                        atom: self.opaque(e),
                         positive,
                     }]]);
                 }
@@ -131,6 +147,14 @@ impl<'p> Logic<'p> {
                     ])
                 }
             }
+            // `has()` of a required field always holds.
+            ExprKind::Has(id) if self.program.fields.get(*id).is_some_and(|f| !f.optional) => {
+                Some(if positive {
+                    vec![Vec::new()]
+                } else {
+                    Vec::new()
+                })
+            }
             _ => {
                 let (atom, polarity) = self.atom(e);
                 Some(vec![vec![Lit {
@@ -141,19 +165,19 @@ impl<'p> Logic<'p> {
         }
     }
 
-    fn string_field(&self, e: &Expr) -> Option<usize> {
+    fn string_field(&self, e: &Expr) -> Option<u32> {
         match (&e.kind, e.ty) {
-            (ExprKind::Field(id), Ty::Str) => Some(*id),
+            (ExprKind::Field(id), Ty::Str) => Some(*id as u32),
             _ => None,
         }
     }
 
-    fn numeric_var(&self, e: &Expr) -> Option<usize> {
+    fn numeric_var(&self, e: &Expr) -> Option<u32> {
         match &e.kind {
             ExprKind::Field(id)
                 if matches!(e.ty, Ty::Int | Ty::Float | Ty::Duration | Ty::Percent) =>
             {
-                Some(*id)
+                Some(*id as u32)
             }
             ExprKind::IntToFloat(inner) => self.numeric_var(inner),
             _ => None,
@@ -164,20 +188,17 @@ impl<'p> Logic<'p> {
     /// is the negation of `==`).
     fn atom(&self, e: &Expr) -> (Atom, bool) {
         let atom = match &e.kind {
-            ExprKind::Field(id) if e.ty == Ty::Bool => Atom::Flag(format!("field {id}")),
-            ExprKind::Has(id) => match self.program.fields.get(*id) {
-                Some(f) if !f.optional => Atom::Opaque("true".into()),
-                _ => Atom::Flag(format!("has {id}")),
-            },
-            ExprKind::Degraded => Atom::Flag("degraded".into()),
+            ExprKind::Field(id) if e.ty == Ty::Bool => Atom::Flag(self.intern(format!("f:{id}"))),
+            ExprKind::Has(id) => Atom::Flag(self.intern(format!("h:{id}"))),
+            ExprKind::Degraded => Atom::Flag(self.intern("degraded".into())),
             ExprKind::Cmp(op, a, b) => match self.comparison(*op, a, b) {
                 Some(found) => return found,
-                None => Atom::Opaque(text(self.program, e)),
+                None => self.opaque(e),
             },
             ExprKind::InList(elem, items) => {
                 let var = match (&elem.kind, elem.ty) {
                     (ExprKind::Tier, _) => Some(TIER_VAR),
-                    (ExprKind::Field(id), Ty::Enum(_)) => Some(*id),
+                    (ExprKind::Field(id), Ty::Enum(_)) => Some(*id as u32),
                     _ => None,
                 };
                 let mask = items.iter().try_fold(0u64, |mask, i| match &i.kind {
@@ -187,10 +208,10 @@ impl<'p> Logic<'p> {
                 });
                 match (var, mask) {
                     (Some(var), Some(mask)) => Atom::Members { var, mask },
-                    _ => Atom::Opaque(text(self.program, e)),
+                    _ => self.opaque(e),
                 }
             }
-            _ => Atom::Opaque(text(self.program, e)),
+            _ => self.opaque(e),
         };
         (atom, true)
     }
@@ -227,16 +248,34 @@ impl<'p> Logic<'p> {
                 mask: 1 << (t % 64),
             },
             (ExprKind::Field(id), Value::Enum(_, m)) => Atom::Members {
-                var: *id,
+                var: *id as u32,
                 mask: 1 << (m % 64),
             },
             (ExprKind::Field(id), Value::Str(s)) => Atom::StrEq {
-                var: *id,
-                value: s.clone(),
+                var: *id as u32,
+                value: self.intern(format!("s:{s}")),
             },
             _ => return None,
         };
         Some((atom, eq))
+    }
+
+    /// The variables a condition reads (fields, flags, opaque atoms), by name;
+    /// `None` when its DNF is unknown.
+    pub fn vars(&self, dnf: &Dnf) -> Option<std::collections::BTreeSet<u64>> {
+        let terms = dnf.as_ref()?;
+        Some(
+            terms
+                .iter()
+                .flatten()
+                .map(|lit| match lit.atom {
+                    Atom::Flag(k) => u64::from(k) | 1 << 40,
+                    Atom::Num { var, .. } | Atom::Members { var, .. } | Atom::StrEq { var, .. } => {
+                        u64::from(var)
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// `tier == t`.
@@ -282,52 +321,76 @@ impl<'p> Logic<'p> {
         self.satisfiable(&combined) == Some(false)
     }
 
+    /// Whether `a ⇒ b` where `b_not` is the DNF of `not b`: no term of `a` together
+    /// with a term of `not b` is satisfiable. Allocates nothing per pair.
+    pub fn implies_one(&self, a: &Dnf, b_not: &Dnf) -> bool {
+        let (Some(a), Some(b_not)) = (a, b_not) else {
+            return false;
+        };
+        a.iter().all(|t| {
+            b_not
+                .iter()
+                .all(|u| !self.lits_satisfiable(t.iter().chain(u.iter())))
+        })
+    }
+
     fn term_satisfiable(&self, term: &Term) -> bool {
-        let mut domains: HashMap<usize, Domain> = HashMap::new();
-        let mut flags: HashMap<String, bool> = HashMap::new();
-        let mut strings: HashMap<usize, StrDomain> = HashMap::new();
-        for lit in term {
-            let ok = match &lit.atom {
-                Atom::Flag(k) | Atom::Opaque(k) => {
-                    if k == "true" {
-                        lit.positive
-                    } else {
-                        *flags.entry(k.clone()).or_insert(lit.positive) == lit.positive
+        self.lits_satisfiable(term.iter())
+    }
+
+    fn lits_satisfiable<'l>(&self, lits: impl Iterator<Item = &'l Lit>) -> bool {
+        // Terms are short: small vectors beat maps here.
+        let mut flags: Vec<(u32, bool)> = Vec::new();
+        let mut domains: Vec<(u32, Domain)> = Vec::new();
+        let mut strings: Vec<(u32, StrDomain)> = Vec::new();
+        for lit in lits {
+            let ok = match lit.atom {
+                Atom::Flag(k) => match flags.iter().find(|(f, _)| *f == k) {
+                    Some((_, v)) => *v == lit.positive,
+                    None => {
+                        flags.push((k, lit.positive));
+                        true
                     }
-                }
+                },
                 Atom::Num { var, op, value } => {
-                    let integral = matches!(
-                        self.program.fields.get(*var).map(|f| f.ty),
-                        Some(Ty::Int | Ty::Duration)
-                    );
-                    let d = domains
-                        .entry(*var)
-                        .or_insert_with(|| Domain::full(integral));
-                    let op = if lit.positive { *op } else { negate(*op) };
-                    d.constrain(op, *value);
+                    let d = domain(&mut domains, var, || {
+                        let integral = matches!(
+                            self.program.fields.get(var as usize).map(|f| f.ty),
+                            Some(Ty::Int | Ty::Duration)
+                        );
+                        Domain::full(integral)
+                    });
+                    d.constrain(if lit.positive { op } else { negate(op) }, value);
                     !d.is_empty()
                 }
                 Atom::Members { var, mask } => {
-                    let universe = self.universe(*var);
-                    let d = domains.entry(*var).or_insert(Domain::Members(universe));
+                    let universe = self.universe(var);
+                    let d = domain(&mut domains, var, || Domain::Members(universe));
                     if let Domain::Members(m) = d {
-                        *m &= if lit.positive { *mask } else { !*mask };
+                        *m &= if lit.positive { mask } else { !mask };
                     }
                     !d.is_empty()
                 }
                 Atom::StrEq { var, value } => {
-                    let d = strings.entry(*var).or_default();
+                    let i = match strings.iter().position(|(v, _)| *v == var) {
+                        Some(i) => i,
+                        None => {
+                            strings.push((var, StrDomain::default()));
+                            strings.len() - 1
+                        }
+                    };
+                    let d = &mut strings[i].1;
                     if lit.positive {
-                        match &d.eq {
+                        match d.eq {
                             Some(v) if v != value => false,
                             _ => {
-                                d.eq = Some(value.clone());
-                                !d.ne.contains(value)
+                                d.eq = Some(value);
+                                !d.ne.contains(&value)
                             }
                         }
                     } else {
-                        d.ne.push(value.clone());
-                        d.eq.as_ref() != Some(value)
+                        d.ne.push(value);
+                        d.eq != Some(value)
                     }
                 }
             };
@@ -338,11 +401,11 @@ impl<'p> Logic<'p> {
         true
     }
 
-    fn universe(&self, var: usize) -> u64 {
+    fn universe(&self, var: u32) -> u64 {
         let count = if var == TIER_VAR {
             self.program.tiers.len()
         } else {
-            match self.program.fields.get(var).map(|f| f.ty) {
+            match self.program.fields.get(var as usize).map(|f| f.ty) {
                 Some(Ty::Enum(e)) => self.program.enums.get(e).map_or(64, |e| e.members.len()),
                 _ => 64,
             }
@@ -357,8 +420,19 @@ impl<'p> Logic<'p> {
 
 #[derive(Debug, Default)]
 struct StrDomain {
-    eq: Option<String>,
-    ne: Vec<String>,
+    eq: Option<u32>,
+    ne: Vec<u32>,
+}
+
+fn domain(domains: &mut Vec<(u32, Domain)>, var: u32, new: impl FnOnce() -> Domain) -> &mut Domain {
+    let i = match domains.iter().position(|(v, _)| *v == var) {
+        Some(i) => i,
+        None => {
+            domains.push((var, new()));
+            domains.len() - 1
+        }
+    };
+    &mut domains[i].1
 }
 
 #[derive(Debug, Clone)]

@@ -170,8 +170,71 @@ pub struct Context<'a> {
     pub file: &'a ast::File,
     pub logic: Logic<'a>,
     tier_dnfs: Vec<(Dnf, Dnf)>,
+    /// Per rule: the other rules whose condition its own implies.
+    implied: Vec<Vec<usize>>,
     text: &'a str,
     base: u32,
+}
+
+/// For each rule j, the rules i ≠ j with `cond_j ⇒ cond_i`. Variables are independent
+/// in the logic, so a satisfiable condition implies one that is not always true only
+/// if they share a variable: candidates come from an index by variable, not from every
+/// pair.
+///
+/// Only the pairs the rules ask about are decided: the same outcome (duplicates,
+/// shadowing) or a more severe one (ineffective rules).
+fn implications(logic: &Logic<'_>, program: &Program) -> Vec<Vec<usize>> {
+    use crate::ast::Outcome;
+    let severity = |o: Outcome| match o {
+        Outcome::Allow => 0,
+        Outcome::Escalate => 1,
+        Outcome::Deny => 2,
+    };
+    use std::collections::BTreeSet;
+    let facts: Vec<(Dnf, Dnf, Option<BTreeSet<u64>>)> = program
+        .rules
+        .iter()
+        .map(|r| {
+            let dnf = logic.dnf(&r.when);
+            let vars = logic.vars(&dnf);
+            (dnf, logic.not(&r.when), vars)
+        })
+        .collect();
+    let mut by_var: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut always = Vec::new();
+    for (i, (_, not, vars)) in facts.iter().enumerate() {
+        if logic.satisfiable(not) == Some(false) {
+            always.push(i);
+        }
+        for v in vars.iter().flatten() {
+            by_var.entry(*v).or_default().push(i);
+        }
+    }
+    facts
+        .iter()
+        .enumerate()
+        .map(|(j, (dnf, _, vars))| {
+            let Some(vars) = vars else {
+                return Vec::new();
+            };
+            let mut candidates: Vec<usize> = vars
+                .iter()
+                .flat_map(|v| by_var.get(v).map_or(&[][..], Vec::as_slice))
+                .chain(&always)
+                .copied()
+                .filter(|&i| {
+                    i != j
+                        && severity(program.rules[i].outcome) >= severity(program.rules[j].outcome)
+                })
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            candidates
+                .into_iter()
+                .filter(|&i| logic.implies_one(dnf, &facts[i].1))
+                .collect()
+        })
+        .collect()
 }
 
 impl<'a> Context<'a> {
@@ -186,14 +249,21 @@ impl<'a> Context<'a> {
                 None => (Some(vec![Vec::new()]), Some(Vec::new())),
             })
             .collect();
+        let implied = implications(&logic, program);
         Context {
             program,
             file,
             logic,
             tier_dnfs,
+            implied,
             text,
             base,
         }
+    }
+
+    /// The rules whose condition rule `j`'s condition implies.
+    pub fn implied_by(&self, j: usize) -> &[usize] {
+        self.implied.get(j).map_or(&[], Vec::as_slice)
     }
 
     /// The source text of a span, as written.

@@ -15,28 +15,23 @@ pub static DOC: RuleDoc = RuleDoc {
 pub fn check(cx: &Context, out: &mut Vec<Finding>) {
     let rules = &cx.program.rules;
     for (j, later) in rules.iter().enumerate() {
-        let later_dnf = cx.logic.dnf(&later.when);
-        let later_not = cx.logic.not(&later.when);
-        for (i, earlier) in rules.iter().enumerate().take(j) {
-            if earlier.outcome != later.outcome {
-                continue;
-            }
-            let forward = cx.logic.implies(
-                std::slice::from_ref(&later_dnf),
-                &cx.logic.not(&earlier.when),
+        let duplicate =
+            cx.implied_by(j).iter().copied().find(|&i| {
+                i < j && rules[i].outcome == later.outcome && cx.implied_by(i).contains(&j)
+            });
+        if let Some(i) = duplicate {
+            out.push(
+                Finding::new(
+                    later.span,
+                    format!(
+                        "rule {} repeats rule {}: same outcome, same condition",
+                        j + 1,
+                        i + 1
+                    ),
+                    format!("the same as rule {}", i + 1),
+                )
+                .help("remove one of the two"),
             );
-            let backward = cx.logic.implies(&[cx.logic.dnf(&earlier.when)], &later_not);
-            if forward && backward {
-                out.push(
-                    Finding::new(
-                        later.span,
-                        format!("rule {} repeats rule {} (line of the first: same outcome, same condition)", j + 1, i + 1),
-                        format!("the same as rule {}", i + 1),
-                    )
-                    .help("remove one of the two"),
-                );
-                break;
-            }
         }
     }
 }

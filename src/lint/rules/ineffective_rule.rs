@@ -32,14 +32,11 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
             );
             continue;
         }
-        let dnf = cx.logic.dnf(&rule.when);
-        let stronger = rules.iter().enumerate().find(|(i, other)| {
-            *i != j
-                && severity(other.outcome) > severity(rule.outcome)
-                && cx
-                    .logic
-                    .implies(std::slice::from_ref(&dnf), &cx.logic.not(&other.when))
-        });
+        let stronger = cx
+            .implied_by(j)
+            .iter()
+            .map(|&i| (i, &rules[i]))
+            .find(|(_, other)| severity(other.outcome) > severity(rule.outcome));
         if let Some((i, other)) = stronger {
             out.push(Finding::new(
                 rule.span,

@@ -15,29 +15,23 @@ pub static DOC: RuleDoc = RuleDoc {
 pub fn check(cx: &Context, out: &mut Vec<Finding>) {
     let rules = &cx.program.rules;
     for (j, later) in rules.iter().enumerate() {
-        let later_dnf = cx.logic.dnf(&later.when);
-        for (i, earlier) in rules.iter().enumerate().take(j) {
-            if earlier.outcome != later.outcome {
-                continue;
-            }
-            let forward = cx.logic.implies(
-                std::slice::from_ref(&later_dnf),
-                &cx.logic.not(&earlier.when),
+        let shadow = cx.implied_by(j).iter().copied().find(|&i| {
+            i < j && rules[i].outcome == later.outcome && !cx.implied_by(i).contains(&j)
+        });
+        if let Some(i) = shadow {
+            out.push(
+                Finding::new(
+                    later.span,
+                    format!(
+                        "rule {} is shadowed by rule {}: whenever it fires, rule {} already does, with the same outcome",
+                        j + 1,
+                        i + 1,
+                        i + 1
+                    ),
+                    format!("implied by rule {}", i + 1),
+                )
+                .help("remove it, or widen its condition if it was meant to catch more"),
             );
-            let backward = cx
-                .logic
-                .implies(&[cx.logic.dnf(&earlier.when)], &cx.logic.not(&later.when));
-            if forward && !backward {
-                out.push(
-                    Finding::new(
-                        later.span,
-                        format!("rule {} is shadowed by rule {}: whenever it fires, rule {} already does, with the same outcome", j + 1, i + 1, i + 1),
-                        format!("implied by rule {}", i + 1),
-                    )
-                    .help("remove it, or widen its condition if it was meant to catch more"),
-                );
-                break;
-            }
         }
     }
 }
