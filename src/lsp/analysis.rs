@@ -72,7 +72,8 @@ pub enum CandidateKind {
     Service,
 }
 
-const KEYWORDS: &[&str] = &[
+/// Every word completion offers as a keyword (the TextMate grammar colours them all).
+pub const KEYWORDS: &[&str] = &[
     "policy",
     "version",
     "use",

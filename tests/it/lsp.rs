@@ -260,3 +260,29 @@ fn an_editor_session_over_stdio() {
 
     client.shutdown();
 }
+
+#[test]
+fn the_vscode_extension_starts_the_server_and_colours_every_keyword() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/vscode");
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("package.json")).unwrap()).unwrap();
+    assert_eq!(
+        package["contributes"]["languages"][0]["extensions"][0],
+        ".bylaw"
+    );
+    let extension = std::fs::read_to_string(dir.join("extension.js")).unwrap();
+    assert!(extension.contains(r#"args: ["lsp"]"#));
+    let grammar = std::fs::read_to_string(dir.join("syntaxes/bylaw.tmLanguage.json")).unwrap();
+    let _: Value = serde_json::from_str(&grammar).unwrap();
+    for keyword in bylaw::lsp::analysis::KEYWORDS {
+        if ["and", "or", "not", "in", "has"].contains(keyword) {
+            continue; // coloured as operators
+        }
+        assert!(
+            grammar.contains(&format!("|{keyword}|"))
+                || grammar.contains(&format!("({keyword}|"))
+                || grammar.contains(&format!("|{keyword})")),
+            "the TextMate grammar does not colour `{keyword}`"
+        );
+    }
+}
