@@ -77,6 +77,8 @@ pub struct PolicyDecl {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UseDecl {
     pub path: Path,
+    /// `use std::minors { adult_age: 16 }`: values for the module's typed `def`s.
+    pub overrides: Vec<FieldValue>,
     pub span: Span,
 }
 
@@ -117,6 +119,9 @@ pub struct TypeExpr {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DefDecl {
     pub name: Name,
+    /// `def name: TYPE = VALUE` — a parameter: its value must be a constant of that type,
+    /// and a policy that `use`s the module may override it.
+    pub ty: Option<TypeExpr>,
     pub value: Expr,
     pub span: Span,
 }
@@ -187,6 +192,8 @@ pub enum DutyItem {
         span: Span,
     },
     Retain(Spanned<u64>, Span),
+    /// `retain NAME`: the retention period is a duration `def` (a module parameter).
+    RetainDef(Name, Span),
     Report {
         recipient: Spanned<String>,
         within: Spanned<u64>,
@@ -202,6 +209,7 @@ impl DutyItem {
             DutyItem::AppliesToTier(_, span)
             | DutyItem::AppliesWhen(_, span)
             | DutyItem::Retain(_, span)
+            | DutyItem::RetainDef(_, span)
             | DutyItem::Notice(_, span)
             | DutyItem::Cite(_, span) => *span,
             DutyItem::Require { span, .. } | DutyItem::Report { span, .. } => *span,

@@ -61,6 +61,11 @@ codes! {
     DefCycle = "E0114", "def-cycle", "a `def` that depends on itself";
     TierInTierCondition = "E0115", "tier-in-tier-condition", "a tier condition that reads `tier`";
     EmptyEnum = "E0116", "empty-enum", "an enum without members";
+    ModuleConflict = "E0117", "module-conflict", "a module declares a field or enum that the policy (or another module) declares differently";
+    UnknownParameter = "E0118", "unknown-parameter", "`use` sets a parameter the module does not declare";
+    ParameterNotConstant = "E0119", "parameter-not-constant", "a typed `def` (a parameter) whose value is not a constant of its type";
+    TiersInModule = "E0120", "tiers-in-module", "a module with a `tiers` block: tiers belong to the policy";
+    RetainNeedsDuration = "E0121", "retain-needs-duration", "`retain NAME` where NAME is not a constant duration `def`";
     UnknownName = "E0200", "unknown-name", "a name that is no field, `def`, enum member or built-in";
     UnknownMember = "E0201", "unknown-member", "an enum member that the enum does not have";
     AmbiguousMember = "E0202", "ambiguous-member", "a bare member that several enums share, with nothing to decide";

@@ -213,7 +213,16 @@ impl<'a> Formatter<'a> {
             }
             Decl::Use(d) => {
                 let path: Vec<&str> = d.path.parts.iter().map(|p| p.node.as_str()).collect();
-                self.line(&format!("use {}", path.join("::")));
+                let mut line = format!("use {}", path.join("::"));
+                if !d.overrides.is_empty() {
+                    let values: Vec<String> = d
+                        .overrides
+                        .iter()
+                        .map(|v| format!("{}: {}", v.path.dotted(), self.expr(&v.value)))
+                        .collect();
+                    line.push_str(&format!(" {{ {} }}", values.join(", ")));
+                }
+                self.line(&line);
             }
             Decl::Enum(d) => {
                 let members: Vec<&str> = d.members.iter().map(|m| m.node.as_str()).collect();
@@ -232,7 +241,11 @@ impl<'a> Formatter<'a> {
                 }
             }),
             Decl::Def(d) => {
-                let head = format!("def {} = ", d.name.node);
+                let ty =
+                    d.ty.as_ref()
+                        .map(|t| format!(": {}", type_text(t)))
+                        .unwrap_or_default();
+                let head = format!("def {}{ty} = ", d.name.node);
                 self.condition_line(&head, &d.value, &[]);
             }
             Decl::Tiers(d) => self.block("tiers", d.span, |f| {
@@ -391,6 +404,7 @@ impl<'a> Formatter<'a> {
                 let line = format!("retain {}", self.literal(d.span));
                 self.line(&line);
             }
+            DutyItem::RetainDef(name, _) => self.line(&format!("retain {}", name.node)),
             DutyItem::Report {
                 recipient, within, ..
             } => {

@@ -38,9 +38,13 @@ impl Checked {
 pub fn check_source(name: &str, text: &str) -> Checked {
     let mut sources = SourceMap::new();
     let base = sources.add(name, text);
-    let parsed = syntax::parser::parse(text, base);
-    let mut checked = check::check(&parsed.file);
+    let mut parsed = syntax::parser::parse(text, base);
     let mut diagnostics = parsed.diagnostics;
+    // `use`: the modules' declarations join the policy's for checking; afterwards the
+    // file holds only what was written in it again.
+    let own = modules::resolve(&mut parsed.file, &mut sources, &mut diagnostics);
+    let mut checked = check::check(&parsed.file);
+    parsed.file.decls.truncate(own);
     let parse_failed = diagnostics.iter().any(Diagnostic::is_error);
     diagnostics.append(&mut checked.diagnostics);
     diagnostics::sort(&mut diagnostics);
@@ -58,7 +62,10 @@ pub mod guard;
 pub mod ir;
 pub mod lint;
 pub mod lsp;
+pub mod modules;
+pub mod report;
 pub mod runtime;
+pub mod stdlib;
 pub mod testing;
 mod tree_drop;
 

@@ -108,6 +108,11 @@ impl Checker<'_> {
                     let secs = self.positive_duration(d, "a retention period");
                     self.once(&mut retain, secs, *span, "retain", Code::DuplicateDutyItem);
                 }
+                DutyItem::RetainDef(name, span) => {
+                    if let Some(secs) = self.duration_def(name) {
+                        self.once(&mut retain, secs, *span, "retain", Code::DuplicateDutyItem);
+                    }
+                }
                 DutyItem::Report {
                     recipient, within, ..
                 } => reports.push(program::ReportDuty {
@@ -128,6 +133,37 @@ impl Checker<'_> {
             notices,
             cites,
             span: duty.span,
+        }
+    }
+
+    /// The value of a constant duration `def`, for `retain NAME`.
+    fn duration_def(&mut self, name: &ast::Name) -> Option<u64> {
+        let value = self.def_by_name.get(&name.node).copied().and_then(|id| {
+            self.def_type(id, name.span);
+            self.def_exprs.get(id).cloned().flatten()
+        });
+        match value.as_ref().map(|e| &e.kind) {
+            Some(program::ExprKind::Const(program::Value::Duration(secs))) if *secs > 0 => {
+                Some(*secs as u64)
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        Code::RetainNeedsDuration,
+                        format!(
+                            "`retain {}` needs a `def` whose value is a duration",
+                            name.node
+                        ),
+                        name.span,
+                        "not a constant duration",
+                    )
+                    .with_help(format!(
+                        "declare it: `def {}: duration = 6 months`",
+                        name.node
+                    )),
+                );
+                None
+            }
         }
     }
 

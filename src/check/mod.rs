@@ -74,7 +74,6 @@ impl<'a> Checker<'a> {
 
     fn run(&mut self, file: &'a ast::File) -> Program {
         let (name, version) = self.policy_header(file);
-        self.check_uses(file);
         self.collect_enums(file);
         self.collect_schema(file);
         self.collect_defs(file);
@@ -151,28 +150,6 @@ impl<'a> Checker<'a> {
             || (String::new(), String::new()),
             |p| (p.name.node.clone(), p.version.node.clone()),
         )
-    }
-
-    fn check_uses(&mut self, file: &ast::File) {
-        for decl in &file.decls {
-            if let Decl::Use(use_decl) = decl {
-                let path: Vec<&str> = use_decl
-                    .path
-                    .parts
-                    .iter()
-                    .map(|p| p.node.as_str())
-                    .collect();
-                self.error(
-                    Diagnostic::error(
-                        Code::UnknownModule,
-                        format!("unknown module `{}`", path.join("::")),
-                        use_decl.path.span,
-                        "no such module",
-                    )
-                    .with_help("the standard library ships no modules in this version"),
-                );
-            }
-        }
     }
 
     fn collect_enums(&mut self, file: &ast::File) {
@@ -317,6 +294,9 @@ impl<'a> Checker<'a> {
                     std::mem::take(&mut self.in_tier_condition),
                 );
                 let typed = self.expr(&def.value, None);
+                if let Some(declared) = &def.ty {
+                    self.check_parameter(def, declared, &typed);
+                }
                 let reads_tier = self.reads_tier;
                 (self.reads_tier, self.in_tier_condition) = saved;
                 let ty = typed.ty;
@@ -329,6 +309,40 @@ impl<'a> Checker<'a> {
                 (ty, reads_tier)
             }
             None => (Ty::Error, false),
+        }
+    }
+
+    /// A typed `def` is a parameter: a constant of its declared type.
+    fn check_parameter(
+        &mut self,
+        def: &ast::DefDecl,
+        declared: &ast::TypeExpr,
+        typed: &program::Expr,
+    ) {
+        let want = self.resolve_type(declared);
+        let constant = matches!(typed.kind, program::ExprKind::Const(_))
+            || matches!(&typed.kind, program::ExprKind::Neg(inner) if matches!(inner.kind, program::ExprKind::Const(_)));
+        if !constant {
+            self.error(
+                Diagnostic::error(
+                    Code::ParameterNotConstant,
+                    format!("parameter `{}` must be a constant", def.name.node),
+                    def.value.span,
+                    "not a literal",
+                )
+                .with_help("a typed `def` is a parameter a policy may override; its value is a literal such as `14`, `0.8`, `6 months` or `5%`"),
+            );
+        } else if typed.ty != want && typed.ty != Ty::Error && want != Ty::Error {
+            let (got, want) = (self.type_name(typed.ty), self.type_name(want));
+            self.error(Diagnostic::error(
+                Code::ParameterNotConstant,
+                format!(
+                    "parameter `{}` is declared `{want}` but its value is a `{got}`",
+                    def.name.node
+                ),
+                def.value.span,
+                format!("a `{got}`"),
+            ));
         }
     }
 

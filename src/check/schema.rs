@@ -49,7 +49,7 @@ impl Checker<'_> {
         });
     }
 
-    fn resolve_type(&mut self, ty: &ast::TypeExpr) -> Ty {
+    pub(super) fn resolve_type(&mut self, ty: &ast::TypeExpr) -> Ty {
         match &ty.kind {
             TypeKind::Named(name) => match name.as_str() {
                 "bool" => Ty::Bool,

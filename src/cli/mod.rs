@@ -11,6 +11,8 @@ mod lint_cmd;
 mod lsp_cmd;
 mod policy_file;
 mod replay_cmd;
+mod report_cmd;
+mod stdlib_cmd;
 mod test_cmd;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +50,11 @@ enum Command {
     /// The language server, over standard input and output: diagnostics, hover,
     /// go to definition, references, completion, outline, formatting, quick fixes.
     Lsp,
+    /// The compliance matrix: every cited article, the rules, tiers and duties that
+    /// implement it, and the tests that exercise them; uncovered articles flagged.
+    Report(report_cmd::ReportArgs),
+    /// The standard library: `list` its modules, `show` one's source.
+    Stdlib(stdlib_cmd::StdlibArgs),
     /// Run the `test` blocks of policies; exits 1 if any test fails.
     Test(test_cmd::TestArgs),
     /// Print the typed IR a policy compiles to.
@@ -103,6 +110,8 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Lint(args) => lint_cmd::run(&args),
         Command::Lsp => lsp_cmd::run(),
+        Command::Report(args) => report_cmd::run(&args),
+        Command::Stdlib(args) => stdlib_cmd::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),
         Command::Build(args) => build_cmd::run(&args),

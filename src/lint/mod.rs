@@ -409,6 +409,8 @@ pub fn run(
         }
         let mut findings = Vec::new();
         check(&cx, &mut findings);
+        // Findings inside `use`d modules are the modules' business, not this file's.
+        findings.retain(|f| crate::modules::in_file(f.span, base, text.len()));
         for f in findings {
             lints.push(Lint {
                 diagnostic: Diagnostic {

@@ -173,10 +173,12 @@ impl Analysis {
 
     /// Every diagnostic: the checker's, then the lints'.
     pub fn diagnostics(&self) -> Vec<&Diagnostic> {
+        // Problems inside `use`d modules have no position in this document.
         self.checked
             .diagnostics
             .iter()
             .chain(self.lints.iter().map(|l| &l.diagnostic))
+            .filter(|d| crate::modules::in_file(d.span(), 0, self.text.len()))
             .collect()
     }
 

@@ -13,6 +13,7 @@ mod lint;
 mod lsp;
 mod no_panic;
 mod replay;
+mod stdlib;
 mod syntax;
 
 use std::path::{Path, PathBuf};

@@ -22,6 +22,19 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
             *u = true;
         }
     });
+    // `retain NAME` reads a duration def by name.
+    for decl in &cx.file.decls {
+        if let crate::ast::Decl::Duty(duty) = decl {
+            for item in &duty.items {
+                if let crate::ast::DutyItem::RetainDef(name, _) = item
+                    && let Some(id) = cx.program.defs.iter().position(|d| d.name == name.node)
+                    && let Some(u) = used.get_mut(id)
+                {
+                    *u = true;
+                }
+            }
+        }
+    }
     for (id, def) in cx.program.defs.iter().enumerate() {
         if !used.get(id).copied().unwrap_or(true) {
             out.push(Finding::new(

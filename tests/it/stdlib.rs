@@ -1,0 +1,231 @@
+//! The standard library: every module checks, lints clean and passes its own tests; a
+//! policy using all of them compiles and passes its tests; parameters; the compliance
+//! report as Markdown (snapshots) and as HTML rendered by headless Chromium.
+
+use std::sync::Arc;
+
+use bylaw::{Engine, Guard, Policy};
+
+fn guard(name: &str, text: &str) -> Guard {
+    let policy = Policy::check(name, text).unwrap_or_else(|d| panic!("{d}"));
+    Guard::new(Arc::new(policy), Engine::Jit).unwrap()
+}
+
+const EXPECTED: &[&str] = &[
+    "std::cn::algorithm_filing",
+    "std::cn::genai_measures",
+    "std::cn::labeling",
+    "std::eu::ai_act::high_risk",
+    "std::eu::ai_act::prohibited",
+    "std::eu::ai_act::transparency",
+    "std::eu::gpai",
+    "std::minors",
+    "std::nist::ai_rmf",
+    "std::personal_data",
+];
+
+#[test]
+fn every_module_checks_lints_clean_and_passes_its_tests() {
+    let names: Vec<&str> = bylaw::stdlib::MODULES.iter().map(|m| m.name).collect();
+    assert_eq!(names, EXPECTED);
+    for module in bylaw::stdlib::MODULES {
+        let checked = bylaw::check_source(module.name, module.text);
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{}: {:?}",
+            module.name,
+            checked.diagnostics
+        );
+        let lints = bylaw::lint::run(
+            checked.program.as_ref().unwrap(),
+            &checked.file,
+            module.text,
+            0,
+            &Default::default(),
+        );
+        assert!(
+            lints.is_empty(),
+            "{} does not lint clean: {:?}",
+            module.name,
+            lints
+                .iter()
+                .map(|l| &l.diagnostic.message)
+                .collect::<Vec<_>>()
+        );
+        let results = bylaw::testing::run_tests(&guard(module.name, module.text));
+        assert!(
+            results.len() >= 3,
+            "{} has {} tests",
+            module.name,
+            results.len()
+        );
+        for r in results {
+            assert!(
+                r.passed(),
+                "{}: test \"{}\" fails: {:?}",
+                module.name,
+                r.name,
+                r.failures
+            );
+        }
+        // In `bylaw fmt`'s layout.
+        let parsed = bylaw::syntax::parser::parse(module.text, 0);
+        assert_eq!(
+            bylaw::format::format(&parsed.file, &parsed.comments, module.text, 0),
+            module.text,
+            "{} is not formatted: run `bylaw fmt stdlib`",
+            module.name
+        );
+        // Tiers are the policy's decision, never a module's.
+        assert!(
+            !checked
+                .file
+                .decls
+                .iter()
+                .any(|d| matches!(d, bylaw::ast::Decl::Tiers(_)))
+        );
+        // Every rule and duty says which article it implements.
+        let program = checked.program.as_ref().unwrap();
+        assert!(
+            program.rules.iter().all(|r| r.cite.is_some()),
+            "{}",
+            module.name
+        );
+        assert!(
+            program.duties.iter().all(|d| !d.cites.is_empty()),
+            "{}",
+            module.name
+        );
+    }
+}
+
+fn all_modules() -> String {
+    std::fs::read_to_string(crate::data("stdlib/all_modules.bylaw")).unwrap()
+}
+
+#[test]
+fn a_policy_using_every_module_compiles_and_passes_its_tests() {
+    let guard = guard("all_modules.bylaw", &all_modules());
+    let results = bylaw::testing::run_tests(&guard);
+    assert_eq!(results.len(), 10);
+    for r in &results {
+        assert!(r.passed(), "\"{}\": {:?}", r.name, r.failures);
+    }
+    // `log_retention: 1 year` reached the module's duty.
+    let hiring = results
+        .iter()
+        .find(|r| r.name.starts_with("an EU hiring screen"))
+        .and_then(|r| r.decision.clone())
+        .unwrap();
+    let logging = hiring
+        .duties
+        .iter()
+        .find(|d| d.id == "eu_high_risk_logging")
+        .unwrap();
+    assert_eq!(logging.retain_seconds, Some(365 * 86_400));
+}
+
+#[test]
+fn a_policy_may_declare_what_a_module_declares_the_same_way() {
+    let text = "policy p version \"1.0.0\"\nuse std::minors\nuse std::personal_data\nschema request {\n  user.age: int\n  data.personal: bool\n}\ndefault allow\n";
+    let checked = bylaw::check_source("p.bylaw", text);
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let program = checked.program.unwrap();
+    assert_eq!(
+        program
+            .fields
+            .iter()
+            .filter(|f| f.path == "user.age")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn the_markdown_report_maps_articles_to_rules_duties_and_tests() {
+    for (name, text) in [
+        (
+            "genai_chat",
+            std::fs::read_to_string(crate::shared_examples()[2].clone()).unwrap(),
+        ),
+        ("all_modules", all_modules()),
+    ] {
+        let guard = guard(&format!("{name}.bylaw"), &text);
+        let results = bylaw::testing::run_tests(&guard);
+        let matrix = bylaw::report::matrix(guard.policy(), &results);
+        insta::assert_snapshot!(format!("report_{name}"), bylaw::report::markdown(&matrix));
+    }
+}
+
+#[test]
+fn the_html_report_renders_every_article_row_in_headless_chromium() {
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        std::process::Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium (.ci/run)"
+        );
+        eprintln!(
+            "chromium is not installed: skipping the browser test (`apt-get install chromium`)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let out = crate::replay::bylaw(&[
+        "report",
+        crate::data("stdlib/all_modules.bylaw").to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let profile = dir.path().join("profile");
+    let rendered = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let dom = String::from_utf8_lossy(&rendered.stdout);
+    let guard = guard("all_modules.bylaw", &all_modules());
+    let matrix = bylaw::report::matrix(guard.policy(), &bylaw::testing::run_tests(&guard));
+    assert!(matrix.articles.len() >= 30);
+    for article in &matrix.articles {
+        assert!(
+            dom.contains(&format!("data-article=\"{}\"", article.cite)),
+            "the rendered page has no row for {}",
+            article.cite
+        );
+    }
+    let rows = dom.matches("<tr class=\"covered\"").count()
+        + dom.matches("<tr class=\"uncovered\"").count();
+    assert_eq!(rows, matrix.articles.len());
+    assert!(dom.contains("not exercised by any test"));
+}
