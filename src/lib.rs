@@ -65,6 +65,7 @@ pub mod lsp;
 pub mod modules;
 pub mod report;
 pub mod runtime;
+pub mod server;
 pub mod stdlib;
 pub mod testing;
 mod tree_drop;

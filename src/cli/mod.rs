@@ -12,6 +12,7 @@ mod lsp_cmd;
 mod policy_file;
 mod replay_cmd;
 mod report_cmd;
+mod serve_cmd;
 mod stdlib_cmd;
 mod test_cmd;
 
@@ -53,6 +54,9 @@ enum Command {
     /// The compliance matrix: every cited article, the rules, tiers and duties that
     /// implement it, and the tests that exercise them; uncovered articles flagged.
     Report(report_cmd::ReportArgs),
+    /// The decision server: HTTP decide and batch endpoints, the admin API (kill switch,
+    /// recovery, reports, blocks), hot reload, health and Prometheus metrics.
+    Serve(serve_cmd::ServeArgs),
     /// The standard library: `list` its modules, `show` one's source.
     Stdlib(stdlib_cmd::StdlibArgs),
     /// Run the `test` blocks of policies; exits 1 if any test fails.
@@ -111,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint_cmd::run(&args),
         Command::Lsp => lsp_cmd::run(),
         Command::Report(args) => report_cmd::run(&args),
+        Command::Serve(args) => serve_cmd::run(&args),
         Command::Stdlib(args) => stdlib_cmd::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),

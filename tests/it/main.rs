@@ -13,6 +13,7 @@ mod lint;
 mod lsp;
 mod no_panic;
 mod replay;
+mod server;
 mod stdlib;
 mod syntax;
 

@@ -1,0 +1,87 @@
+//! `bylaw serve`: the decision server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::EXIT_USAGE;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The policy file; it is watched, and a new version that compiles is swapped in.
+    #[arg(long, env = "BYLAW_POLICY", value_name = "FILE")]
+    policy: PathBuf,
+    /// Where to listen (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8181")]
+    addr: std::net::SocketAddr,
+    /// The durable state store and audit log; without it, state lives in memory.
+    #[arg(long, env = "BYLAW_STATE", value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// A file holding the admin API's bearer token (else `BYLAW_ADMIN_TOKEN`; with
+    /// neither, the admin API is off).
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// A file holding a bearer token required by the decision endpoints (else
+    /// `BYLAW_DECIDE_TOKEN`; with neither, they are open).
+    #[arg(long, value_name = "FILE")]
+    decide_token_file: Option<PathBuf>,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body: usize,
+    /// How often the policy file is checked for a new version, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    reload_interval_ms: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn token(file: &Option<PathBuf>, env: &str) -> Result<Option<String>, String> {
+    match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| Some(t.trim().to_string()))
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display())),
+        None => Ok(std::env::var(env).ok().filter(|t| !t.trim().is_empty())),
+    }
+}
+
+pub(crate) fn run(args: &ServeArgs) -> ExitCode {
+    let tokens = token(&args.admin_token_file, "BYLAW_ADMIN_TOKEN")
+        .and_then(|a| token(&args.decide_token_file, "BYLAW_DECIDE_TOKEN").map(|d| (a, d)));
+    let (admin_token, decide_token) = match tokens {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let config = crate::server::Config {
+        policy: args.policy.clone(),
+        addr: args.addr,
+        state: args.state.clone(),
+        admin_token,
+        decide_token,
+        max_body: args.max_body,
+        reload_every: Duration::from_millis(args.reload_interval_ms.max(10)),
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(crate::server::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,846 @@
+//! `bylaw serve`: the decision server (axum on tokio).
+//!
+//! Decision endpoints: `POST /v1/decide` (one JSON request → one decision),
+//! `POST /v1/decide/batch` (JSON lines in, JSON lines out). Read-only: `GET
+//! /v1/policy`, `GET /healthz`, `GET /metrics` (Prometheus). Admin endpoints (the
+//! kill switch, recovery, reports, blocks) need the bearer token; every change they
+//! make is in the audit log with who and why. The policy file is polled; a new
+//! version is compiled and swapped in atomically, and one that fails to compile is
+//! never installed — the old one keeps serving and the error shows on `/v1/policy`.
+//!
+//! Every error is a JSON body `{"error": {"code": …, "message": …}}` with a 4xx or 5xx
+//! status; nothing a client sends can crash the server.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "the `Err` of the request checks is the HTTP response, returned at once"
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::governance::clock::{Clock, SystemClock, Timestamp};
+use crate::governance::replay::Command;
+use crate::governance::store::Store;
+use crate::governance::{Event, GovernError, Governor, Options, What};
+use crate::guard::{Engine, Guard, Policy};
+use crate::runtime::decision::Decision;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub policy: PathBuf,
+    pub addr: SocketAddr,
+    pub state: Option<PathBuf>,
+    pub admin_token: Option<String>,
+    pub decide_token: Option<String>,
+    pub max_body: usize,
+    pub reload_every: Duration,
+}
+
+/// The policy being served.
+struct Loaded {
+    governor: Governor,
+    info: PolicyInfo,
+    /// The decision counters of this policy, by outcome × (tier or none): looked up
+    /// by index on the hot path instead of by label.
+    counters: Vec<Counter>,
+    tiers: Vec<String>,
+}
+
+const OUTCOMES: [crate::runtime::decision::Outcome; 4] = [
+    crate::runtime::decision::Outcome::Allow,
+    crate::runtime::decision::Outcome::Escalate,
+    crate::runtime::decision::Outcome::Suspended,
+    crate::runtime::decision::Outcome::Deny,
+];
+
+impl Loaded {
+    fn counter(&self, decision: &Decision) -> Option<&Counter> {
+        let outcome = OUTCOMES.iter().position(|o| *o == decision.outcome)?;
+        let tier = match &decision.tier {
+            Some(t) => self.tiers.iter().position(|x| x == t)?,
+            None => self.tiers.len(),
+        };
+        self.counters.get(outcome * (self.tiers.len() + 1) + tier)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct PolicyInfo {
+    name: String,
+    version: String,
+    /// SHA-256 of the policy file.
+    fingerprint: String,
+    path: String,
+    loaded_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ReloadError {
+    at: Timestamp,
+    fingerprint: String,
+    message: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    outcome: String,
+    tier: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TriggerLabels {
+    trigger: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+    state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: String,
+}
+
+struct Metrics {
+    registry: Registry,
+    decisions: Family<DecisionLabels, Counter>,
+    latency: Histogram,
+    triggers: Family<TriggerLabels, Counter>,
+    services: Family<ServiceLabels, Gauge>,
+    reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("bylaw");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let latency = Histogram::new([
+            0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.1,
+        ]);
+        let triggers = Family::<TriggerLabels, Counter>::default();
+        let services = Family::<ServiceLabels, Gauge>::default();
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Decisions by outcome and tier",
+            decisions.clone(),
+        );
+        registry.register(
+            "decision_seconds",
+            "Time to decide one request, from body to decision",
+            latency.clone(),
+        );
+        registry.register(
+            "trigger_firings",
+            "Trigger episodes started",
+            triggers.clone(),
+        );
+        registry.register(
+            "service_state",
+            "1 for each service's current state",
+            services.clone(),
+        );
+        registry.register(
+            "policy_reloads",
+            "Policy reloads by result",
+            reloads.clone(),
+        );
+        Metrics {
+            registry,
+            decisions,
+            latency,
+            triggers,
+            services,
+            reloads,
+        }
+    }
+}
+
+struct App {
+    config: Config,
+    current: ArcSwap<Loaded>,
+    reload_error: Mutex<Option<ReloadError>>,
+    store: Option<Arc<Store>>,
+    metrics: Metrics,
+    requests: AtomicU64,
+}
+
+fn fingerprint(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Compiles the policy file into a governor over the shared store.
+fn load(
+    config: &Config,
+    store: Option<Arc<Store>>,
+    metrics: &Metrics,
+) -> Result<Loaded, (String, String)> {
+    let bytes = std::fs::read(&config.policy).map_err(|e| {
+        (
+            String::new(),
+            format!("cannot read `{}`: {e}", config.policy.display()),
+        )
+    })?;
+    let print = fingerprint(&bytes);
+    let fail = |message: String| (print.clone(), message);
+    let text = String::from_utf8(bytes).map_err(|_| fail("the policy is not UTF-8".into()))?;
+    let policy = Policy::check(&config.policy.display().to_string(), &text)
+        .map_err(|d| fail(d.to_string()))?;
+    let info = PolicyInfo {
+        name: policy.program.name.clone(),
+        version: policy.program.version.clone(),
+        fingerprint: print.clone(),
+        path: config.policy.display().to_string(),
+        loaded_at: SystemClock.now(),
+    };
+    let guard = Guard::new(Arc::new(policy), Engine::Jit).map_err(|d| fail(d.to_string()))?;
+    let tiers: Vec<String> = guard
+        .policy()
+        .ir
+        .tiers
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let mut counters = Vec::new();
+    for outcome in OUTCOMES {
+        for tier in tiers.iter().map(String::as_str).chain(["none"]) {
+            counters.push(
+                metrics
+                    .decisions
+                    .get_or_create(&DecisionLabels {
+                        outcome: outcome.as_str().to_string(),
+                        tier: tier.to_string(),
+                    })
+                    .clone(),
+            );
+        }
+    }
+    let governor =
+        Governor::new(guard, store, Options::default()).map_err(|e| fail(e.to_string()))?;
+    Ok(Loaded {
+        governor,
+        info,
+        counters,
+        tiers,
+    })
+}
+
+/// Runs the server until interrupted.
+pub async fn run(config: Config) -> Result<(), String> {
+    let store = match &config.state {
+        Some(path) => Some(Arc::new(Store::open(path).map_err(|e| e.to_string())?)),
+        None => None,
+    };
+    let metrics = Metrics::new();
+    let loaded = load(&config, store.clone(), &metrics).map_err(|(_, m)| m)?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = Arc::new(App {
+        current: ArcSwap::from_pointee(loaded),
+        reload_error: Mutex::new(None),
+        store,
+        metrics,
+        requests: AtomicU64::new(0),
+        config,
+    });
+    tokio::spawn(watch(Arc::clone(&app)));
+    let routes = router(Arc::clone(&app));
+    let info = app.current.load().info.clone();
+    println!(
+        "bylaw serve: {} {} on http://{addr}",
+        info.name, info.version
+    );
+    axum::serve(listener, routes)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Polls the policy file; installs a new version only if it compiles.
+async fn watch(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(app.config.reload_every);
+    loop {
+        ticker.tick().await;
+        let Ok(bytes) = std::fs::read(&app.config.policy) else {
+            continue;
+        };
+        let print = fingerprint(&bytes);
+        let current = app.current.load().info.fingerprint.clone();
+        let failed_already = lock(&app.reload_error)
+            .as_ref()
+            .is_some_and(|e| e.fingerprint == print);
+        if print == current || failed_already {
+            continue;
+        }
+        let worker = Arc::clone(&app);
+        let loaded = tokio::task::spawn_blocking(move || {
+            load(&worker.config, worker.store.clone(), &worker.metrics)
+        })
+        .await;
+        match loaded {
+            Ok(Ok(new)) => {
+                eprintln!(
+                    "bylaw serve: reloaded {} {} ({})",
+                    new.info.name,
+                    new.info.version,
+                    &new.info.fingerprint[..12]
+                );
+                app.current.store(Arc::new(new));
+                *lock(&app.reload_error) = None;
+                app.metrics
+                    .reloads
+                    .get_or_create(&ReloadLabels {
+                        result: "ok".into(),
+                    })
+                    .inc();
+            }
+            Ok(Err((fingerprint, message))) => {
+                eprintln!(
+                    "bylaw serve: the new policy was not installed; still serving the old one:\n{message}"
+                );
+                *lock(&app.reload_error) = Some(ReloadError {
+                    at: SystemClock.now(),
+                    fingerprint,
+                    message,
+                });
+                app.metrics
+                    .reloads
+                    .get_or_create(&ReloadLabels {
+                        result: "error".into(),
+                    })
+                    .inc();
+            }
+            Err(e) => eprintln!("bylaw serve: reload failed: {e}"),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/decide", post(decide))
+        .route("/v1/decide/batch", post(decide_batch))
+        .route("/v1/policy", get(policy))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+        .route("/v1/services/{name}/suspend", post(suspend))
+        .route("/v1/services/{name}/resume", post(resume))
+        .route("/v1/services/{name}/approve", post(approve))
+        .route("/v1/reports", get(reports))
+        .route("/v1/reports/{id}/file", post(file_report))
+        .route("/v1/blocks", post(block))
+        .route("/v1/blocks/{field}/{key}", delete(unblock))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({ "error": { "code": code, "message": message.into() } });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}
+
+async fn not_found(request: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no endpoint {} {}", request.method(), request.uri().path()),
+    )
+}
+
+/// Compares a bearer token without leaking where it differs.
+fn token_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    Sha256::digest(given.as_bytes()) == Sha256::digest(expected.as_bytes())
+}
+
+fn authorize(headers: &HeaderMap, token: Option<&str>, what: &str) -> Result<(), Response> {
+    match token {
+        None => Ok(()),
+        Some(t) if token_matches(headers, t) => Ok(()),
+        Some(_) => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("{what} needs `Authorization: Bearer <token>`"),
+        )),
+    }
+}
+
+fn admin(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+    match &app.config.admin_token {
+        None => Err(error(
+            StatusCode::FORBIDDEN,
+            "admin-disabled",
+            "the admin API is off: start the server with --admin-token-file or BYLAW_ADMIN_TOKEN",
+        )),
+        Some(t) => authorize(headers, Some(t), "the admin API"),
+    }
+}
+
+/// Reads a body up to the configured limit, of one of the accepted content types.
+async fn read_body(app: &App, request: Request, accepted: &[&str]) -> Result<Bytes, Response> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !accepted.contains(&content_type.as_str()) {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!(
+                "content type `{content_type}` is not accepted here; send {}",
+                accepted.join(" or ")
+            ),
+        ));
+    }
+    axum::body::to_bytes(request.into_body(), app.config.max_body)
+        .await
+        .map_err(|_| {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                format!(
+                    "the body is over the limit of {} bytes",
+                    app.config.max_body
+                ),
+            )
+        })
+}
+
+/// Decides one JSON request, counting it in the metrics; `Err` when the bytes are not
+/// a JSON object at all (a client error, not an invalid request).
+fn decide_bytes(app: &App, loaded: &Loaded, bytes: &[u8]) -> Result<Decision, String> {
+    let started = Instant::now();
+    let governor = &loaded.governor;
+    let governed = match governor.guard().encode_json(bytes) {
+        Ok(record) => governor.decide(&record, SystemClock.now()),
+        Err(errors) => {
+            if let Some(e) = errors.iter().find(|e| e.field.is_empty()) {
+                return Err(e.message.clone());
+            }
+            crate::governance::Governed {
+                decision: Decision::invalid(errors),
+                events: Vec::new(),
+            }
+        }
+    };
+    app.metrics.latency.observe(started.elapsed().as_secs_f64());
+    app.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(counter) = loaded.counter(&governed.decision) {
+        counter.inc();
+    }
+    count_events(app, &governed.events);
+    Ok(governed.decision)
+}
+
+fn count_events(app: &App, events: &[Event]) {
+    for e in events {
+        if let What::TriggerFired { trigger, .. } = &e.what {
+            app.metrics
+                .triggers
+                .get_or_create(&TriggerLabels {
+                    trigger: trigger.clone(),
+                })
+                .inc();
+        }
+    }
+}
+
+async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
+    if let Err(r) = authorize(
+        request.headers(),
+        app.config.decide_token.as_deref(),
+        "deciding",
+    ) {
+        return r;
+    }
+    let body = match read_body(&app, request, &["application/json"]).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let loaded = app.current.load();
+    match decide_bytes(&app, &loaded, &body) {
+        Ok(decision) => json_response(StatusCode::OK, &decision),
+        Err(message) => error(StatusCode::BAD_REQUEST, "malformed-json", message),
+    }
+}
+
+async fn decide_batch(State(app): State<Arc<App>>, request: Request) -> Response {
+    if let Err(r) = authorize(
+        request.headers(),
+        app.config.decide_token.as_deref(),
+        "deciding",
+    ) {
+        return r;
+    }
+    let accepted = [
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/json",
+    ];
+    let body = match read_body(&app, request, &accepted).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let loaded = app.current.load();
+    let mut out = Vec::with_capacity(body.len());
+    for (number, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let item = match decide_bytes(&app, &loaded, line) {
+            Ok(decision) => serde_json::to_value(decision),
+            Err(message) => Ok(
+                json!({ "error": { "code": "malformed-json", "line": number + 1, "message": message } }),
+            ),
+        };
+        match item {
+            Ok(v) => {
+                out.extend_from_slice(v.to_string().as_bytes());
+                out.push(b'\n');
+            }
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from(out),
+    )
+        .into_response()
+}
+
+async fn policy(State(app): State<Arc<App>>) -> Response {
+    let loaded = app.current.load();
+    let reload_error = lock(&app.reload_error).clone();
+    json_response(
+        StatusCode::OK,
+        &json!({ "policy": loaded.info, "reload_error": reload_error }),
+    )
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let store = match &app.store {
+        None => "memory".to_string(),
+        Some(s) => match s.failure() {
+            None => "ok".to_string(),
+            Some(e) => format!("failed: {e}"),
+        },
+    };
+    let healthy = !store.starts_with("failed");
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(
+        status,
+        &json!({
+            "status": if healthy { "ok" } else { "degraded" },
+            "store": store,
+            "policy": app.current.load().info.version,
+            "decisions": app.requests.load(Ordering::Relaxed),
+        }),
+    )
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // Service states as of now, one gauge per (service, state).
+    if let Ok((status, _)) = app.current.load().governor.status(SystemClock.now()) {
+        for s in status.services {
+            for state in ["active", "degraded", "suspended", "recovering"] {
+                app.metrics
+                    .services
+                    .get_or_create(&ServiceLabels {
+                        service: s.name.clone(),
+                        state: state.into(),
+                    })
+                    .set(i64::from(s.state.name() == state));
+            }
+        }
+    }
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &app.metrics.registry) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AdminBody {
+    #[serde(default)]
+    by: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// Parses an admin call's optional JSON body.
+async fn admin_body(app: &App, request: Request) -> Result<(HeaderMap, AdminBody), Response> {
+    let headers = request.headers().clone();
+    admin(app, &headers)?;
+    let has_body = headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v != "0");
+    if !has_body {
+        return Ok((headers, AdminBody::default()));
+    }
+    let bytes = read_body(app, request, &["application/json"]).await?;
+    serde_json::from_slice(&bytes)
+        .map(|b| (headers, b))
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "malformed-json", e.to_string()))
+}
+
+fn run_command(app: &App, command: Command) -> Response {
+    let loaded = app.current.load();
+    match command.apply(&loaded.governor, SystemClock.now()) {
+        Ok(events) => {
+            count_events(app, &events);
+            json_response(StatusCode::OK, &json!({ "events": events }))
+        }
+        Err(GovernError::Refused(m)) => error(StatusCode::CONFLICT, "refused", m),
+        Err(GovernError::Unknown(m)) => error(StatusCode::NOT_FOUND, "unknown", m),
+        Err(GovernError::Store(e)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+        }
+    }
+}
+
+fn who(body: &AdminBody) -> String {
+    body.by.clone().unwrap_or_else(|| "admin-api".into())
+}
+
+async fn suspend(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let (_, body) = match admin_body(&app, request).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(reason) = body.reason.clone() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing-reason",
+            "say why: {\"reason\": \"…\", \"by\": \"…\"}",
+        );
+    };
+    run_command(
+        &app,
+        Command::Suspend {
+            service: name,
+            by: who(&body),
+            reason,
+        },
+    )
+}
+
+async fn resume(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    match admin_body(&app, request).await {
+        Ok((_, body)) => run_command(
+            &app,
+            Command::Resume {
+                service: name,
+                by: who(&body),
+            },
+        ),
+        Err(r) => r,
+    }
+}
+
+async fn approve(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let (_, body) = match admin_body(&app, request).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(by) = body.by.clone() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing-approver",
+            "an approval names its approver: {\"by\": \"…\"}",
+        );
+    };
+    run_command(
+        &app,
+        Command::Approve {
+            service: name,
+            by,
+            role: body.role.clone(),
+        },
+    )
+}
+
+async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&app, &headers) {
+        return r;
+    }
+    match app.current.load().governor.status(SystemClock.now()) {
+        Ok((status, _)) => json_response(StatusCode::OK, &status),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+    }
+}
+
+async fn reports(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&app, &headers) {
+        return r;
+    }
+    match app.current.load().governor.status(SystemClock.now()) {
+        Ok((status, _)) => json_response(StatusCode::OK, &status.reports),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+    }
+}
+
+async fn file_report(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let (_, body) = match admin_body(&app, request).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Ok(report) = id.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad-report-id",
+            format!("`{id}` is not a report number"),
+        );
+    };
+    run_command(
+        &app,
+        Command::File {
+            report,
+            by: who(&body),
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlockBody {
+    field: String,
+    key: String,
+    #[serde(rename = "for")]
+    for_: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+async fn block(State(app): State<Arc<App>>, request: Request) -> Response {
+    if let Err(r) = admin(&app, request.headers()) {
+        return r;
+    }
+    let bytes = match read_body(&app, request, &["application/json"]).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let body: BlockBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-json", e.to_string()),
+    };
+    run_command(
+        &app,
+        Command::Block {
+            field: body.field,
+            key: body.key,
+            for_: body.for_,
+            by: body.by.unwrap_or_else(|| "admin-api".into()),
+            reason: body.reason,
+        },
+    )
+}
+
+async fn unblock(
+    State(app): State<Arc<App>>,
+    Path((field, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admin(&app, &headers) {
+        return r;
+    }
+    run_command(
+        &app,
+        Command::Unblock {
+            field,
+            key,
+            by: "admin-api".into(),
+        },
+    )
+}
