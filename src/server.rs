@@ -42,7 +42,7 @@ use sha2::{Digest, Sha256};
 use crate::governance::clock::{Clock, SystemClock, Timestamp};
 use crate::governance::replay::Command;
 use crate::governance::store::Store;
-use crate::governance::{Event, GovernError, Governor, Options, What};
+use crate::governance::{Event, GovernError, Governor, Options, What, lock};
 use crate::guard::{Engine, Guard, Policy};
 use crate::runtime::decision::Decision;
 
@@ -340,13 +340,6 @@ async fn watch(app: Arc<App>) {
             }
             Err(e) => eprintln!("bylaw serve: reload failed: {e}"),
         }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ast::{CmpOp, WindowKind};
 use crate::guard::Guard;
+use crate::ir::interp::ordered;
 use crate::ir::{self, Action, Compact, Threshold, status};
 use crate::runtime::decision::{
     Decision, Outcome, Reason, ReasonKind, ServiceStatus, human_duration,
@@ -897,6 +898,24 @@ impl Governor {
             })
     }
 
+    /// An operator command on a service: bring it up to `now`, then apply `command`,
+    /// which returns its changes and the events that go with them (first).
+    fn operate(
+        &self,
+        name: &str,
+        now: Timestamp,
+        command: impl FnOnce(&mut Machine) -> Result<(Vec<Change>, Vec<Event>), Refused>,
+    ) -> Result<Vec<Event>, GovernError> {
+        let cell = self.service(name)?;
+        let mut machine = lock(&cell.machine);
+        let mut events = Vec::new();
+        let changes = machine.advance(now);
+        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
+        let (changes, extra) = command(&mut machine)?;
+        self.commit_changes(cell, &machine, changes, extra, &mut events)?;
+        Ok(events)
+    }
+
     /// The kill switch: suspends a service until an operator resumes it.
     pub fn suspend(
         &self,
@@ -905,26 +924,14 @@ impl Governor {
         reason: &str,
         now: Timestamp,
     ) -> Result<Vec<Event>, GovernError> {
-        let cell = self.service(name)?;
-        let mut machine = lock(&cell.machine);
-        let mut events = Vec::new();
-        let changes = machine.advance(now);
-        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
-        let change = machine.suspend_by_operator(now, by, reason)?;
-        self.commit_changes(cell, &machine, vec![change], Vec::new(), &mut events)?;
-        Ok(events)
+        self.operate(name, now, |m| {
+            Ok((vec![m.suspend_by_operator(now, by, reason)?], Vec::new()))
+        })
     }
 
     /// Restores a degraded service, or releases a held suspension into recovery.
     pub fn resume(&self, name: &str, by: &str, now: Timestamp) -> Result<Vec<Event>, GovernError> {
-        let cell = self.service(name)?;
-        let mut machine = lock(&cell.machine);
-        let mut events = Vec::new();
-        let changes = machine.advance(now);
-        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
-        let changes = machine.resume(now, by)?;
-        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
-        Ok(events)
+        self.operate(name, now, |m| Ok((m.resume(now, by)?, Vec::new())))
     }
 
     /// Records an approval of a service's recovery.
@@ -935,22 +942,18 @@ impl Governor {
         role: Option<&str>,
         now: Timestamp,
     ) -> Result<Vec<Event>, GovernError> {
-        let cell = self.service(name)?;
-        let mut machine = lock(&cell.machine);
-        let mut events = Vec::new();
-        let changes = machine.advance(now);
-        self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
-        let (role, changes) = machine.approve(now, by, role)?;
-        let approved = Event::new(
-            now,
-            What::Approved {
-                service: name.to_string(),
-                by: by.to_string(),
-                role,
-            },
-        );
-        self.commit_changes(cell, &machine, changes, vec![approved], &mut events)?;
-        Ok(events)
+        self.operate(name, now, |m| {
+            let (role, changes) = m.approve(now, by, role)?;
+            let approved = Event::new(
+                now,
+                What::Approved {
+                    service: name.to_string(),
+                    by: by.to_string(),
+                    role,
+                },
+            );
+            Ok((changes, vec![approved]))
+        })
     }
 
     /// Blocks one key of a field until `now + for_secs`.
@@ -1112,17 +1115,6 @@ fn block_key(block: &Block) -> String {
     format!("{}\u{1f}{}", block.field, block.key)
 }
 
-fn compare<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
-    match op {
-        CmpOp::Eq => a == b,
-        CmpOp::Ne => a != b,
-        CmpOp::Lt => a < b,
-        CmpOp::Le => a <= b,
-        CmpOp::Gt => a > b,
-        CmpOp::Ge => a >= b,
-    }
-}
-
 /// The share of decisions in the window where the predicate held, in percent.
 fn rate_percent(tally: Tally) -> f64 {
     if tally.total == 0 {
@@ -1135,9 +1127,9 @@ fn rate_percent(tally: Tally) -> f64 {
 fn condition_holds(trigger: &ir::Trigger, tally: Tally) -> bool {
     match trigger.threshold {
         Threshold::Count(n) => {
-            compare(trigger.op, i64::try_from(tally.hits).unwrap_or(i64::MAX), n)
+            ordered(trigger.op, i64::try_from(tally.hits).unwrap_or(i64::MAX), n)
         }
-        Threshold::Rate(p) => tally.total > 0 && compare(trigger.op, rate_percent(tally), p),
+        Threshold::Rate(p) => tally.total > 0 && ordered(trigger.op, rate_percent(tally), p),
     }
 }
 

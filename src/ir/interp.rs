@@ -215,7 +215,7 @@ fn id(v: V) -> u64 {
 }
 
 /// An ordered comparison; for floats, IEEE 754 (`!=` holds for NaN, the rest do not).
-fn ordered<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
+pub(crate) fn ordered<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
     match op {
         CmpOp::Eq => a == b,
         CmpOp::Ne => a != b,
