@@ -270,6 +270,9 @@ pub async fn run(config: Config) -> Result<(), String> {
         config,
     });
     tokio::spawn(watch(Arc::clone(&app)));
+    if let Some(store) = app.store.clone() {
+        tokio::spawn(purge_expired(store));
+    }
     let routes = router(Arc::clone(&app));
     let info = app.current.load().info.clone();
     println!(
@@ -282,6 +285,21 @@ pub async fn run(config: Config) -> Result<(), String> {
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Purges decisions whose `retain` period is over, every ten minutes.
+async fn purge_expired(store: Arc<Store>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        ticker.tick().await;
+        let worker = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || worker.purge(SystemClock.now())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => eprintln!("bylaw serve: purged {n} audit record(s) past their retention"),
+            Ok(Err(e)) => eprintln!("bylaw serve: purging the audit log failed: {e}"),
+            Err(e) => eprintln!("bylaw serve: purging the audit log failed: {e}"),
+        }
+    }
 }
 
 /// Polls the policy file; installs a new version only if it compiles.

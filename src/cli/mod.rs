@@ -41,6 +41,8 @@ enum Command {
     /// Invalid requests are denied, naming every bad field. Exits 0 when every request
     /// was decided (whatever the outcomes), 1 when the policy has errors, 2 on usage errors.
     Eval(eval_cmd::EvalArgs),
+    /// Run the `test` blocks of policies; exits 1 if any test fails.
+    Test(test_cmd::TestArgs),
     /// Rewrite policies in the one canonical layout (comments kept); `--check` only
     /// reports, with a diff, and exits 1 if a file would change.
     Fmt(fmt_cmd::FmtArgs),
@@ -48,24 +50,14 @@ enum Command {
     /// rules, semantic ones among them (unreachable tiers, shadowed rules, conditions
     /// that never or always hold). `--list` names them; `--explain RULE` documents one.
     Lint(lint_cmd::LintArgs),
-    /// The language server, over standard input and output: diagnostics, hover,
-    /// go to definition, references, completion, outline, formatting, quick fixes.
-    Lsp,
-    /// The compliance matrix: every cited article, the rules, tiers and duties that
-    /// implement it, and the tests that exercise them; uncovered articles flagged.
-    Report(report_cmd::ReportArgs),
-    /// The decision server: HTTP decide and batch endpoints, the admin API (kill switch,
-    /// recovery, reports, blocks), hot reload, health and Prometheus metrics.
-    Serve(serve_cmd::ServeArgs),
-    /// The standard library: `list` its modules, `show` one's source.
-    Stdlib(stdlib_cmd::StdlibArgs),
-    /// Run the `test` blocks of policies; exits 1 if any test fails.
-    Test(test_cmd::TestArgs),
     /// Print the typed IR a policy compiles to.
     Ir(ir_cmd::IrArgs),
     /// Compile a policy to an enforcement module: an object file or shared library and
     /// a C header, with no Bylaw runtime and no JIT at run time.
     Build(build_cmd::BuildArgs),
+    /// The language server, over standard input and output: diagnostics, hover,
+    /// go to definition, references, completion, outline, formatting, quick fixes.
+    Lsp,
     /// Run timestamped traffic through triggers, services and recovery on a simulated
     /// clock, and print the timeline: what the policy would have done.
     Replay(replay_cmd::ReplayArgs),
@@ -74,6 +66,14 @@ enum Command {
     Ctl(ctl_cmd::CtlArgs),
     /// Verify, read and purge the hash-chained audit log of a state store.
     Audit(audit_cmd::AuditArgs),
+    /// The decision server: HTTP decide and batch endpoints, the admin API (kill switch,
+    /// recovery, reports, blocks), hot reload, health and Prometheus metrics.
+    Serve(serve_cmd::ServeArgs),
+    /// The standard library: `list` its modules, `show` one's source.
+    Stdlib(stdlib_cmd::StdlibArgs),
+    /// The compliance matrix: every cited article, the rules, tiers and duties that
+    /// implement it, and the tests that exercise them; uncovered articles flagged.
+    Report(report_cmd::ReportArgs),
 }
 
 /// How diagnostics are printed.
