@@ -362,6 +362,15 @@ impl Analysis {
         {
             return Some(found);
         }
+        // A field or `def` a `use`d module brings: known to the checked program only.
+        if let Some(program) = &self.checked.program {
+            if program.fields.iter().any(|f| f.path == dotted) {
+                return Some(Symbol::Field(dotted));
+            }
+            if program.defs.iter().any(|d| d.name == dotted) {
+                return Some(Symbol::Def(dotted));
+            }
+        }
         match path.parts.as_slice() {
             [e, m] => {
                 let member = Symbol::Member(e.node.clone(), m.node.clone());
@@ -444,7 +453,17 @@ impl Analysis {
         let code = |text: String| format!("```bylaw\n{text}\n```");
         match symbol {
             Symbol::Field(path) => {
-                let ty = self.field_types.get(path).cloned().unwrap_or_default();
+                let ty = self
+                    .field_types
+                    .get(path)
+                    .cloned()
+                    .or_else(|| {
+                        let program = self.checked.program.as_ref()?;
+                        let f = program.fields.iter().find(|f| f.path == *path)?;
+                        let q = if f.optional { "?" } else { "" };
+                        Some(format!("{}{q}", program.type_name(f.ty)))
+                    })
+                    .unwrap_or_default();
                 let mut out = code(format!("{path}: {ty}"));
                 if ty.ends_with('?') {
                     out.push_str("\n\nOptional: read it with `has(…)` or `… ?? default`.");
@@ -458,7 +477,10 @@ impl Analysis {
                     }
                     _ => None,
                 });
-                code(format!("def {name} = {}", value.unwrap_or_default()))
+                match value {
+                    Some(value) => code(format!("def {name} = {value}")),
+                    None => self.module_def(name),
+                }
             }
             Symbol::Enum(name) => {
                 let members = self
@@ -503,6 +525,27 @@ impl Analysis {
                 }
             }
         }
+    }
+
+    /// A `def` from a `use`d module: its text as the checker read it, and where from.
+    fn module_def(&self, name: &str) -> String {
+        let Some(program) = &self.checked.program else {
+            return format!("`{name}`");
+        };
+        let Some(def) = program.defs.iter().find(|d| d.name == name) else {
+            return format!("`{name}`");
+        };
+        let module = self
+            .checked
+            .sources
+            .file_of(def.span)
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
+        format!(
+            "```bylaw\ndef {name} = {}\n```\n\nfrom `{}`",
+            crate::lint::logic::text(program, &def.value),
+            module.trim_start_matches('<').trim_end_matches('>')
+        )
     }
 
     fn rule_at(&self, offset: u32) -> Option<(Span, String)> {

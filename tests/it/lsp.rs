@@ -286,3 +286,23 @@ fn the_vscode_extension_starts_the_server_and_colours_every_keyword() {
         );
     }
 }
+
+#[test]
+fn hover_explains_what_a_used_module_brings() {
+    use bylaw::lsp::analysis::Analysis;
+    let text = "policy p version \"1.0.0\"\nuse std::eu::ai_act::high_risk\ntiers {\n  high when eu_high_risk and biometric.verifications < 2\n  low otherwise\n}\ndefault allow\n";
+    let analysis = Analysis::new("p.bylaw", text, &Default::default());
+    assert!(
+        analysis.diagnostics().iter().all(|d| !d.is_error()),
+        "{:?}",
+        analysis.diagnostics()
+    );
+    let at = |needle: &str| text.find(needle).unwrap() as u32 + 2;
+    let (_, def) = analysis.hover(at("eu_high_risk")).unwrap();
+    assert!(
+        def.contains("def eu_high_risk = ") && def.contains("from `std::eu::ai_act::high_risk`"),
+        "{def}"
+    );
+    let (_, field) = analysis.hover(at("biometric.verifications")).unwrap();
+    assert_eq!(field, "```bylaw\nbiometric.verifications: int\n```");
+}
