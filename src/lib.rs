@@ -63,6 +63,7 @@ pub mod ir;
 pub mod lint;
 pub mod lsp;
 pub mod modules;
+pub mod redis_state;
 pub mod report;
 pub mod runtime;
 pub mod server;

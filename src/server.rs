@@ -56,6 +56,8 @@ pub struct Config {
     pub decide_token: Option<String>,
     pub max_body: usize,
     pub reload_every: Duration,
+    /// Share windows and states with other replicas through this Redis.
+    pub redis: Option<String>,
 }
 
 /// The policy being served.
@@ -182,6 +184,7 @@ impl Metrics {
 
 struct App {
     config: Config,
+    shared: Option<Arc<crate::redis_state::RedisShared>>,
     current: ArcSwap<Loaded>,
     reload_error: Mutex<Option<ReloadError>>,
     store: Option<Arc<Store>>,
@@ -197,6 +200,7 @@ fn fingerprint(bytes: &[u8]) -> String {
 fn load(
     config: &Config,
     store: Option<Arc<Store>>,
+    shared: Option<&Arc<crate::redis_state::RedisShared>>,
     metrics: &Metrics,
 ) -> Result<Loaded, (String, String)> {
     let bytes = std::fs::read(&config.policy).map_err(|e| {
@@ -239,8 +243,16 @@ fn load(
             );
         }
     }
-    let governor =
+    let mut governor =
         Governor::new(guard, store, Options::default()).map_err(|e| fail(e.to_string()))?;
+    if let Some(shared) = shared {
+        // Start from what the other replicas know.
+        for row in shared.rows().unwrap_or_default() {
+            governor.apply_remote(&row);
+        }
+        let shared: Arc<dyn crate::governance::shared::Shared> = shared.clone();
+        governor = governor.with_shared(shared);
+    }
     Ok(Loaded {
         governor,
         info,
@@ -256,7 +268,18 @@ pub async fn run(config: Config) -> Result<(), String> {
         None => None,
     };
     let metrics = Metrics::new();
-    let loaded = load(&config, store.clone(), &metrics).map_err(|(_, m)| m)?;
+    // Replicas of one policy share keys under its name.
+    let namespace = Policy::check(
+        &config.policy.display().to_string(),
+        &std::fs::read_to_string(&config.policy).unwrap_or_default(),
+    )
+    .map(|p| p.program.name)
+    .unwrap_or_default();
+    let shared = match &config.redis {
+        Some(url) => Some(crate::redis_state::RedisShared::new(url, &namespace)?),
+        None => None,
+    };
+    let loaded = load(&config, store.clone(), shared.as_ref(), &metrics).map_err(|(_, m)| m)?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
@@ -265,11 +288,16 @@ pub async fn run(config: Config) -> Result<(), String> {
         current: ArcSwap::from_pointee(loaded),
         reload_error: Mutex::new(None),
         store,
+        shared: shared.clone(),
         metrics,
         requests: AtomicU64::new(0),
         config,
     });
     tokio::spawn(watch(Arc::clone(&app)));
+    if let Some(shared) = shared {
+        let follower = Arc::clone(&app);
+        shared.follow(move |row| follower.current.load().governor.apply_remote(&row));
+    }
     if let Some(store) = app.store.clone() {
         tokio::spawn(purge_expired(store));
     }
@@ -320,7 +348,12 @@ async fn watch(app: Arc<App>) {
         }
         let worker = Arc::clone(&app);
         let loaded = tokio::task::spawn_blocking(move || {
-            load(&worker.config, worker.store.clone(), &worker.metrics)
+            load(
+                &worker.config,
+                worker.store.clone(),
+                worker.shared.as_ref(),
+                &worker.metrics,
+            )
         })
         .await;
         match loaded {
@@ -600,11 +633,20 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // Redis down is degraded but still serving (fail-safe), so still 200.
+    let redis = app.shared.as_ref().map(|s| match s.failure() {
+        None => "ok".to_string(),
+        Some(e) => {
+            format!("unreachable: {e}; deciding with the last known states and local counts")
+        }
+    });
+    let degraded = !healthy || redis.as_deref().is_some_and(|r| r != "ok");
     json_response(
         status,
         &json!({
-            "status": if healthy { "ok" } else { "degraded" },
+            "status": if degraded { "degraded" } else { "ok" },
             "store": store,
+            "redis": redis,
             "policy": app.current.load().info.version,
             "decisions": app.requests.load(Ordering::Relaxed),
         }),

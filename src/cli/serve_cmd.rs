@@ -33,6 +33,10 @@ pub(crate) struct ServeArgs {
     /// How often the policy file is checked for a new version, in milliseconds.
     #[arg(long, default_value_t = 500)]
     reload_interval_ms: u64,
+    /// Share trigger windows, service states, blocks and reports with other replicas
+    /// through this Redis (`redis://127.0.0.1:6379`).
+    #[arg(long, env = "BYLAW_REDIS", value_name = "URL")]
+    redis: Option<String>,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -65,6 +69,7 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         decide_token,
         max_body: args.max_body,
         reload_every: Duration::from_millis(args.reload_interval_ms.max(10)),
+        redis: args.redis.clone(),
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {

@@ -13,6 +13,7 @@ pub mod clock;
 mod events;
 pub mod replay;
 pub mod service;
+pub mod shared;
 pub mod store;
 pub mod window;
 
@@ -220,6 +221,7 @@ pub struct Governor {
     reports: Mutex<BTreeMap<u64, Report>>,
     next_report: AtomicU64,
     store: Option<Arc<Store>>,
+    shared: Option<Arc<dyn shared::Shared>>,
     service_slot: Option<usize>,
     id_slot: Option<usize>,
     /// (duty index, retention in seconds) of duties with `retain`.
@@ -273,6 +275,7 @@ impl Governor {
             reports: Mutex::new(BTreeMap::new()),
             next_report: AtomicU64::new(1),
             store,
+            shared: None,
             service_slot: (!policy.services.is_empty())
                 .then(|| slot_of("service"))
                 .flatten(),
@@ -287,6 +290,80 @@ impl Governor {
         };
         governor.load()?;
         Ok(governor)
+    }
+
+    /// Shares window counts and state changes with other replicas from now on.
+    pub fn with_shared(mut self, shared: Arc<dyn shared::Shared>) -> Governor {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Installs a state row another replica changed (never re-published or persisted:
+    /// the replica that made the change did both). A row that cannot be read is
+    /// ignored, so a bad peer cannot break this one.
+    pub fn apply_remote(&self, row: &StateWrite) {
+        match row {
+            StateWrite::Service(name, Some(text)) => {
+                let (Some(cell), Ok(state)) = (
+                    self.services.iter().find(|c| c.name == *name),
+                    serde_json::from_str::<ServiceState>(text),
+                ) else {
+                    return;
+                };
+                let mut machine = lock(&cell.machine);
+                if machine.state != state {
+                    machine.state = state;
+                    cell.publish(&machine);
+                }
+            }
+            StateWrite::Block(key, text) => {
+                let Some((field, value)) = key.split_once('\u{1f}') else {
+                    return;
+                };
+                let Some(slot) = self.field_slot(field) else {
+                    return;
+                };
+                let mut table = write(&self.blocks);
+                let keys = table.by_slot.entry(slot).or_default();
+                let block = text
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str::<Block>(t).ok());
+                let had = match block {
+                    Some(b) => keys.insert(value.to_string().into_boxed_str(), b).is_some(),
+                    None => {
+                        let had = keys.remove(value).is_some();
+                        if had {
+                            self.block_count.fetch_sub(1, Ordering::AcqRel);
+                        }
+                        return;
+                    }
+                };
+                if !had {
+                    self.block_count.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            StateWrite::Report(id, Some(text)) => {
+                if let Ok(report) = serde_json::from_str::<Report>(text) {
+                    self.next_report.fetch_max(id + 1, Ordering::AcqRel);
+                    lock(&self.reports).insert(*id, report);
+                }
+            }
+            StateWrite::Service(_, None) | StateWrite::Report(_, None) => {}
+        }
+    }
+
+    /// A trigger window's counts from the shared store, if one is configured and up.
+    fn shared_count(
+        &self,
+        trigger: &ir::Trigger,
+        key: Option<&str>,
+        now: Timestamp,
+        hit: bool,
+    ) -> Option<Tally> {
+        let shared = self.shared.as_ref()?;
+        let buckets = window::Buckets::for_window(trigger.within_secs);
+        let total = trigger.kind == WindowKind::Rate;
+        shared.count(&trigger.name, key, buckets, now, hit, total)
     }
 
     pub fn guard(&self) -> &Guard {
@@ -598,6 +675,11 @@ impl Governor {
     /// Writes events to the audit log with the state writes, durably, and stamps each
     /// event with its record's sequence number.
     fn persist(&self, events: &mut [Event], writes: Vec<StateWrite>) -> Result<(), GovernError> {
+        if let Some(shared) = &self.shared
+            && !writes.is_empty()
+        {
+            shared.publish(&writes);
+        }
         let Some(store) = &self.store else {
             return Ok(());
         };
@@ -726,9 +808,13 @@ impl Governor {
                 Window::Global(window) => {
                     if !hit && cell.rising {
                         window.record_miss(now);
+                        if trigger.kind == WindowKind::Rate {
+                            self.shared_count(trigger, None, now, false);
+                        }
                         continue;
                     }
-                    let tally = window.record(now, hit);
+                    let local = window.record(now, hit);
+                    let tally = self.shared_count(trigger, None, now, hit).unwrap_or(local);
                     let holds = condition_holds(trigger, tally);
                     let was = cell.active.swap(holds, Ordering::AcqRel);
                     if holds {
@@ -743,13 +829,15 @@ impl Governor {
                     let Some(key) = record.value_text(self.ir(), *slot) else {
                         continue;
                     };
-                    let (keyed, holds) =
-                        windows.record(&key, now, hit, |tally| condition_holds(trigger, tally));
+                    let shared = self.shared_count(trigger, Some(&key), now, hit);
+                    let (keyed, holds) = windows.record(&key, now, hit, |local| {
+                        condition_holds(trigger, shared.unwrap_or(local))
+                    });
                     if holds && (hit || !cell.rising) {
                         self.fire(
                             trigger,
                             Some(&key),
-                            keyed.tally,
+                            shared.unwrap_or(keyed.tally),
                             !keyed.was_active,
                             now,
                             events,

@@ -27,6 +27,10 @@ impl Drop for Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let policy = dir.path().join("policy.bylaw");
         std::fs::copy(crate::shared_examples()[2].clone(), &policy).unwrap();
@@ -47,7 +51,9 @@ impl Server {
             .arg(dir.path().join("state.redb"))
             .arg("--admin-token-file")
             .arg(dir.path().join("token"))
+            .args(extra)
             .env_remove("BYLAW_ADMIN_TOKEN")
+            .env_remove("BYLAW_REDIS")
             .env_remove("BYLAW_DECIDE_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -337,5 +343,129 @@ fn hot_reload_installs_a_good_policy_and_never_a_broken_one() {
     assert_eq!(
         server.decide(&chat_request(3, 0.0, 0.6, None))["outcome"],
         "allow"
+    );
+}
+
+/// A real `redis-server` on a free loopback port, stopped on drop.
+struct Redis {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_redis() -> Option<Redis> {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install redis-server (.ci/run)"
+        );
+        eprintln!("redis-server is not installed: skipping (`apt-get install redis-server`)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Redis {
+        child,
+        url: format!("redis://127.0.0.1:{port}"),
+    })
+}
+
+fn eventually(what: &str, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn two_replicas_share_counts_and_suspensions_through_redis() {
+    let Some(mut redis) = start_redis() else {
+        return;
+    };
+    let a = Server::start_with(&["--redis", &redis.url]);
+    let b = Server::start_with(&["--redis", &redis.url]);
+    // `jailbreak_wave` suspends chat at 50 attempts within 10 minutes: 25 + 24 is not
+    // yet enough...
+    for i in 0..49 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let d = server.decide(&chat_request(i, 0.85, 0.1, None));
+        assert_eq!(d["outcome"], "allow", "attempt {i}");
+    }
+    // ...the 50th, on either replica, is: the counts add up across replicas.
+    assert_eq!(
+        b.decide(&chat_request(49, 0.85, 0.1, None))["outcome"],
+        "allow"
+    );
+    assert_eq!(
+        b.decide(&chat_request(50, 0.0, 0.1, None))["outcome"],
+        "suspended"
+    );
+    // Replica A sees B's suspension.
+    eventually("replica A sees the suspension", || {
+        a.decide(&chat_request(51, 0.0, 0.1, None))["outcome"] == "suspended"
+    });
+    let (_, health) = a.get("/healthz");
+    assert!(health.contains(r#""redis":"ok""#), "{health}");
+
+    // The kill switch on A reaches B too: resume is refused there, as on A.
+    let (status, _) = a.post(
+        "/v1/services/chat/resume",
+        "application/json",
+        "{}",
+        Some("s3cret"),
+    );
+    assert_eq!(status, 409, "a trigger's suspension ends on its own");
+
+    // Redis goes away: both keep deciding with the last states they knew (fail-safe)
+    // and say so.
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    assert_eq!(
+        a.decide(&chat_request(52, 0.0, 0.1, None))["outcome"],
+        "suspended"
+    );
+    assert_eq!(
+        b.decide(&chat_request(53, 0.85, 0.1, None))["outcome"],
+        "suspended"
+    );
+    let (status, health) = b.get("/healthz");
+    assert_eq!(status, 200);
+    assert!(
+        health.contains(r#""status":"degraded""#) && health.contains("unreachable"),
+        "{health}"
     );
 }
