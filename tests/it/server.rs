@@ -469,3 +469,18 @@ fn two_replicas_share_counts_and_suspensions_through_redis() {
         "{health}"
     );
 }
+
+#[test]
+fn decision_endpoints_can_require_a_token() {
+    let tokens = tempfile::tempdir().unwrap();
+    let file = tokens.path().join("decide");
+    std::fs::write(&file, "d3cide").unwrap();
+    let server = Server::start_with(&["--decide-token-file", file.to_str().unwrap()]);
+    let body = chat_request(1, 0.0, 0.1, None).to_string();
+    let (status, answer) = server.post("/v1/decide", "application/json", &body, None);
+    assert_eq!((status, code(&answer).as_str()), (401, "unauthorized"));
+    let (status, answer) = server.post("/v1/decide", "application/json", &body, Some("d3cide"));
+    assert_eq!(status, 200, "{answer}");
+    // Health and metrics stay open for probes and scrapers.
+    assert_eq!(server.get("/healthz").0, 200);
+}
