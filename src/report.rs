@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::guard::Policy;
-use crate::runtime::decision::ReasonKind;
 use crate::syntax::span::Span;
-use crate::testing::TestResult;
+use crate::testing::{Part, TestResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Matrix {
@@ -54,13 +53,6 @@ pub fn matrix(policy: &Policy, results: &[TestResult]) -> Matrix {
         Some(file) => (file.name.clone(), file.line_col(span.start).0),
         None => (String::new(), 0),
     };
-    let exercised_by = |hit: &dyn Fn(&crate::Decision) -> bool| -> Vec<String> {
-        results
-            .iter()
-            .filter(|r| r.decision.as_ref().is_some_and(hit))
-            .map(|r| r.name.clone())
-            .collect()
-    };
     let mut by_cite: BTreeMap<String, Vec<Implementor>> = BTreeMap::new();
     for tier in &program.tiers {
         if let Some(cite) = &tier.cite {
@@ -71,7 +63,7 @@ pub fn matrix(policy: &Policy, results: &[TestResult]) -> Matrix {
                 summary: format!("tier `{}`", tier.name),
                 source,
                 line,
-                tests: exercised_by(&|d| d.tier.as_deref() == Some(tier.name.as_str())),
+                tests: Part::Tier(&tier.name).tests(results),
             });
         }
     }
@@ -79,11 +71,7 @@ pub fn matrix(policy: &Policy, results: &[TestResult]) -> Matrix {
         if let Some(cite) = &rule.cite {
             let (source, line) = place(rule.span);
             let id = format!("rule-{}", i + 1);
-            let tests = exercised_by(&|d| {
-                d.reasons
-                    .iter()
-                    .any(|r| r.kind == ReasonKind::Rule && r.id == id)
-            });
+            let tests = Part::Rule(&id).tests(results);
             by_cite.entry(cite.clone()).or_default().push(Implementor {
                 kind: "rule",
                 id: id.clone(),
@@ -103,7 +91,7 @@ pub fn matrix(policy: &Policy, results: &[TestResult]) -> Matrix {
                 summary: format!("duty `{}`", duty.name),
                 source,
                 line,
-                tests: exercised_by(&|d| d.duties.iter().any(|x| x.id == duty.name)),
+                tests: Part::Duty(&duty.name).tests(results),
             });
         }
     }

@@ -246,12 +246,7 @@ fn load(
     let mut governor =
         Governor::new(guard, store, Options::default()).map_err(|e| fail(e.to_string()))?;
     if let Some(shared) = shared {
-        // Start from what the other replicas know.
-        for row in shared.rows().unwrap_or_default() {
-            governor.apply_remote(&row);
-        }
-        let shared: Arc<dyn crate::governance::shared::Shared> = shared.clone();
-        governor = governor.with_shared(shared);
+        governor = attach(governor, shared);
     }
     Ok(Loaded {
         governor,
@@ -261,6 +256,16 @@ fn load(
     })
 }
 
+/// Shares a governor's state through Redis, starting from what the other replicas
+/// know.
+fn attach(governor: Governor, shared: &Arc<crate::redis_state::RedisShared>) -> Governor {
+    for row in shared.rows().unwrap_or_default() {
+        governor.apply_remote(&row);
+    }
+    let shared: Arc<dyn crate::governance::shared::Shared> = shared.clone();
+    governor.with_shared(shared)
+}
+
 /// Runs the server until interrupted.
 pub async fn run(config: Config) -> Result<(), String> {
     let store = match &config.state {
@@ -268,18 +273,18 @@ pub async fn run(config: Config) -> Result<(), String> {
         None => None,
     };
     let metrics = Metrics::new();
+    let mut loaded = load(&config, store.clone(), None, &metrics).map_err(|(_, m)| m)?;
     // Replicas of one policy share keys under its name.
-    let namespace = Policy::check(
-        &config.policy.display().to_string(),
-        &std::fs::read_to_string(&config.policy).unwrap_or_default(),
-    )
-    .map(|p| p.program.name)
-    .unwrap_or_default();
     let shared = match &config.redis {
-        Some(url) => Some(crate::redis_state::RedisShared::new(url, &namespace)?),
+        Some(url) => Some(crate::redis_state::RedisShared::new(
+            url,
+            &loaded.info.name,
+        )?),
         None => None,
     };
-    let loaded = load(&config, store.clone(), shared.as_ref(), &metrics).map_err(|(_, m)| m)?;
+    if let Some(shared) = &shared {
+        loaded.governor = attach(loaded.governor, shared);
+    }
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
@@ -695,18 +700,17 @@ struct AdminBody {
 }
 
 /// Parses an admin call's optional JSON body.
-async fn admin_body(app: &App, request: Request) -> Result<(HeaderMap, AdminBody), Response> {
-    let headers = request.headers().clone();
-    admin(app, &headers)?;
-    let has_body = headers
+async fn admin_body(app: &App, request: Request) -> Result<AdminBody, Response> {
+    admin(app, request.headers())?;
+    let has_body = request
+        .headers()
         .get(header::CONTENT_LENGTH)
         .is_some_and(|v| v != "0");
     if !has_body {
-        return Ok((headers, AdminBody::default()));
+        return Ok(AdminBody::default());
     }
     let bytes = read_body(app, request, &["application/json"]).await?;
     serde_json::from_slice(&bytes)
-        .map(|b| (headers, b))
         .map_err(|e| error(StatusCode::BAD_REQUEST, "malformed-json", e.to_string()))
 }
 
@@ -734,7 +738,7 @@ async fn suspend(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    let (_, body) = match admin_body(&app, request).await {
+    let body = match admin_body(&app, request).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -761,7 +765,7 @@ async fn resume(
     request: Request,
 ) -> Response {
     match admin_body(&app, request).await {
-        Ok((_, body)) => run_command(
+        Ok(body) => run_command(
             &app,
             Command::Resume {
                 service: name,
@@ -777,7 +781,7 @@ async fn approve(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    let (_, body) = match admin_body(&app, request).await {
+    let body = match admin_body(&app, request).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -823,7 +827,7 @@ async fn file_report(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let (_, body) = match admin_body(&app, request).await {
+    let body = match admin_body(&app, request).await {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -119,10 +119,47 @@ pub struct Covered {
     pub exercised: bool,
 }
 
+/// Something a test can exercise: a rule (by its decision id, `rule-N`), a tier or a
+/// duty (by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part<'a> {
+    Rule(&'a str),
+    Tier(&'a str),
+    Duty(&'a str),
+}
+
+impl Part<'_> {
+    /// Whether this part took part in a decision: the rule fired, the tier was chosen,
+    /// the duty applied.
+    pub fn in_decision(self, d: &Decision) -> bool {
+        match self {
+            Part::Rule(id) => d
+                .reasons
+                .iter()
+                .any(|r| r.kind == crate::runtime::decision::ReasonKind::Rule && r.id == id),
+            Part::Tier(name) => d.tier.as_deref() == Some(name),
+            Part::Duty(name) => d.duties.iter().any(|x| x.id == name),
+        }
+    }
+
+    /// The tests whose decision it took part in.
+    pub fn tests(self, results: &[TestResult]) -> Vec<String> {
+        results
+            .iter()
+            .filter(|r| r.decision.as_ref().is_some_and(|d| self.in_decision(d)))
+            .map(|r| r.name.clone())
+            .collect()
+    }
+}
+
 impl Coverage {
     pub fn of(policy: &crate::ir::Policy, results: &[TestResult]) -> Coverage {
-        let decisions: Vec<&Decision> =
-            results.iter().filter_map(|r| r.decision.as_ref()).collect();
+        let exercised = |part: Part<'_>| {
+            results
+                .iter()
+                .filter_map(|r| r.decision.as_ref())
+                .any(|d| part.in_decision(d))
+        };
         let rules = policy
             .rules
             .iter()
@@ -130,11 +167,7 @@ impl Coverage {
             .map(|(i, rule)| {
                 let id = format!("rule-{}", i + 1);
                 Covered {
-                    exercised: decisions.iter().any(|d| {
-                        d.reasons.iter().any(|r| {
-                            r.kind == crate::runtime::decision::ReasonKind::Rule && r.id == id
-                        })
-                    }),
+                    exercised: exercised(Part::Rule(&id)),
                     id,
                     line: rule.loc.line,
                 }
@@ -146,9 +179,7 @@ impl Coverage {
             .map(|t| Covered {
                 id: t.name.clone(),
                 line: t.loc.line,
-                exercised: decisions
-                    .iter()
-                    .any(|d| d.tier.as_deref() == Some(t.name.as_str())),
+                exercised: exercised(Part::Tier(&t.name)),
             })
             .collect();
         let duties = policy
@@ -157,9 +188,7 @@ impl Coverage {
             .map(|duty| Covered {
                 id: duty.name.clone(),
                 line: duty.loc.line,
-                exercised: decisions
-                    .iter()
-                    .any(|d| d.duties.iter().any(|x| x.id == duty.name)),
+                exercised: exercised(Part::Duty(&duty.name)),
             })
             .collect();
         Coverage {

@@ -323,24 +323,20 @@ impl Governor {
                 let Some(slot) = self.field_slot(field) else {
                     return;
                 };
-                let mut table = write(&self.blocks);
-                let keys = table.by_slot.entry(slot).or_default();
                 let block = text
                     .as_deref()
                     .and_then(|t| serde_json::from_str::<Block>(t).ok());
-                let had = match block {
-                    Some(b) => keys.insert(value.to_string().into_boxed_str(), b).is_some(),
-                    None => {
-                        let had = keys.remove(value).is_some();
-                        if had {
-                            self.block_count.fetch_sub(1, Ordering::AcqRel);
-                        }
-                        return;
-                    }
+                let mut table = write(&self.blocks);
+                let keys = table.by_slot.entry(slot).or_default();
+                let (before, after) = match block {
+                    Some(b) => (keys.insert(value.into(), b).is_some(), true),
+                    None => (keys.remove(value).is_some(), false),
                 };
-                if !had {
-                    self.block_count.fetch_add(1, Ordering::AcqRel);
-                }
+                match (before, after) {
+                    (false, true) => self.block_count.fetch_add(1, Ordering::AcqRel),
+                    (true, false) => self.block_count.fetch_sub(1, Ordering::AcqRel),
+                    _ => 0,
+                };
             }
             StateWrite::Report(id, Some(text)) => {
                 if let Ok(report) = serde_json::from_str::<Report>(text) {
