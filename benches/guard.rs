@@ -84,10 +84,7 @@ fn generated_policies(c: &mut Criterion) {
 
 fn json_to_decision(c: &mut Criterion) {
     let policy_path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/scenario/guard.bylaw");
-    let requests_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/bench/requests.jsonl"
-    );
+    let requests_path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/scenario/requests.jsonl");
     let source = std::fs::read_to_string(policy_path).unwrap_or_else(|e| panic!("{e}"));
     let lines: Vec<Vec<u8>> = std::fs::read_to_string(requests_path)
         .unwrap_or_else(|e| panic!("{e}"))

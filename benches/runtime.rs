@@ -18,10 +18,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 mod common;
 
 fn example() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/examples/genai_chat.bylaw"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/genai_chat.bylaw");
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

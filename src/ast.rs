@@ -411,10 +411,26 @@ pub enum ExprKind {
     Paren(Box<Expr>),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
+}
+
+// By hand, so that cloning or comparing a tree thousands deep cannot overflow the stack.
+impl Clone for Expr {
+    fn clone(&self) -> Self {
+        crate::tree_drop::with_stack(|| Expr {
+            kind: self.kind.clone(),
+            span: self.span,
+        })
+    }
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        crate::tree_drop::with_stack(|| self.span == other.span && self.kind == other.kind)
+    }
 }
 
 impl Expr {

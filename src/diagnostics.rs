@@ -66,6 +66,9 @@ codes! {
     ParameterNotConstant = "E0119", "parameter-not-constant", "a typed `def` (a parameter) whose value is not a constant of its type";
     TiersInModule = "E0120", "tiers-in-module", "a module with a `tiers` block: tiers belong to the policy";
     RetainNeedsDuration = "E0121", "retain-needs-duration", "`retain NAME` where NAME is not a constant duration `def`";
+    EnumSetTooLarge = "E0123", "enum-set-too-large", "`set<E>` of an enum with more than 64 members";
+    TooManyTiers = "E0124", "too-many-tiers", "a `tiers` block with more than 64 tiers";
+    MissingPolicy = "E0122", "missing-policy", "a file without its `policy NAME version \"x.y.z\"` line (an empty or half-written file)";
     UnknownName = "E0200", "unknown-name", "a name that is no field, `def`, enum member or built-in";
     UnknownMember = "E0201", "unknown-member", "an enum member that the enum does not have";
     AmbiguousMember = "E0202", "ambiguous-member", "a bare member that several enums share, with nothing to decide";
@@ -90,6 +93,7 @@ codes! {
     DuplicateDutyItem = "E0307", "duplicate-duty-item", "a duty item that may appear once, given twice";
     DuplicateServiceItem = "E0308", "duplicate-service-item", "a service or recovery item that may appear once, given twice";
     ZeroDuration = "E0309", "zero-duration", "a window, block or deadline of zero length";
+    DurationTooLong = "E0312", "duration-too-long", "a window, retention, deadline, block or suspension longer than 100 years";
     InvalidByType = "E0311", "invalid-by-type", "a `by` key of a type that cannot be a key (a set)";
     UnknownFixture = "E0400", "unknown-fixture", "`given` a fixture that is not declared";
     MissingFixtureField = "E0401", "missing-fixture-field", "a fixture without a required schema field";

@@ -106,19 +106,37 @@ pub struct Guard {
     policy: Arc<Policy>,
     encoder: Arc<Encoder>,
     jit: Option<Arc<JitGuard>>,
+    /// Why the JIT was asked for and the interpreter decides instead.
+    interpreted_because: Option<String>,
 }
 
 impl Guard {
+    /// A guard deciding with `engine`. A policy too large for native code
+    /// ([`crate::codegen::too_large_for_native`]) is decided by the interpreter even
+    /// when the JIT is asked for: [`Guard::interpreted_because`] says why.
     pub fn new(policy: Arc<Policy>, engine: Engine) -> Result<Guard, Diagnostics> {
+        let mut interpreted_because = None;
         let jit = match engine {
-            Engine::Jit => Some(Arc::new(JitGuard::compile(&policy.ir)?)),
+            Engine::Jit => match crate::codegen::too_large_for_native(&policy.ir) {
+                Some(why) => {
+                    interpreted_because = Some(why);
+                    None
+                }
+                None => Some(Arc::new(JitGuard::compile(&policy.ir)?)),
+            },
             Engine::Interpreter => None,
         };
         Ok(Guard {
             encoder: Arc::new(Encoder::new(&policy.ir)),
             policy,
             jit,
+            interpreted_because,
         })
+    }
+
+    /// Set when the JIT was asked for but the policy is decided by the interpreter.
+    pub fn interpreted_because(&self) -> Option<&str> {
+        self.interpreted_because.as_deref()
     }
 
     pub fn policy(&self) -> &Policy {

@@ -40,6 +40,7 @@ pub fn check_source(name: &str, text: &str) -> Checked {
     let base = sources.add(name, text);
     let mut parsed = syntax::parser::parse(text, base);
     let mut diagnostics = parsed.diagnostics;
+    require_policy_line(&parsed.file, base, &mut diagnostics);
     // `use`: the modules' declarations join the policy's for checking; afterwards the
     // file holds only what was written in it again.
     let own = modules::resolve(&mut parsed.file, &mut sources, &mut diagnostics);
@@ -56,6 +57,28 @@ pub fn check_source(name: &str, text: &str) -> Checked {
         diagnostics,
     }
 }
+/// A policy file names itself. An empty file, or the tail of one whose head is not
+/// written yet, would otherwise be a valid policy that allows everything.
+fn require_policy_line(file: &ast::File, base: u32, diagnostics: &mut Vec<Diagnostic>) {
+    let has_policy = file.decls.iter().any(|d| matches!(d, ast::Decl::Policy(_)));
+    let parse_failed = diagnostics.iter().any(Diagnostic::is_error);
+    if has_policy || parse_failed {
+        return;
+    }
+    diagnostics.push(
+        Diagnostic::error(
+            diagnostics::Code::MissingPolicy,
+            "the file has no `policy` line",
+            syntax::span::Span::new(base, base),
+            "a policy file starts with `policy NAME version \"x.y.z\"`",
+        )
+        .with_help(
+            "an empty or half-written file is not a policy: write the `policy` line, \
+             such as `policy my_service version \"1.0.0\"`",
+        ),
+    );
+}
+
 pub mod codegen;
 pub mod governance;
 pub mod guard;

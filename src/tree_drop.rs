@@ -11,6 +11,13 @@ pub(crate) trait Tree: Sized {
     fn take_children(&mut self, out: &mut Vec<Self>);
 }
 
+/// Runs `f`, first moving to a new stack segment on the heap when this one runs low:
+/// for the recursive passes over expression trees (cloning and comparing them among
+/// them), so a tree's depth is bounded by memory, never by the thread's stack.
+pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
+}
+
 /// Empties `node` iteratively; call it from `Drop::drop`. Every node moved onto the
 /// stack is left with leaf children, so its own drop returns at once.
 pub(crate) fn drop_iteratively<T: Tree>(node: &mut T) {

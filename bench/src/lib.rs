@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 pub const BYLAW_POLICY: &str = include_str!("../scenario/guard.bylaw");
-pub const CEDAR_POLICY: &str = include_str!("../../../shared/bench/guard.cedar");
-pub const REGO_POLICY: &str = include_str!("../../../shared/bench/guard.rego");
-pub const CEL_EXPR: &str = include_str!("../../../shared/bench/guard.cel");
-pub const REQUESTS: &str = include_str!("../../../shared/bench/requests.jsonl");
+pub const CEDAR_POLICY: &str = include_str!("../scenario/guard.cedar");
+pub const REGO_POLICY: &str = include_str!("../scenario/guard.rego");
+pub const CEL_EXPR: &str = include_str!("../scenario/guard.cel");
+pub const REQUESTS: &str = include_str!("../scenario/requests.jsonl");
 
 /// One scenario request as JSON, with its expected decision (`true` = allow).
 pub struct Case {

@@ -6,6 +6,9 @@ use crate::ast::{self, ActionKind, DutyItem, Literal, RecoveryItem, ServiceItem,
 use crate::diagnostics::{Code, Diagnostic};
 use crate::syntax::span::{Span, Spanned};
 
+/// The longest window, retention, deadline, block or suspension: 100 years of 365 days.
+pub const MAX_DURATION_SECS: u64 = 100 * 365 * 24 * 3600;
+
 impl Checker<'_> {
     pub(super) fn check_tiers(&mut self, tiers: &ast::TiersDecl) -> Vec<program::Tier> {
         tiers
@@ -144,7 +147,9 @@ impl Checker<'_> {
         });
         match value.as_ref().map(|e| &e.kind) {
             Some(program::ExprKind::Const(program::Value::Duration(secs))) if *secs > 0 => {
-                Some(*secs as u64)
+                let secs = *secs as u64;
+                self.bounded_duration(secs, name.span, "a retention period");
+                Some(secs.min(MAX_DURATION_SECS))
             }
             _ => {
                 self.error(
@@ -176,7 +181,24 @@ impl Checker<'_> {
                 "zero length",
             ));
         }
-        d.node
+        self.bounded_duration(d.node, d.span, what);
+        d.node.min(MAX_DURATION_SECS)
+    }
+
+    /// Every time the runtime computes is a moment before the year 10000; durations of
+    /// at most a century keep `now + duration` there for the next eight thousand years.
+    fn bounded_duration(&mut self, secs: u64, span: Span, what: &str) {
+        if secs > MAX_DURATION_SECS {
+            self.error(
+                Diagnostic::error(
+                    Code::DurationTooLong,
+                    format!("{what} of more than 100 years"),
+                    span,
+                    "longer than 100 years",
+                )
+                .with_help("windows, retention, deadlines, blocks and suspensions last at most `100 years`"),
+            );
+        }
     }
 
     pub(super) fn check_trigger(&mut self, trigger: &ast::TriggerDecl) -> program::Trigger {

@@ -12,6 +12,8 @@ mod schema;
 
 use std::collections::HashMap;
 
+pub use items::MAX_DURATION_SECS;
+
 use crate::ast::{self, Decl, Outcome};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::syntax::span::Span;
@@ -33,6 +35,9 @@ pub fn check(file: &ast::File) -> Checked {
         diagnostics: checker.diagnostics,
     }
 }
+
+/// Duties name the tiers they apply in as bits of one 64-bit mask.
+const MAX_TIERS: usize = 64;
 
 #[derive(Debug, Clone)]
 enum DefState<'a> {
@@ -382,6 +387,21 @@ impl<'a> Checker<'a> {
             spans.push(entry.name.span);
         }
         let count = tiers.entries.len();
+        if count > MAX_TIERS {
+            let extra = tiers
+                .entries
+                .get(MAX_TIERS)
+                .map_or(tiers.span, |e| e.name.span);
+            self.error(
+                Diagnostic::error(
+                    Code::TooManyTiers,
+                    format!("a `tiers` block has at most {MAX_TIERS} tiers; this one has {count}"),
+                    extra,
+                    "tier 65",
+                )
+                .with_help("merge tiers that carry the same duties, or use a `def` per group"),
+            );
+        }
         for (i, entry) in tiers.entries.iter().enumerate() {
             if entry.when.is_none() && i + 1 < count {
                 self.error(

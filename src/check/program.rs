@@ -118,11 +118,30 @@ pub enum ExprKind {
     InList(Box<Expr>, Vec<Expr>),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Expr {
     pub kind: ExprKind,
     pub ty: Ty,
     pub span: Span,
+}
+
+// By hand, so that cloning or comparing a tree thousands deep cannot overflow the stack.
+impl Clone for Expr {
+    fn clone(&self) -> Self {
+        crate::tree_drop::with_stack(|| Expr {
+            kind: self.kind.clone(),
+            ty: self.ty,
+            span: self.span,
+        })
+    }
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        crate::tree_drop::with_stack(|| {
+            self.ty == other.ty && self.span == other.span && self.kind == other.kind
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,9 @@ use super::program::{Elem, Field, Ty};
 use crate::ast::{self, Decl, TypeKind};
 use crate::diagnostics::{Code, Diagnostic};
 
+/// A `set<Enum>` is one 64-bit mask in the record, a bit per member.
+pub(crate) const MAX_ENUM_SET_MEMBERS: usize = 64;
+
 impl Checker<'_> {
     pub(super) fn collect_schema(&mut self, file: &ast::File) {
         for decl in &file.decls {
@@ -85,7 +88,26 @@ impl Checker<'_> {
             TypeKind::Set(elem) => match elem.node.as_str() {
                 "string" => Ty::Set(Elem::Str),
                 other => match self.enum_by_name.get(other) {
-                    Some(&id) => Ty::Set(Elem::Enum(id)),
+                    Some(&id) => {
+                        let members = self.enums.get(id).map_or(0, |e| e.members.len());
+                        if members > MAX_ENUM_SET_MEMBERS {
+                            self.error(
+                                Diagnostic::error(
+                                    Code::EnumSetTooLarge,
+                                    format!(
+                                        "`set<{other}>` cannot be a field type: `{other}` has \
+                                         {members} members"
+                                    ),
+                                    elem.span,
+                                    "a set of enum members holds at most 64 members",
+                                )
+                                .with_help("use `set<string>`, which holds any strings"),
+                            );
+                            Ty::Error
+                        } else {
+                            Ty::Set(Elem::Enum(id))
+                        }
+                    }
                     None => {
                         self.error(
                             Diagnostic::error(

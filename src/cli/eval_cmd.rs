@@ -15,7 +15,7 @@ use crate::runtime::decision::Decision;
 pub(crate) struct EvalArgs {
     /// The policy file.
     policy: PathBuf,
-    /// One JSON request; prints one decision.
+    /// One JSON request (`-` for standard input); prints one decision.
     #[arg(long, value_name = "FILE.json")]
     request: Option<PathBuf>,
     /// JSON lines, one request per line (`-` for standard input); prints one decision
@@ -45,6 +45,14 @@ pub(crate) fn run(args: &EvalArgs) -> ExitCode {
             Err(errors) => Decision::invalid(errors),
         }
     };
+    // In a stream, a line that is not a JSON object says which line it is.
+    let decide_line = |number: usize, bytes: &[u8]| -> Decision {
+        let mut decision = decide(bytes);
+        for error in decision.errors.iter_mut().filter(|e| e.field.is_empty()) {
+            error.message = format!("line {number}: {}", error.message);
+        }
+        decision
+    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let emit = |out: &mut BufWriter<std::io::StdoutLock<'_>>,
@@ -58,7 +66,13 @@ pub(crate) fn run(args: &EvalArgs) -> ExitCode {
         }
     };
     let result = if let Some(path) = &args.request {
-        match std::fs::read(path) {
+        let bytes = if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map(|_| bytes)
+        } else {
+            std::fs::read(path)
+        };
+        match bytes {
             Ok(bytes) => emit(&mut out, &decide(&bytes)),
             Err(e) => {
                 eprintln!("error: cannot read `{}`: {e}", path.display());
@@ -77,7 +91,7 @@ pub(crate) fn run(args: &EvalArgs) -> ExitCode {
                 }
             }
         };
-        stream(reader, &mut out, decide, emit)
+        stream(reader, &mut out, decide_line, emit)
     } else {
         Ok(())
     };
@@ -93,18 +107,20 @@ pub(crate) fn run(args: &EvalArgs) -> ExitCode {
 fn stream<'o, R: BufRead>(
     mut reader: R,
     out: &mut BufWriter<std::io::StdoutLock<'o>>,
-    decide: impl Fn(&[u8]) -> Decision,
+    decide: impl Fn(usize, &[u8]) -> Decision,
     emit: impl Fn(&mut BufWriter<std::io::StdoutLock<'o>>, &Decision) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let mut line = Vec::new();
+    let mut number = 0;
     loop {
         line.clear();
+        number += 1;
         if reader.read_until(b'\n', &mut line)? == 0 {
             return Ok(());
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        emit(out, &decide(&line))?;
+        emit(out, &decide(number, &line))?;
     }
 }

@@ -3,9 +3,11 @@
 mod audit_cmd;
 mod build_cmd;
 mod check_cmd;
+mod completions_cmd;
 mod ctl_cmd;
 mod eval_cmd;
 mod fmt_cmd;
+mod init_cmd;
 mod ir_cmd;
 mod lint_cmd;
 mod lsp_cmd;
@@ -31,6 +33,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a new policy project: a policy with schema, tiers, a rule, duties, a
+    /// fixture and tests, a `bylaw.toml` and a CI script. Never overwrites a file.
+    Init(init_cmd::InitArgs),
     /// Parse and type-check policies, reporting every problem found.
     ///
     /// Exits 0 when there are no errors, 1 when there are (or when there are
@@ -74,6 +79,10 @@ enum Command {
     /// The compliance matrix: every cited article, the rules, tiers and duties that
     /// implement it, and the tests that exercise them; uncovered articles flagged.
     Report(report_cmd::ReportArgs),
+    /// Print a shell completion script: `bylaw completions bash > /etc/bash_completion.d/bylaw`.
+    Completions(completions_cmd::CompletionsArgs),
+    /// Print the manual page (roff), or write one per command with `--out-dir`.
+    Man(completions_cmd::ManArgs),
 }
 
 /// How diagnostics are printed.
@@ -109,6 +118,7 @@ impl ColorChoice {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Init(args) => init_cmd::run(&args),
         Command::Check(args) => check_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
@@ -123,6 +133,8 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Ctl(args) => ctl_cmd::run(&args),
         Command::Audit(args) => audit_cmd::run(&args),
+        Command::Completions(args) => completions_cmd::completions(&args),
+        Command::Man(args) => completions_cmd::man(&args),
     }
 }
 
@@ -130,31 +142,46 @@ pub fn main() -> ExitCode {
 pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Every `.bylaw` file named, directories searched recursively, in a stable order.
+///
+/// Symbolic links are followed, but a link that leads back to a folder being walked is
+/// skipped, so every file is found once. Finding no policy file at all is an error: a
+/// mistyped path in CI must not pass as "0 files, 0 problems".
 pub(crate) fn collect_policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut files)
-                .map_err(|e| format!("cannot read directory `{}`: {e}", path.display()))?;
+            walk(path, &mut files)?;
         } else if path.is_file() {
             files.push(path.clone());
         } else {
             return Err(format!("no such file or directory: `{}`", path.display()));
         }
     }
+    if files.is_empty() {
+        let named: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
+        return Err(format!("no policy files found in {}", named.join(", ")));
+    }
     Ok(files)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            walk(&entry, files)?;
-        } else if entry.extension().is_some_and(|e| e == "bylaw") {
-            files.push(entry);
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name();
+    for entry in walker {
+        match entry {
+            Ok(entry) => {
+                let path = entry.path();
+                if entry.file_type().is_file() && path.extension().is_some_and(|e| e == "bylaw") {
+                    files.push(path.to_path_buf());
+                }
+            }
+            // A link back to an ancestor: its files are already being walked.
+            Err(e) if e.loop_ancestor().is_some() => {}
+            Err(e) => {
+                let at = e.path().unwrap_or(dir);
+                return Err(format!("cannot read `{}`: {e}", at.display()));
+            }
         }
     }
     Ok(())

@@ -51,10 +51,14 @@ pub(crate) fn load_policy(path: &Path) -> Result<Policy, LoadError> {
 
 pub(crate) fn load_guard(path: &Path, engine: EngineChoice) -> Result<Guard, LoadError> {
     let policy = load_policy(path)?;
-    Guard::new(Arc::new(policy), engine.into()).map_err(|e| {
+    let guard = Guard::new(Arc::new(policy), engine.into()).map_err(|e| {
         eprintln!("error: {e}");
         LoadError::Rejected
-    })
+    })?;
+    if let Some(why) = guard.interpreted_because() {
+        eprintln!("note: `{}` is decided by the interpreter: {why}", path.display());
+    }
+    Ok(guard)
 }
 
 /// A governor for a policy, with its state in the store at `state` when given.

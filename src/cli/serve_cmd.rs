@@ -42,13 +42,31 @@ pub(crate) struct ServeArgs {
     threads: Option<usize>,
 }
 
+/// A bearer token from its file, else from the environment. A blank token is refused:
+/// it would match a request that sends no `Authorization` header at all.
 fn token(file: &Option<PathBuf>, env: &str) -> Result<Option<String>, String> {
-    match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|t| Some(t.trim().to_string()))
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display())),
-        None => Ok(std::env::var(env).ok().filter(|t| !t.trim().is_empty())),
+    let (token, source) = match file {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?,
+            format!("`{}`", path.display()),
+        ),
+        None => match std::env::var(env) {
+            Ok(token) => (token, format!("`{env}`")),
+            Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(format!("`{env}` is not valid UTF-8"));
+            }
+        },
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(format!(
+            "the token in {source} is empty: an empty token would let every request in; \
+             write a token there, or leave the option out"
+        ));
     }
+    Ok(Some(token.to_string()))
 }
 
 pub(crate) fn run(args: &ServeArgs) -> ExitCode {

@@ -12,6 +12,9 @@ pub const ENTRY_SYMBOL: &str = "bylaw_guard_eval";
 
 /// The guard as an object file for the host. `pic` for shared libraries.
 pub fn emit_object(policy: &Policy, pic: bool) -> Result<Vec<u8>, CodegenError> {
+    if let Some(why) = super::too_large_for_native(policy) {
+        return Err(CodegenError(why));
+    }
     let isa = super::host_isa(pic)?;
     let builder = ObjectBuilder::new(isa, "bylaw_guard", default_libcall_names())
         .map_err(|e| err("creating the object")(e.to_string()))?;

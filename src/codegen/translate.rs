@@ -71,6 +71,51 @@ impl Part {
     }
 }
 
+/// How many nodes that may branch the function for `part` holds (an upper bound on
+/// the blocks it will have); counted without recursion.
+pub(crate) fn branches_in(policy: &Policy, part: &Part) -> usize {
+    let tiers = policy.tiers.iter().filter_map(|t| t.cond.as_ref());
+    let rules = |range: std::ops::Range<usize>| {
+        policy
+            .rules
+            .get(range)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| &r.cond)
+    };
+    let rest = policy
+        .duties
+        .iter()
+        .flat_map(|d| d.when.iter().chain(d.requires.iter().map(|r| &r.cond)))
+        .chain(policy.triggers.iter().map(|t| &t.cond));
+    let mut stack: Vec<&Expr> = match part {
+        Part::Whole => tiers
+            .chain(rules(0..policy.rules.len()))
+            .chain(rest)
+            .collect(),
+        Part::Main => tiers.collect(),
+        Part::Rules(range) => rules(range.clone()).collect(),
+        Part::Rest => rest.collect(),
+    };
+    let mut branches = 0;
+    while let Some(e) = stack.pop() {
+        if matches!(
+            e,
+            Expr::And(..)
+                | Expr::Or(..)
+                | Expr::Arith { .. }
+                | Expr::Neg { .. }
+                | Expr::InStrSet { .. }
+                | Expr::Coalesce { .. }
+                | Expr::InList { .. }
+        ) {
+            branches += 1;
+        }
+        stack.extend(e.children());
+    }
+    branches
+}
+
 fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
@@ -509,6 +554,9 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             cont,
             &[],
         );
+        // Its one predecessor is known now; sealing at once keeps SSA construction
+        // linear in a long chain of checked operations.
+        self.builder.seal_block(cont);
         self.builder.switch_to_block(cont);
     }
 

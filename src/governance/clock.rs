@@ -3,12 +3,14 @@
 //! the traffic's own timestamps and tests move time by hand — nothing ever sleeps.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the Unix epoch. In JSON: an RFC 3339 string (a number of
-/// milliseconds is accepted too).
+/// Milliseconds since the Unix epoch, from 1970 to the end of the year 9999 (RFC 3339
+/// has four-digit years). In JSON: an RFC 3339 string (a number of milliseconds is
+/// accepted too). Arithmetic saturates at [`Timestamp::MAX`], so no computed time can
+/// leave that range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub u64);
 
@@ -27,7 +29,12 @@ impl<'de> Deserialize<'de> for Timestamp {
                 f.write_str("an RFC 3339 time or milliseconds since 1970")
             }
             fn visit_u64<E: serde::de::Error>(self, ms: u64) -> Result<Timestamp, E> {
-                Ok(Timestamp(ms))
+                Timestamp::from_millis(ms).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, ms: i64) -> Result<Timestamp, E> {
+                u64::try_from(ms)
+                    .map_err(|_| E::custom(format!("{ms} ms is before 1970")))
+                    .and_then(|ms| Timestamp::from_millis(ms).map_err(E::custom))
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
                 Timestamp::parse_rfc3339(text).map_err(E::custom)
@@ -38,33 +45,55 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 impl Timestamp {
+    /// 9999-12-31T23:59:59.999Z, the last moment RFC 3339 can write.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+
     pub fn from_secs(secs: u64) -> Timestamp {
-        Timestamp(secs.saturating_mul(1000))
+        Timestamp(secs.saturating_mul(1000).min(Self::MAX.0))
     }
 
-    /// This time plus a policy duration (whole seconds).
+    /// A time given in milliseconds since 1970; after the year 9999 is an error.
+    pub fn from_millis(ms: u64) -> Result<Timestamp, String> {
+        if ms > Self::MAX.0 {
+            return Err(format!(
+                "{ms} ms since 1970 is after the year 9999, the latest time Bylaw takes"
+            ));
+        }
+        Ok(Timestamp(ms))
+    }
+
+    /// This time plus a policy duration (whole seconds), at most [`Timestamp::MAX`].
     pub fn plus_secs(self, secs: u64) -> Timestamp {
-        Timestamp(self.0.saturating_add(secs.saturating_mul(1000)))
+        Timestamp(
+            self.0
+                .saturating_add(secs.saturating_mul(1000))
+                .min(Self::MAX.0),
+        )
     }
 
     /// RFC 3339 in UTC, with milliseconds only when there are some.
     pub fn rfc3339(self) -> String {
-        let time = UNIX_EPOCH + Duration::from_millis(self.0);
-        if self.0.is_multiple_of(1000) {
-            humantime::format_rfc3339_seconds(time).to_string()
+        let ms = self.0.min(Self::MAX.0);
+        let time = i64::try_from(ms)
+            .ok()
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        if ms.is_multiple_of(1000) {
+            format!("{time:.0}")
         } else {
-            humantime::format_rfc3339_millis(time).to_string()
+            format!("{time:.3}")
         }
     }
 
-    /// Reads RFC 3339 (`2026-11-20T10:00:00Z`).
+    /// Reads RFC 3339 with any offset (`2026-11-20T10:00:00Z`, `…T11:00:00.250+01:00`,
+    /// lowercase `t` and `z` too); before 1970 or after 9999 is an error.
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
-        let time = humantime::parse_rfc3339_weak(text)
-            .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))?;
-        let since = time
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| format!("`{text}` is before 1970"))?;
-        Ok(Timestamp(since.as_millis() as u64))
+        let time: jiff::Timestamp = text
+            .parse()
+            .map_err(|e| format!("`{text}` is not an RFC 3339 time with an offset: {e}"))?;
+        let ms =
+            u64::try_from(time.as_millisecond()).map_err(|_| format!("`{text}` is before 1970"))?;
+        Timestamp::from_millis(ms).map_err(|_| format!("`{text}` is after the year 9999"))
     }
 }
 
@@ -88,7 +117,11 @@ impl Clock for SystemClock {
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        Timestamp(since.as_millis() as u64)
+        Timestamp(
+            u64::try_from(since.as_millis())
+                .unwrap_or(u64::MAX)
+                .min(Timestamp::MAX.0),
+        )
     }
 }
 
@@ -106,8 +139,8 @@ impl ManualClock {
     }
 
     pub fn advance_secs(&self, secs: u64) {
-        self.0
-            .fetch_add(secs.saturating_mul(1000), Ordering::SeqCst);
+        let now = Timestamp(self.0.load(Ordering::SeqCst));
+        self.0.store(now.plus_secs(secs).0, Ordering::SeqCst);
     }
 }
 

@@ -65,11 +65,17 @@ fn operator() -> String {
     "operator".into()
 }
 
-/// `24h`, `30m`, `7d`, `90s` → seconds.
+/// `24h`, `30m`, `7d`, `90s` → seconds; at most 100 years, as in a policy.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    humantime::parse_duration(text)
+    let secs = humantime::parse_duration(text)
         .map(|d| d.as_secs())
-        .map_err(|e| format!("`{text}` is not a duration such as 30m, 24h or 7d: {e}"))
+        .map_err(|e| format!("`{text}` is not a duration such as 30m, 24h or 7d: {e}"))?;
+    if secs > crate::check::MAX_DURATION_SECS {
+        return Err(format!(
+            "`{text}` is longer than 100 years, the longest duration"
+        ));
+    }
+    Ok(secs)
 }
 
 impl Command {
@@ -132,13 +138,65 @@ impl Command {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// One traffic line: its time, the request's raw bytes (decoded by the same streaming
+/// decoder as `eval` and `serve`, so a line is decided identically everywhere), and the
+/// other keys, which make an operator command.
 struct Line {
     at: Timestamp,
-    #[serde(default)]
-    request: Option<serde_json::Value>,
-    #[serde(flatten)]
+    request: Option<Box<serde_json::value::RawValue>>,
     rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Line {
+    fn parse(text: &str) -> Result<Line, String> {
+        let keys: Keys = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut at = None;
+        let mut request = None;
+        let mut rest = serde_json::Map::new();
+        for (key, raw) in keys.0 {
+            match key.as_str() {
+                "at" => {
+                    at = Some(serde_json::from_str(raw.get()).map_err(|e| format!("`at`: {e}"))?)
+                }
+                "request" => request = Some(raw),
+                _ => {
+                    let value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+                    rest.insert(key, value);
+                }
+            }
+        }
+        let at = at.ok_or("missing field `at`")?;
+        Ok(Line { at, request, rest })
+    }
+}
+
+/// The keys of a JSON object in order, each value kept raw; a repeated key is an error.
+struct Keys(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeysVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeysVisitor {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                let mut keys: Vec<(String, Box<serde_json::value::RawValue>)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if keys.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "the key `{key}` appears more than once"
+                        )));
+                    }
+                    let value = map.next_value()?;
+                    keys.push((key, value));
+                }
+                Ok(Keys(keys))
+            }
+        }
+        deserializer.deserialize_map(KeysVisitor)
+    }
 }
 
 /// What one traffic line did.
@@ -186,7 +244,7 @@ impl<'g> Replay<'g> {
 
     /// Runs one line. An error says what is wrong with the line; nothing ran.
     pub fn step(&mut self, text: &str) -> Result<Step, String> {
-        let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let line = Line::parse(text)?;
         if let Some(last) = self.last
             && line.at < last
         {
@@ -198,7 +256,7 @@ impl<'g> Replay<'g> {
                 if !line.rest.is_empty() {
                     return Err("a request line has `at` and `request` only".into());
                 }
-                let governed = match self.governor.guard().encode_value(&request) {
+                let governed = match self.governor.guard().encode_json(request.get().as_bytes()) {
                     Ok(record) => self.governor.decide(&record, line.at),
                     Err(errors) => super::Governed {
                         decision: Decision::invalid(errors),

@@ -89,7 +89,7 @@ impl Lowerer<'_> {
         let id = self.sites.len() as u32;
         let site = Site {
             loc: self.loc(span),
-            text: self.sources.text(span).to_string(),
+            text: excerpt(self.sources.text(span)),
         };
         self.sites.push(site);
         id
@@ -383,5 +383,33 @@ impl Lowerer<'_> {
                 .map_or(u32::MAX, |d| self.set_slot(&d.value)),
             _ => u32::MAX,
         }
+    }
+}
+
+/// The longest excerpt of source a failure message quotes.
+const EXCERPT_CHARS: usize = 48;
+
+/// A site's source text for its failure message, cut short: the text of nested sites
+/// overlaps, so keeping it whole would make a long sum quadratic in memory.
+fn excerpt(text: &str) -> String {
+    let mut flat = text.split_whitespace();
+    let mut out = String::new();
+    if let Some(first) = flat.next() {
+        out.push_str(first);
+    }
+    for word in flat {
+        if out.chars().count() > EXCERPT_CHARS {
+            break;
+        }
+        out.push(' ');
+        out.push_str(word);
+    }
+    match out.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => {
+            out.truncate(cut);
+            out.push('…');
+            out
+        }
+        None => out,
     }
 }

@@ -74,6 +74,7 @@ pub struct Loc {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
     pub loc: Loc,
+    /// The operation as written, white space folded, cut after 48 characters.
     pub text: String,
 }
 
@@ -85,7 +86,7 @@ pub enum ArithOp {
     Div,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub enum Expr {
     Bool(bool),
     Int(i64),
@@ -399,6 +400,106 @@ impl Expr {
                 | Expr::Degraded
                 | Expr::CurrentTier
         )
+    }
+}
+
+impl Expr {
+    /// The direct sub-expressions, in evaluation order.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Coalesce { default: a, .. }
+            | Expr::Not(a)
+            | Expr::Neg { a, .. }
+            | Expr::IntToFloat(a)
+            | Expr::InEnumSet { elem: a, .. }
+            | Expr::InStrSet { elem: a, .. }
+            | Expr::InMask { elem: a, .. } => vec![a],
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp { a, b, .. }
+            | Expr::Arith { a, b, .. } => vec![a, b],
+            Expr::InList { elem, items, .. } => {
+                std::iter::once(&**elem).chain(items.iter()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+// By hand, so that cloning a tree thousands deep (defs are inlined by cloning) cannot
+// overflow the stack.
+impl Clone for Expr {
+    fn clone(&self) -> Self {
+        let b = |e: &Expr| Box::new(e.clone());
+        crate::tree_drop::with_stack(|| match self {
+            Expr::Bool(v) => Expr::Bool(*v),
+            Expr::Int(v) => Expr::Int(*v),
+            Expr::Float(v) => Expr::Float(*v),
+            Expr::Str(v) => Expr::Str(*v),
+            Expr::Enum(v) => Expr::Enum(*v),
+            Expr::Tier(v) => Expr::Tier(*v),
+            Expr::Load { slot, kind } => Expr::Load {
+                slot: *slot,
+                kind: *kind,
+            },
+            Expr::Has { slot } => Expr::Has { slot: *slot },
+            Expr::Coalesce {
+                slot,
+                kind,
+                default,
+            } => Expr::Coalesce {
+                slot: *slot,
+                kind: *kind,
+                default: b(default),
+            },
+            Expr::Degraded => Expr::Degraded,
+            Expr::CurrentTier => Expr::CurrentTier,
+            Expr::Not(a) => Expr::Not(b(a)),
+            Expr::And(x, y) => Expr::And(b(x), b(y)),
+            Expr::Or(x, y) => Expr::Or(b(x), b(y)),
+            Expr::Cmp { op, kind, a, b: y } => Expr::Cmp {
+                op: *op,
+                kind: *kind,
+                a: b(a),
+                b: b(y),
+            },
+            Expr::Arith {
+                op,
+                kind,
+                a,
+                b: y,
+                site,
+            } => Expr::Arith {
+                op: *op,
+                kind: *kind,
+                a: b(a),
+                b: b(y),
+                site: *site,
+            },
+            Expr::Neg { kind, a, site } => Expr::Neg {
+                kind: *kind,
+                a: b(a),
+                site: *site,
+            },
+            Expr::IntToFloat(a) => Expr::IntToFloat(b(a)),
+            Expr::InEnumSet { elem, slot } => Expr::InEnumSet {
+                elem: b(elem),
+                slot: *slot,
+            },
+            Expr::InStrSet { elem, slot } => Expr::InStrSet {
+                elem: b(elem),
+                slot: *slot,
+            },
+            Expr::InMask { elem, mask } => Expr::InMask {
+                elem: b(elem),
+                mask: *mask,
+            },
+            Expr::InList { elem, kind, items } => Expr::InList {
+                elem: b(elem),
+                kind: *kind,
+                items: items.clone(),
+            },
+        })
     }
 }
 

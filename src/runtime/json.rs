@@ -69,6 +69,9 @@ struct Decoding<'p> {
     record: Record,
     /// The first problem with each slot; reported in schema order.
     problems: Vec<Option<String>>,
+    /// Keys given twice in one object, as dotted paths: the request is then invalid,
+    /// since consumers that keep the first and the last value would act differently.
+    duplicates: Vec<String>,
 }
 
 impl Decoding<'_> {
@@ -91,11 +94,13 @@ pub(crate) fn decode(
         encoder,
         record: Record::new(policy.fields.len()),
         problems: vec![None; policy.fields.len()],
+        duplicates: Vec::new(),
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = TopLevel {
         trie,
         decoding: &mut decoding,
+        at: None,
     }
     .deserialize(&mut de)
     .and_then(|top| de.end().map(|()| top));
@@ -115,7 +120,11 @@ pub(crate) fn decode(
         }
         Ok(None) => {}
     }
-    let mut errors = Vec::new();
+    let mut errors: Vec<InputError> = decoding
+        .duplicates
+        .iter()
+        .map(|path| InputError::new(path, "the key appears more than once in its object"))
+        .collect();
     for (slot, field) in policy.fields.iter().enumerate() {
         match decoding.problems.get(slot).cloned().flatten() {
             Some(message) => errors.push(InputError::new(&field.path, message)),
@@ -136,6 +145,51 @@ pub(crate) fn decode(
 struct TopLevel<'t, 'd, 'p> {
     trie: &'t PathTrie,
     decoding: &'d mut Decoding<'p>,
+    /// Where this object is, for naming a duplicate key.
+    at: Option<&'t ObjectPath<'t>>,
+}
+
+/// The keys leading to an object, innermost last, kept on the stack while decoding.
+struct ObjectPath<'a> {
+    parent: Option<&'a ObjectPath<'a>>,
+    key: &'a str,
+}
+
+fn dotted(at: Option<&ObjectPath<'_>>, key: &str) -> String {
+    let mut parts = vec![key];
+    let mut node = at;
+    while let Some(n) = node {
+        parts.push(n.key);
+        node = n.parent;
+    }
+    parts.reverse();
+    parts.join(".")
+}
+
+/// The keys of one object seen so far: a short list, and a set once objects get large,
+/// so a hostile object with many keys stays linear.
+#[derive(Default)]
+struct SeenKeys<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: std::collections::HashSet<Cow<'de, str>>,
+}
+
+impl<'de> SeenKeys<'de> {
+    /// False when `key` was seen before.
+    fn insert(&mut self, key: &Cow<'de, str>) -> bool {
+        if self.many.is_empty() {
+            if self.few.iter().any(|k| k == key) {
+                return false;
+            }
+            self.few.push(key.clone());
+            if self.few.len() > 16 {
+                self.many.extend(self.few.drain(..));
+            }
+            true
+        } else {
+            self.many.insert(key.clone())
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for TopLevel<'_, '_, '_> {
@@ -154,7 +208,7 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        read_object(self.trie, self.decoding, map).map(|()| None)
+        read_object(self.trie, self.decoding, map, self.at).map(|()| None)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -185,8 +239,15 @@ fn read_object<'de, A: MapAccess<'de>>(
     trie: &PathTrie,
     decoding: &mut Decoding<'_>,
     mut map: A,
+    at: Option<&ObjectPath<'_>>,
 ) -> Result<(), A::Error> {
+    let mut seen = SeenKeys::default();
     while let Some(key) = map.next_key::<Key<'de>>()? {
+        if !seen.insert(&key.0) {
+            decoding.duplicates.push(dotted(at, &key.0));
+            map.next_value::<IgnoredAny>()?;
+            continue;
+        }
         match trie.children.get(key.0.as_ref()) {
             None => {
                 map.next_value::<IgnoredAny>()?;
@@ -196,9 +257,14 @@ fn read_object<'de, A: MapAccess<'de>>(
                 decoding: &mut *decoding,
             })?,
             Some(TrieNode::Object(sub)) => {
+                let here = ObjectPath {
+                    parent: at,
+                    key: key.0.as_ref(),
+                };
                 let kind = map.next_value_seed(TopLevel {
                     trie: sub,
                     decoding: &mut *decoding,
+                    at: Some(&here),
                 })?;
                 match kind {
                     // `null` for an object of optional fields means they are absent.

@@ -235,13 +235,13 @@ fn agree(source: &str, name: &str, count: usize, seed: u64) -> usize {
 }
 
 #[test]
-fn modules_of_the_shared_examples_agree_with_the_interpreter() {
+fn modules_of_the_examples_agree_with_the_interpreter() {
     let mut decided = 0;
-    for (i, path) in crate::shared_examples().iter().enumerate() {
+    for (i, path) in crate::example_policies().iter().enumerate() {
         let source = std::fs::read_to_string(path).unwrap();
         decided += agree(&source, &format!("example{i}"), 500, 0x9e37_79b9 + i as u64);
     }
-    assert_eq!(decided, 4 * 1000);
+    assert_eq!(decided, crate::example_policies().len() * 1000);
 }
 
 #[test]
@@ -261,7 +261,7 @@ fn modules_of_generated_policies_agree_with_the_interpreter() {
 #[test]
 fn the_c_host_prints_readable_decisions_and_refuses_bad_requests() {
     let source = std::fs::read_to_string(
-        crate::shared_examples()
+        crate::example_policies()
             .into_iter()
             .find(|p| p.ends_with("genai_chat.bylaw"))
             .unwrap(),

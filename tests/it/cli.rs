@@ -11,8 +11,8 @@ fn bylaw(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn check_passes_on_the_shared_examples() {
-    for path in crate::shared_examples() {
+fn check_passes_on_the_example_policies() {
+    for path in crate::example_policies() {
         let out = bylaw(&["check", path.to_str().unwrap()]);
         assert_eq!(
             out.status.code(),
@@ -26,10 +26,11 @@ fn check_passes_on_the_shared_examples() {
 
 #[test]
 fn check_accepts_directories() {
-    let dir = crate::shared_examples()[0].parent().unwrap().to_path_buf();
+    let dir = crate::example("");
     let out = bylaw(&["check", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("checked 4 files"));
+    let files = crate::example_policies().len();
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("checked {files} files")));
 }
 
 #[test]
@@ -97,7 +98,7 @@ fn help_describes_each_command() {
 }
 
 fn example_path(name: &str) -> String {
-    crate::shared_examples()
+    crate::example_policies()
         .into_iter()
         .find(|p| p.ends_with(name))
         .unwrap()
@@ -106,28 +107,21 @@ fn example_path(name: &str) -> String {
 }
 
 fn request_path(name: &str) -> String {
-    crate::shared_examples()[0]
-        .parent()
-        .unwrap()
-        .join("requests")
+    crate::example("requests")
         .join(name)
         .to_string_lossy()
         .to_string()
 }
 
 #[test]
-fn test_runs_every_shared_example_and_passes() {
+fn test_runs_every_example_and_passes() {
     for engine in ["jit", "interp"] {
-        let dir = crate::shared_examples()[0]
-            .parent()
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
+        let dir = crate::example("").to_string_lossy().to_string();
         let out = bylaw(&["test", "--engine", engine, &dir]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{stdout}");
         assert!(
-            stdout.trim_end().ends_with("16 passed, 0 failed"),
+            stdout.trim_end().ends_with("30 passed, 0 failed"),
             "{stdout}"
         );
         assert!(

@@ -86,8 +86,7 @@ fn sigkill_at_random_points_loses_no_acknowledged_record_or_state() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.redb");
     let state = state.to_str().unwrap();
-    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/examples/genai_chat.bylaw");
+    let policy = crate::example("genai_chat.bylaw");
     let mut rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
     let mut acked_total = 0;
     let mut reports_acked = BTreeSet::new();
@@ -223,8 +222,7 @@ fn a_full_disk_fails_closed_and_keeps_the_chain_whole() {
         })
         .collect();
     std::fs::write(&traffic, lines).unwrap();
-    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/examples/genai_chat.bylaw");
+    let policy = crate::example("genai_chat.bylaw");
     let script = format!(
         "trap '' XFSZ; ulimit -f 1024; exec '{}' replay '{}' --requests '{}' --state '{}' --decisions --format jsonl",
         env!("CARGO_BIN_EXE_bylaw"),

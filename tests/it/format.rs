@@ -63,8 +63,8 @@ fn assert_properties(name: &str, text: &str) {
 }
 
 #[test]
-fn shared_examples_format_canonically() {
-    for path in crate::shared_examples() {
+fn examples_format_canonically() {
+    for path in crate::example_policies() {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_properties(&path.display().to_string(), &text);
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();

@@ -66,8 +66,8 @@ fn one_run_reports_several_errors() {
 }
 
 #[test]
-fn shared_examples_check_clean() {
-    for path in crate::shared_examples() {
+fn examples_check_clean() {
+    for path in crate::example_policies() {
         let text = std::fs::read_to_string(&path).unwrap();
         let (checked, out) = rendered(&path.display().to_string(), &text);
         assert!(checked.diagnostics.is_empty(), "{}:\n{out}", path.display());
@@ -78,7 +78,7 @@ fn shared_examples_check_clean() {
 
 #[test]
 fn the_genai_example_resolves_what_the_brief_describes() {
-    let path = crate::shared_examples()
+    let path = crate::example_policies()
         .into_iter()
         .find(|p| p.ends_with("genai_chat.bylaw"))
         .unwrap();

@@ -83,8 +83,8 @@ fn findings_render_with_their_code_span_and_help() {
 }
 
 #[test]
-fn the_shared_examples_lint_without_errors() {
-    for path in crate::shared_examples() {
+fn the_examples_lint_without_errors() {
+    for path in crate::example_policies() {
         let found = lints(&path);
         assert!(
             found.iter().all(|l| !l.diagnostic.is_error()),

@@ -107,11 +107,7 @@ fn find(text: &str, needle: &str, shift: u32) -> (u32, u32) {
 
 #[test]
 fn an_editor_session_over_stdio() {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/examples/genai_chat.bylaw"),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(crate::example("genai_chat.bylaw")).unwrap();
     let mut client = Client::start();
     client.notify(
         "textDocument/didOpen",

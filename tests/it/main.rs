@@ -26,18 +26,38 @@ pub fn data(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// The shared examples: `../shared/examples` beside the repository.
-pub fn shared_examples() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples");
+/// The repository's example policies, `examples/*.bylaw`: the four from the product brief
+/// and the ones added beside them. Nothing in the suite reads outside the repository.
+pub fn example_policies() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("the shared examples must be at {}: {e}", dir.display()))
+        .unwrap_or_else(|e| panic!("the examples must be at {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "bylaw"))
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 4,
-        "expected the four shared examples, found {files:?}"
-    );
+    for name in BRIEF_EXAMPLES {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.file_name().is_some_and(|n| n == *name)),
+            "examples/{name} is missing; found {files:?}"
+        );
+    }
     files
+}
+
+/// The examples the product brief names; they must always check and pass their tests.
+pub const BRIEF_EXAMPLES: &[&str] = &[
+    "api_gateway.bylaw",
+    "eu_hiring.bylaw",
+    "genai_chat.bylaw",
+    "minimal.bylaw",
+];
+
+/// `examples/NAME`
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }

@@ -111,7 +111,7 @@ const WORDS: &[&str] = &[
 ];
 
 fn shared_sources() -> Vec<String> {
-    crate::shared_examples()
+    crate::example_policies()
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect()

@@ -1,6 +1,5 @@
 //! `bylaw replay`, `bylaw ctl` and `bylaw audit` as an operator runs them.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -20,11 +19,7 @@ fn stdout(out: &std::process::Output) -> String {
 }
 
 fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/examples")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
+    crate::example(name).to_string_lossy().into_owned()
 }
 
 /// 2026-11-18T11:06:40Z, in seconds.

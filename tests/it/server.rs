@@ -33,7 +33,7 @@ impl Server {
     fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let policy = dir.path().join("policy.bylaw");
-        std::fs::copy(crate::shared_examples()[2].clone(), &policy).unwrap();
+        std::fs::copy(crate::example("genai_chat.bylaw"), &policy).unwrap();
         std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_bylaw"))
             .args([

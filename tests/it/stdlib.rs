@@ -146,7 +146,7 @@ fn the_markdown_report_maps_articles_to_rules_duties_and_tests() {
     for (name, text) in [
         (
             "genai_chat",
-            std::fs::read_to_string(crate::shared_examples()[2].clone()).unwrap(),
+            std::fs::read_to_string(crate::example("genai_chat.bylaw")).unwrap(),
         ),
         ("all_modules", all_modules()),
     ] {
