@@ -86,7 +86,6 @@ pub mod ir;
 pub mod lint;
 pub mod lsp;
 pub mod modules;
-pub mod redis_state;
 pub mod report;
 pub mod runtime;
 pub mod server;

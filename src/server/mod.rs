@@ -16,6 +16,8 @@
     reason = "the `Err` of the request checks is the HTTP response, returned at once"
 )]
 
+pub mod redis_state;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -184,7 +186,7 @@ impl Metrics {
 
 struct App {
     config: Config,
-    shared: Option<Arc<crate::redis_state::RedisShared>>,
+    shared: Option<Arc<redis_state::RedisShared>>,
     current: ArcSwap<Loaded>,
     reload_error: Mutex<Option<ReloadError>>,
     store: Option<Arc<Store>>,
@@ -200,7 +202,7 @@ fn fingerprint(bytes: &[u8]) -> String {
 fn load(
     config: &Config,
     store: Option<Arc<Store>>,
-    shared: Option<&Arc<crate::redis_state::RedisShared>>,
+    shared: Option<&Arc<redis_state::RedisShared>>,
     metrics: &Metrics,
 ) -> Result<Loaded, (String, String)> {
     let bytes = std::fs::read(&config.policy).map_err(|e| {
@@ -258,7 +260,7 @@ fn load(
 
 /// Shares a governor's state through Redis, starting from what the other replicas
 /// know.
-fn attach(governor: Governor, shared: &Arc<crate::redis_state::RedisShared>) -> Governor {
+fn attach(governor: Governor, shared: &Arc<redis_state::RedisShared>) -> Governor {
     for row in shared.rows().unwrap_or_default() {
         governor.apply_remote(&row);
     }
@@ -276,7 +278,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let mut loaded = load(&config, store.clone(), None, &metrics).map_err(|(_, m)| m)?;
     // Replicas of one policy share keys under its name.
     let shared = match &config.redis {
-        Some(url) => Some(crate::redis_state::RedisShared::new(
+        Some(url) => Some(redis_state::RedisShared::new(
             url,
             &loaded.info.name,
         )?),
