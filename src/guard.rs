@@ -139,6 +139,11 @@ impl Guard {
         self.interpreted_because.as_deref()
     }
 
+    /// The policy, shared.
+    pub fn policy_arc(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

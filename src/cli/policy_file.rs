@@ -56,7 +56,10 @@ pub(crate) fn load_guard(path: &Path, engine: EngineChoice) -> Result<Guard, Loa
         LoadError::Rejected
     })?;
     if let Some(why) = guard.interpreted_because() {
-        eprintln!("note: `{}` is decided by the interpreter: {why}", path.display());
+        eprintln!(
+            "note: `{}` is decided by the interpreter: {why}",
+            path.display()
+        );
     }
     Ok(guard)
 }

@@ -33,6 +33,13 @@ pub(crate) struct ServeArgs {
     /// How often the policy file is checked for a new version, in milliseconds.
     #[arg(long, default_value_t = 500)]
     reload_interval_ms: u64,
+    /// How long a changed policy file must stay unchanged before it is installed, in
+    /// milliseconds: a file being written in place is never served half-written.
+    #[arg(long, default_value_t = 1000)]
+    reload_settle_ms: u64,
+    /// Install a new version even when its `policy` name differs from the served one.
+    #[arg(long)]
+    allow_policy_rename: bool,
     /// Share trigger windows, service states, blocks and reports with other replicas
     /// through this Redis (`redis://127.0.0.1:6379`).
     #[arg(long, env = "BYLAW_REDIS", value_name = "URL")]
@@ -87,6 +94,8 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         decide_token,
         max_body: args.max_body,
         reload_every: Duration::from_millis(args.reload_interval_ms.max(10)),
+        reload_settle: Duration::from_millis(args.reload_settle_ms),
+        allow_policy_rename: args.allow_policy_rename,
         redis: args.redis.clone(),
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, from 1970 to the end of the year 9999 (RFC 3339
-/// has four-digit years). In JSON: an RFC 3339 string (a number of milliseconds is
+/// has four-digit years; see [`Timestamp::MAX`]). In JSON: an RFC 3339 string (a number of milliseconds is
 /// accepted too). Arithmetic saturates at [`Timestamp::MAX`], so no computed time can
 /// leave that range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -45,8 +45,9 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 impl Timestamp {
-    /// 9999-12-31T23:59:59.999Z, the last moment RFC 3339 can write.
-    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+    /// 9999-12-30T22:00:00Z: the last moment RFC 3339 can write in every offset
+    /// (it is the date-time library's own limit).
+    pub const MAX: Timestamp = Timestamp(253_402_207_200_000);
 
     pub fn from_secs(secs: u64) -> Timestamp {
         Timestamp(secs.saturating_mul(1000).min(Self::MAX.0))

@@ -15,6 +15,7 @@ pub mod replay;
 pub mod service;
 pub mod shared;
 pub mod store;
+mod succession;
 pub mod window;
 
 use std::collections::{BTreeMap, HashMap};
@@ -169,10 +170,15 @@ impl ServiceCell {
     }
 }
 
+/// A trigger's counts. Shared (`Arc`) so that a reloaded policy's governor can take
+/// over the windows of the one it replaces while that one finishes its last decisions.
 #[derive(Debug)]
 enum Window {
-    Global(GlobalWindow),
-    Keyed { slot: usize, windows: KeyedWindows },
+    Global(Arc<GlobalWindow>),
+    Keyed {
+        slot: usize,
+        windows: Arc<KeyedWindows>,
+    },
 }
 
 #[derive(Debug)]
@@ -256,11 +262,12 @@ impl Governor {
                 window: match t.by_slot {
                     Some(slot) => Window::Keyed {
                         slot: slot as usize,
-                        windows: KeyedWindows::new(t.within_secs, options.max_keys),
+                        windows: Arc::new(KeyedWindows::new(t.within_secs, options.max_keys)),
                     },
-                    None => {
-                        Window::Global(GlobalWindow::new(t.within_secs, t.kind == WindowKind::Rate))
-                    }
+                    None => Window::Global(Arc::new(GlobalWindow::new(
+                        t.within_secs,
+                        t.kind == WindowKind::Rate,
+                    ))),
                 },
                 active: AtomicBool::new(false),
                 rising: matches!(t.op, CmpOp::Gt | CmpOp::Ge),

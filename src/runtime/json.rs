@@ -176,18 +176,18 @@ struct SeenKeys<'de> {
 
 impl<'de> SeenKeys<'de> {
     /// False when `key` was seen before.
-    fn insert(&mut self, key: &Cow<'de, str>) -> bool {
+    fn insert(&mut self, key: Cow<'de, str>) -> bool {
         if self.many.is_empty() {
-            if self.few.iter().any(|k| k == key) {
+            if self.few.contains(&key) {
                 return false;
             }
-            self.few.push(key.clone());
+            self.few.push(key);
             if self.few.len() > 16 {
                 self.many.extend(self.few.drain(..));
             }
             true
         } else {
-            self.many.insert(key.clone())
+            self.many.insert(key)
         }
     }
 }
@@ -243,7 +243,7 @@ fn read_object<'de, A: MapAccess<'de>>(
 ) -> Result<(), A::Error> {
     let mut seen = SeenKeys::default();
     while let Some(key) = map.next_key::<Key<'de>>()? {
-        if !seen.insert(&key.0) {
+        if !seen.insert(key.0.clone()) {
             decoding.duplicates.push(dotted(at, &key.0));
             map.next_value::<IgnoredAny>()?;
             continue;

@@ -17,6 +17,7 @@
 )]
 
 pub mod redis_state;
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,7 +46,6 @@ use crate::governance::clock::{Clock, SystemClock, Timestamp};
 use crate::governance::replay::Command;
 use crate::governance::store::Store;
 use crate::governance::{Event, GovernError, Governor, Options, What, lock};
-use crate::guard::{Engine, Guard, Policy};
 use crate::runtime::decision::Decision;
 
 /// How the server runs.
@@ -58,6 +58,10 @@ pub struct Config {
     pub decide_token: Option<String>,
     pub max_body: usize,
     pub reload_every: Duration,
+    /// How long a changed policy file must stay unchanged before it is installed.
+    pub reload_settle: Duration,
+    /// Install a new version whose `policy` name differs from the served one.
+    pub allow_policy_rename: bool,
     /// Share windows and states with other replicas through this Redis.
     pub redis: Option<String>,
 }
@@ -198,32 +202,34 @@ fn fingerprint(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Compiles the policy file into a governor over the shared store.
+/// Compiles the policy file's `bytes` into a governor over the shared store. A reload
+/// passes the policy being served: the new version must keep its name (unless renaming
+/// is allowed), and takes over its services, blocks, reports and windows.
 fn load(
     config: &Config,
+    bytes: &[u8],
     store: Option<Arc<Store>>,
     shared: Option<&Arc<redis_state::RedisShared>>,
     metrics: &Metrics,
+    served: Option<&Loaded>,
 ) -> Result<Loaded, (String, String)> {
-    let bytes = std::fs::read(&config.policy).map_err(|e| {
-        (
-            String::new(),
-            format!("cannot read `{}`: {e}", config.policy.display()),
-        )
-    })?;
-    let print = fingerprint(&bytes);
+    let print = fingerprint(bytes);
     let fail = |message: String| (print.clone(), message);
-    let text = String::from_utf8(bytes).map_err(|_| fail("the policy is not UTF-8".into()))?;
-    let policy = Policy::check(&config.policy.display().to_string(), &text)
-        .map_err(|d| fail(d.to_string()))?;
+    let guard = reload::accept(
+        &config.policy.display().to_string(),
+        bytes,
+        served.map(|s| s.info.name.as_str()),
+        config.allow_policy_rename,
+    )
+    .map_err(fail)?;
+    let program = &guard.policy().program;
     let info = PolicyInfo {
-        name: policy.program.name.clone(),
-        version: policy.program.version.clone(),
+        name: program.name.clone(),
+        version: program.version.clone(),
         fingerprint: print.clone(),
         path: config.policy.display().to_string(),
         loaded_at: SystemClock.now(),
     };
-    let guard = Guard::new(Arc::new(policy), Engine::Jit).map_err(|d| fail(d.to_string()))?;
     let tiers: Vec<String> = guard
         .policy()
         .ir
@@ -247,6 +253,9 @@ fn load(
     }
     let mut governor =
         Governor::new(guard, store, Options::default()).map_err(|e| fail(e.to_string()))?;
+    if let Some(served) = served {
+        governor = governor.succeeding(&served.governor);
+    }
     if let Some(shared) = shared {
         governor = attach(governor, shared);
     }
@@ -275,13 +284,13 @@ pub async fn run(config: Config) -> Result<(), String> {
         None => None,
     };
     let metrics = Metrics::new();
-    let mut loaded = load(&config, store.clone(), None, &metrics).map_err(|(_, m)| m)?;
+    let bytes = std::fs::read(&config.policy)
+        .map_err(|e| format!("cannot read `{}`: {e}", config.policy.display()))?;
+    let mut loaded =
+        load(&config, &bytes, store.clone(), None, &metrics, None).map_err(|(_, m)| m)?;
     // Replicas of one policy share keys under its name.
     let shared = match &config.redis {
-        Some(url) => Some(redis_state::RedisShared::new(
-            url,
-            &loaded.info.name,
-        )?),
+        Some(url) => Some(redis_state::RedisShared::new(url, &loaded.info.name)?),
         None => None,
     };
     if let Some(shared) = &shared {
@@ -337,12 +346,16 @@ async fn purge_expired(store: Arc<Store>) {
     }
 }
 
-/// Polls the policy file; installs a new version only if it compiles.
+/// Polls the policy file; installs a new version once it has settled and is
+/// acceptable ([`reload`]), and never anything else.
 async fn watch(app: Arc<App>) {
     let mut ticker = tokio::time::interval(app.config.reload_every);
+    let mut settle = reload::Settle::new(app.config.reload_settle);
     loop {
         ticker.tick().await;
         let Ok(bytes) = std::fs::read(&app.config.policy) else {
+            // Missing for a moment (a rename in progress) or unreadable: keep serving.
+            settle.reset();
             continue;
         };
         let print = fingerprint(&bytes);
@@ -351,15 +364,23 @@ async fn watch(app: Arc<App>) {
             .as_ref()
             .is_some_and(|e| e.fingerprint == print);
         if print == current || failed_already {
+            settle.reset();
             continue;
         }
+        if !settle.observe(&print, Instant::now()) {
+            continue;
+        }
+        settle.reset();
         let worker = Arc::clone(&app);
         let loaded = tokio::task::spawn_blocking(move || {
+            let served = worker.current.load_full();
             load(
                 &worker.config,
+                &bytes,
                 worker.store.clone(),
                 worker.shared.as_ref(),
                 &worker.metrics,
+                Some(&served),
             )
         })
         .await;
@@ -369,7 +390,7 @@ async fn watch(app: Arc<App>) {
                     "bylaw serve: reloaded {} {} ({})",
                     new.info.name,
                     new.info.version,
-                    &new.info.fingerprint[..12]
+                    new.info.fingerprint.get(..12).unwrap_or_default()
                 );
                 app.current.store(Arc::new(new));
                 *lock(&app.reload_error) = None;
@@ -506,16 +527,18 @@ async fn read_body(app: &App, request: Request, accepted: &[&str]) -> Result<Byt
     }
     axum::body::to_bytes(request.into_body(), app.config.max_body)
         .await
-        .map_err(|_| {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                format!(
-                    "the body is over the limit of {} bytes",
-                    app.config.max_body
-                ),
-            )
-        })
+        .map_err(|_| too_large(app))
+}
+
+fn too_large(app: &App) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        format!(
+            "the body is over the limit of {} bytes",
+            app.config.max_body
+        ),
+    )
 }
 
 /// Decides one JSON request, counting it in the metrics; `Err` when the bytes are not
@@ -705,17 +728,33 @@ struct AdminBody {
     role: Option<String>,
 }
 
-/// Parses an admin call's optional JSON body.
+/// Parses an admin call's optional JSON body, however it is framed (a length or
+/// chunks): an empty body, with no content type, means no fields.
 async fn admin_body(app: &App, request: Request) -> Result<AdminBody, Response> {
     admin(app, request.headers())?;
-    let has_body = request
+    let declared_empty = request
         .headers()
         .get(header::CONTENT_LENGTH)
-        .is_some_and(|v| v != "0");
-    if !has_body {
-        return Ok(AdminBody::default());
+        .is_some_and(|v| v == "0");
+    let typed = request.headers().contains_key(header::CONTENT_TYPE);
+    if declared_empty || !typed {
+        // Without a content type the body must be empty; read it to know.
+        let bytes = axum::body::to_bytes(request.into_body(), app.config.max_body)
+            .await
+            .map_err(|_| too_large(app))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(AdminBody::default());
+        }
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "an admin body is JSON: send `content-type: application/json`",
+        ));
     }
     let bytes = read_body(app, request, &["application/json"]).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(AdminBody::default());
+    }
     serde_json::from_slice(&bytes)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "malformed-json", e.to_string()))
 }

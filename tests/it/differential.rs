@@ -12,11 +12,42 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value as Json, json};
 
+/// Enums of 63, 64, 65 and 200 members (`ea0…`, `eb0…`, `ec0…`, `ed0…`): sets of the first
+/// two fill a 64-bit mask to its last bit; the others have members past bit 63, which
+/// literal sets must not alias (`set<E>` of them is refused, E0123).
+fn large_enums() -> String {
+    [
+        ("E63", "ea", 63),
+        ("E64", "eb", 64),
+        ("E65", "ec", 65),
+        ("E200", "ed", 200),
+    ]
+    .iter()
+    .map(|(name, prefix, n)| {
+        let members: Vec<String> = (0..*n).map(|i| format!("{prefix}{i}")).collect();
+        format!("enum {name} {{ {} }}\n", members.join(", "))
+    })
+    .collect()
+}
+
+/// A member of a large enum near the edges of a 64-bit word.
+fn edge_member(prefix: &'static str, n: usize) -> impl Strategy<Value = String> {
+    let edges: Vec<usize> = [0, 1, 31, 62, 63, 64, 65, 127, 128, 199]
+        .into_iter()
+        .filter(|&i| i < n)
+        .collect();
+    proptest::sample::select(edges).prop_map(move |i| format!("{prefix}{i}"))
+}
+
 const SCHEMA: &str = r#"
 enum Color { red, green, blue }
 enum Size { small, large }
 
 schema request {
+  e63s: set<E63>
+  e64s: set<E64>
+  e65: E65
+  e200: E200
   id: string
   service: string
   b1: bool
@@ -165,6 +196,30 @@ fn bool_expr(with_tier: bool) -> BoxedStrategy<String> {
             .prop_map(|(op, p)| format!("p1 {op} {p}"))
             .boxed(),
     ];
+    leaves.extend([
+        edge_member("ea", 63)
+            .prop_map(|m| format!("{m} in e63s"))
+            .boxed(),
+        edge_member("eb", 64)
+            .prop_map(|m| format!("{m} in e64s"))
+            .boxed(),
+        (edge_member("ec", 65), edge_member("ec", 65))
+            .prop_map(|(m, n)| format!("e65 in {{{m}, {n}}}"))
+            .boxed(),
+        edge_member("ec", 65)
+            .prop_map(|m| format!("e65 == {m}"))
+            .boxed(),
+        (
+            edge_member("ed", 200),
+            edge_member("ed", 200),
+            edge_member("ed", 200),
+        )
+            .prop_map(|(m, n, o)| format!("e200 in {{{m}, {n}, {o}}}"))
+            .boxed(),
+        edge_member("ed", 200)
+            .prop_map(|m| format!("e200 != {m}"))
+            .boxed(),
+    ]);
     if with_tier {
         leaves.push(Just("tier == high".to_string()).boxed());
         leaves.push(Just("tier in {low, mid}".to_string()).boxed());
@@ -202,7 +257,7 @@ prop_compose! {
             0..3),
         trigger in proptest::option::of(bool_expr(true)),
     ) -> String {
-        let mut src = format!("policy generated version \"1.0.0\"\n{SCHEMA}\ndefault {default}\n");
+        let mut src = format!("policy generated version \"1.0.0\"\n{}{SCHEMA}\ndefault {default}\n", large_enums());
         src.push_str(&format!("def flag = {def_body}\n"));
         src.push_str(&format!("tiers {{\n  high when {high}\n  mid when {mid} or flag\n  low otherwise\n}}\n"));
         for (i, (outcome, cond)) in rules.iter().enumerate() {
@@ -295,6 +350,10 @@ prop_compose! {
         c1 in color_value(),
         z1 in proptest::sample::select(&["small", "large"][..]),
         cs in proptest::collection::vec(proptest::sample::select(&["red", "green", "blue"][..]), 0..4),
+        e63s in proptest::collection::vec(edge_member("ea", 63), 0..4),
+        e64s in proptest::collection::vec(edge_member("eb", 64), 0..4),
+        e65 in edge_member("ec", 65),
+        e200 in edge_member("ed", 200),
         ss in proptest::collection::vec(string_value(), 0..4),
         oi in optional(int_value()),
         os in optional(string_value()),
@@ -310,6 +369,7 @@ prop_compose! {
             "f1": floats[0].clone(), "f2": floats[1].clone(),
             "s1": strings[0].clone(), "s2": strings[1].clone(),
             "d1": d1, "p1": p1, "c1": c1, "z1": z1, "cs": cs, "ss": ss,
+            "e63s": e63s, "e64s": e64s, "e65": e65, "e200": e200,
             "extra": {"ignored": true},
         });
         let obj = req.as_object_mut().unwrap();

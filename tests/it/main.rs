@@ -5,6 +5,7 @@ mod build;
 mod cli;
 mod crash;
 pub(crate) mod differential;
+mod fail_closed;
 mod format;
 mod frontend;
 mod governance;
@@ -13,7 +14,7 @@ mod lint;
 mod lsp;
 mod no_panic;
 mod replay;
-mod server;
+pub(crate) mod server;
 mod stdlib;
 mod syntax;
 

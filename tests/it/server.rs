@@ -11,11 +11,11 @@ use ureq::Agent;
 
 use crate::replay::chat_request;
 
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     base: String,
     agent: Agent,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -26,29 +26,41 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(crate) fn start() -> Server {
         Server::start_with(&[])
     }
 
-    fn start_with(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+    pub(crate) fn start_with(extra: &[&str]) -> Server {
+        Server::start_in(tempfile::tempdir().unwrap(), true, extra)
+    }
+
+    /// A server of `examples/genai_chat.bylaw` copied into `dir`, with a state store
+    /// there when `durable`.
+    pub(crate) fn start_in(dir: tempfile::TempDir, durable: bool, extra: &[&str]) -> Server {
         let policy = dir.path().join("policy.bylaw");
-        std::fs::copy(crate::example("genai_chat.bylaw"), &policy).unwrap();
+        if !policy.exists() {
+            std::fs::copy(crate::example("genai_chat.bylaw"), &policy).unwrap();
+        }
         std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bylaw"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bylaw"));
+        command
             .args([
                 "serve",
                 "--addr",
                 "127.0.0.1:0",
                 "--reload-interval-ms",
                 "50",
+                "--reload-settle-ms",
+                "200",
                 "--max-body",
                 "4096",
             ])
             .arg("--policy")
-            .arg(&policy)
-            .arg("--state")
-            .arg(dir.path().join("state.redb"))
+            .arg(&policy);
+        if durable {
+            command.arg("--state").arg(dir.path().join("state.redb"));
+        }
+        let mut child = command
             .arg("--admin-token-file")
             .arg(dir.path().join("token"))
             .args(extra)
@@ -80,7 +92,7 @@ impl Server {
         }
     }
 
-    fn post(
+    pub(crate) fn post(
         &self,
         path: &str,
         content_type: &str,
@@ -101,7 +113,7 @@ impl Server {
         )
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let mut response = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -113,7 +125,7 @@ impl Server {
         )
     }
 
-    fn decide(&self, request: &Value) -> Value {
+    pub(crate) fn decide(&self, request: &Value) -> Value {
         let (status, body) =
             self.post("/v1/decide", "application/json", &request.to_string(), None);
         assert_eq!(status, 200, "{body}");
@@ -121,7 +133,7 @@ impl Server {
     }
 }
 
-fn code(body: &str) -> String {
+pub(crate) fn code(body: &str) -> String {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
     v["error"]["code"].as_str().unwrap_or_default().to_string()
 }
@@ -275,7 +287,7 @@ fn the_admin_api_needs_its_token_and_drives_the_kill_switch() {
     assert!(text.contains("operator oscar: incident 9"), "{text}");
 }
 
-fn wait_for(server: &Server, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_for(server: &Server, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, body) = server.get("/v1/policy");
