@@ -678,28 +678,33 @@ impl Governor {
     /// Writes events to the audit log with the state writes, durably, and stamps each
     /// event with its record's sequence number.
     fn persist(&self, events: &mut [Event], writes: Vec<StateWrite>) -> Result<(), GovernError> {
+        // Durable here first; then the other replicas are told (and told again until
+        // Redis acknowledges: `server::redis_state`).
+        let committed = match &self.store {
+            Some(store) => {
+                let entries = events
+                    .iter()
+                    .map(|e| Entry {
+                        at: e.at,
+                        kind: e.what.kind().to_string(),
+                        body: serde_json::to_string(e).unwrap_or_default(),
+                        retain_until: None,
+                    })
+                    .collect();
+                store.commit(entries, writes.clone()).map(|ticket| {
+                    for (event, seq) in events.iter_mut().zip(ticket.first_seq..) {
+                        event.seq = Some(seq);
+                    }
+                })
+            }
+            None => Ok(()),
+        };
         if let Some(shared) = &self.shared
             && !writes.is_empty()
         {
             shared.publish(&writes);
         }
-        let Some(store) = &self.store else {
-            return Ok(());
-        };
-        let entries = events
-            .iter()
-            .map(|e| Entry {
-                at: e.at,
-                kind: e.what.kind().to_string(),
-                body: serde_json::to_string(e).unwrap_or_default(),
-                retain_until: None,
-            })
-            .collect();
-        let ticket = store.commit(entries, writes)?;
-        for (event, seq) in events.iter_mut().zip(ticket.first_seq..) {
-            event.seq = Some(seq);
-        }
-        Ok(())
+        Ok(committed?)
     }
 
     /// The block on this request's key, if any; expired blocks are lifted here.

@@ -22,6 +22,7 @@ pub trait Shared: Send + Sync + std::fmt::Debug {
         total: bool,
     ) -> Option<Tally>;
 
-    /// Tells the other replicas about state rows this one changed.
-    fn publish(&self, writes: &[StateWrite]);
+    /// Tells the other replicas about state rows this one changed; true when the
+    /// shared store acknowledged them (otherwise they are retried until it does).
+    fn publish(&self, writes: &[StateWrite]) -> bool;
 }

@@ -668,12 +668,17 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     // Redis down is degraded but still serving (fail-safe), so still 200.
-    let redis = app.shared.as_ref().map(|s| match s.failure() {
-        None => "ok".to_string(),
-        Some(e) => {
-            format!("unreachable: {e}; deciding with the last known states and local counts")
-        }
-    });
+    let redis = app
+        .shared
+        .as_ref()
+        .map(|s| match (s.failure(), s.pending()) {
+            (None, 0) => "ok".to_string(),
+            (None, n) => format!("ok; {n} state write(s) pending"),
+            (Some(e), n) => format!(
+                "unreachable: {e}; deciding with the last known states and local counts; \
+             {n} state write(s) pending"
+            ),
+        });
     let degraded = !healthy || redis.as_deref().is_some_and(|r| r != "ok");
     json_response(
         status,
@@ -764,7 +769,19 @@ fn run_command(app: &App, command: Command) -> Response {
     match command.apply(&loaded.governor, SystemClock.now()) {
         Ok(events) => {
             count_events(app, &events);
-            json_response(StatusCode::OK, &json!({ "events": events }))
+            // The change is in effect here and, with a state store, durable before this
+            // answer; `redis` says whether the other replicas' store has it yet.
+            let redis = app.shared.as_ref().map(|s| match s.pending() {
+                0 => "acknowledged".to_string(),
+                n => {
+                    format!("pending: {n} write(s) are retried every second until Redis takes them")
+                }
+            });
+            let durable = app.store.is_some();
+            json_response(
+                StatusCode::OK,
+                &json!({ "events": events, "durable": durable, "redis": redis }),
+            )
         }
         Err(GovernError::Refused(m)) => error(StatusCode::CONFLICT, "refused", m),
         Err(GovernError::Unknown(m)) => error(StatusCode::NOT_FOUND, "unknown", m),

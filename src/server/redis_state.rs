@@ -2,14 +2,22 @@
 //!
 //! - Trigger windows: one Redis counter per bucket (`INCR`, with an expiry of the
 //!   window), summed with `MGET` — so counts from every replica add up exactly.
-//! - Service states, blocks and reports: each changed row is written to a Redis key
-//!   and announced on a pub/sub channel; every replica installs it on the message,
-//!   and re-reads all rows every second in case a message was lost (the bound on
-//!   propagation: immediate with pub/sub, at most about one second without).
+//! - Service states, blocks and reports: each row is a Redis hash `{v, b}`: a version
+//!   and the row's body (empty once deleted). Versions are monotonic per row (a
+//!   Lamport counter, ties broken by a replica id), and a row is written only if its
+//!   version is newer than Redis's, by one script that also announces it on a pub/sub
+//!   channel. A replica installs a row only if it is newer than the one it has — so a
+//!   resync never puts an older state back over a newer one.
+//! - Writes are retried until Redis acknowledges them: a write that fails (a dropped
+//!   idle connection, a partition) stays pending and goes out with the next resync,
+//!   every second. A resync also writes back every row Redis lost (a restart without
+//!   persistence), so the replicas never disagree for longer than a resync once
+//!   Redis answers.
 //! - Fail-safe: when Redis cannot be reached, a replica keeps the last states it
-//!   knew and counts on its own; `/healthz` says `redis: unreachable …` until Redis
-//!   answers again.
+//!   knew and counts on its own; `/healthz` says `redis: unreachable …` (and how many
+//!   writes are pending) until Redis answers again.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,11 +33,41 @@ const TIMEOUT: Duration = Duration::from_millis(250);
 /// How often every row is re-read, whatever pub/sub delivered.
 pub const RESYNC: Duration = Duration::from_secs(1);
 
+/// Writes a row if its version is newer than the stored one, and announces it.
+/// KEYS[1]: the row; ARGV: version, body ("" once deleted), channel.
+const WRITE_IF_NEWER: &str = "\
+local stored = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1') \
+if tonumber(ARGV[1]) > stored then \
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'b', ARGV[2]) \
+  redis.call('PUBLISH', ARGV[3], KEYS[1]) \
+  return 1 \
+end \
+return 0";
+
+/// Bits of a version that name the replica that wrote it; the rest count.
+const REPLICA_BITS: u32 = 10;
+
+/// A row as this replica last wrote or installed it.
+#[derive(Debug, Clone)]
+struct Known {
+    version: u64,
+    body: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Rows {
+    known: HashMap<String, Known>,
+    /// Rows written here that Redis has not acknowledged yet, with their version.
+    pending: HashMap<String, u64>,
+}
+
 pub struct RedisShared {
     client: Client,
     prefix: String,
+    replica: u64,
     connection: Mutex<Option<Connection>>,
     failure: Mutex<Option<String>>,
+    rows: Mutex<Rows>,
 }
 
 impl std::fmt::Debug for RedisShared {
@@ -45,17 +83,27 @@ impl RedisShared {
     /// is not an error: the replica starts degraded and keeps trying.
     pub fn new(url: &str, namespace: &str) -> Result<Arc<RedisShared>, String> {
         let client = Client::open(url).map_err(|e| format!("bad Redis URL `{url}`: {e}"))?;
+        let replica = xxhash_rust::xxh3::xxh3_64(
+            format!("{}:{:?}", std::process::id(), std::time::SystemTime::now()).as_bytes(),
+        ) & ((1 << REPLICA_BITS) - 1);
         Ok(Arc::new(RedisShared {
             client,
             prefix: format!("bylaw:{namespace}:"),
+            replica,
             connection: Mutex::new(None),
             failure: Mutex::new(None),
+            rows: Mutex::new(Rows::default()),
         }))
     }
 
     /// Why Redis is not answering, if it is not.
     pub fn failure(&self) -> Option<String> {
         lock(&self.failure).clone()
+    }
+
+    /// How many state writes Redis has not acknowledged yet.
+    pub fn pending(&self) -> usize {
+        lock(&self.rows).pending.len()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Option<T> {
@@ -92,10 +140,14 @@ impl RedisShared {
 
     fn row_key(&self, row: &StateWrite) -> String {
         match row {
-            StateWrite::Service(name, _) => format!("{}state:service:{name}", self.prefix),
-            StateWrite::Block(key, _) => format!("{}state:block:{key}", self.prefix),
-            StateWrite::Report(id, _) => format!("{}state:report:{id}", self.prefix),
+            StateWrite::Service(name, _) => format!("{}row:service:{name}", self.prefix),
+            StateWrite::Block(key, _) => format!("{}row:block:{key}", self.prefix),
+            StateWrite::Report(id, _) => format!("{}row:report:{id}", self.prefix),
         }
+    }
+
+    fn rows_pattern(&self) -> String {
+        format!("{}row:*", self.prefix)
     }
 
     fn channel(&self) -> String {
@@ -104,7 +156,7 @@ impl RedisShared {
 
     /// The row a state key names, with its current value.
     fn row(&self, key: &str, value: Option<String>) -> Option<StateWrite> {
-        let rest = key.strip_prefix(&format!("{}state:", self.prefix))?;
+        let rest = key.strip_prefix(&format!("{}row:", self.prefix))?;
         let (kind, id) = rest.split_once(':')?;
         Some(match kind {
             "service" => StateWrite::Service(id.to_string(), value),
@@ -114,28 +166,136 @@ impl RedisShared {
         })
     }
 
-    /// Every shared row, for a replica that starts or catches up.
+    /// Every shared row newer than what this replica has, for a replica that starts;
+    /// their versions are remembered, so they are not installed twice.
     pub fn rows(&self) -> Option<Vec<StateWrite>> {
-        let pattern = format!("{}state:*", self.prefix);
-        self.with(|c| {
-            let keys: Vec<String> = c.keys(&pattern)?;
-            let mut rows = Vec::with_capacity(keys.len());
-            for key in keys {
-                let value: Option<String> = c.get(&key)?;
-                rows.extend(self.row(&key, value));
-            }
-            Ok(rows)
-        })
+        let stored = self.with(|c| self.read_all(c))?;
+        Some(self.newer(stored))
     }
 
-    /// Listens for other replicas' changes and hands each row to `apply`; re-reads
-    /// every row each [`RESYNC`]. Runs until the process ends.
+    /// Every row in Redis: key, version, body.
+    fn read_all(&self, c: &mut Connection) -> RedisResult<Vec<(String, u64, Option<String>)>> {
+        let keys: Vec<String> = c.keys(self.rows_pattern())?;
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some((version, body)) = read_row(c, &key)? {
+                rows.push((key, version, body));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The rows that are newer than the known ones, remembered as known; rows this
+    /// replica knows and Redis lacks (or holds older) become pending again, so that a
+    /// Redis that lost them gets them back.
+    fn newer(&self, stored: Vec<(String, u64, Option<String>)>) -> Vec<StateWrite> {
+        let mut rows = lock(&self.rows);
+        let mut installed = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (key, version, body) in stored {
+            seen.insert(key.clone());
+            let known = rows.known.get(&key).map_or(0, |k| k.version);
+            if version > known {
+                rows.pending.remove(&key);
+                installed.extend(self.row(&key, body.clone()));
+                rows.known.insert(key, Known { version, body });
+            } else if version < known {
+                rows.pending.insert(key, known);
+            }
+        }
+        let lost: Vec<(String, u64)> = rows
+            .known
+            .iter()
+            .filter(|(key, _)| !seen.contains(*key))
+            .map(|(key, k)| (key.clone(), k.version))
+            .collect();
+        rows.pending.extend(lost);
+        installed
+    }
+
+    /// One row read at `key` (from a message), if it is newer than the known one.
+    fn newer_row(&self, c: &mut Connection, key: &str) -> RedisResult<Option<StateWrite>> {
+        let Some((version, body)) = read_row(c, key)? else {
+            return Ok(None);
+        };
+        let mut rows = lock(&self.rows);
+        if version <= rows.known.get(key).map_or(0, |k| k.version) {
+            return Ok(None);
+        }
+        rows.pending.remove(key);
+        let row = self.row(key, body.clone());
+        rows.known.insert(key.to_string(), Known { version, body });
+        Ok(row)
+    }
+
+    /// Sends every pending write; true when none is left.
+    fn flush(&self) -> bool {
+        let batch: Vec<(String, u64, Option<String>)> = {
+            let rows = lock(&self.rows);
+            rows.pending
+                .iter()
+                .filter_map(|(key, &version)| {
+                    let known = rows.known.get(key)?;
+                    Some((key.clone(), version, known.body.clone()))
+                })
+                .collect()
+        };
+        if batch.is_empty() {
+            return true;
+        }
+        let channel = self.channel();
+        // Versioned writes are idempotent: a connection Redis dropped while idle is
+        // replaced and the batch sent again at once.
+        let sent = self
+            .with(|c| self.send(c, &batch, &channel))
+            .or_else(|| self.with(|c| self.send(c, &batch, &channel)));
+        let mut rows = lock(&self.rows);
+        if sent.is_some() {
+            for (key, version, _) in &batch {
+                // Acknowledged, unless a newer write of the row came meanwhile.
+                if rows.pending.get(key) == Some(version) {
+                    rows.pending.remove(key);
+                }
+            }
+        }
+        rows.pending.is_empty()
+    }
+
+    fn send(
+        &self,
+        c: &mut Connection,
+        batch: &[(String, u64, Option<String>)],
+        channel: &str,
+    ) -> RedisResult<()> {
+        let mut pipe = redis::pipe();
+        for (key, version, body) in batch {
+            pipe.cmd("EVAL")
+                .arg(WRITE_IF_NEWER)
+                .arg(1)
+                .arg(key)
+                .arg(version)
+                .arg(body.as_deref().unwrap_or(""))
+                .arg(channel)
+                .ignore();
+        }
+        pipe.query::<()>(c)
+    }
+
+    /// Catches up with Redis and sends what is pending; `apply` installs newer rows.
+    fn resync(&self, apply: &impl Fn(StateWrite)) {
+        if let Some(stored) = self.with(|c| self.read_all(c)) {
+            self.newer(stored).into_iter().for_each(apply);
+        }
+        self.flush();
+    }
+
+    /// Listens for other replicas' changes and hands each newer row to `apply`;
+    /// re-reads every row and retries pending writes each [`RESYNC`]. Runs until the
+    /// process ends.
     pub fn follow(self: Arc<Self>, apply: impl Fn(StateWrite) + Send + 'static) {
         std::thread::spawn(move || {
             loop {
-                if let Some(rows) = self.rows() {
-                    rows.into_iter().for_each(&apply);
-                }
+                self.resync(&apply);
                 if let Err(e) = self.listen(&apply) {
                     *lock(&self.failure) = Some(e.to_string());
                     std::thread::sleep(TIMEOUT);
@@ -144,7 +304,7 @@ impl RedisShared {
         });
     }
 
-    /// One subscription, until an error or the next resync.
+    /// One subscription, until an error; resyncs on every quiet [`RESYNC`].
     fn listen(&self, apply: &impl Fn(StateWrite)) -> RedisResult<()> {
         let mut connection = self.client.get_connection_with_timeout(TIMEOUT)?;
         let mut reader = self.open()?;
@@ -155,22 +315,24 @@ impl RedisShared {
             let message = match pubsub.get_message() {
                 Ok(m) => m,
                 Err(e) if e.is_timeout() => {
-                    // Catch up on anything missed, then keep listening.
-                    let pattern = format!("{}state:*", self.prefix);
-                    let keys: Vec<String> = reader.keys(&pattern)?;
-                    for key in keys {
-                        let value: Option<String> = reader.get(&key)?;
-                        self.row(&key, value).into_iter().for_each(apply);
-                    }
+                    self.resync(apply);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             let key: String = message.get_payload()?;
-            let value: Option<String> = reader.get(&key)?;
-            self.row(&key, value).into_iter().for_each(apply);
+            if let Some(row) = self.newer_row(&mut reader, &key)? {
+                apply(row);
+            }
         }
     }
+}
+
+/// A row's version and body; `None` when the key holds no row.
+fn read_row(c: &mut Connection, key: &str) -> RedisResult<Option<(u64, Option<String>)>> {
+    let (version, body): (Option<u64>, Option<String>) =
+        redis::cmd("HMGET").arg(key).arg("v").arg("b").query(c)?;
+    Ok(version.map(|v| (v, body.filter(|b| !b.is_empty()))))
 }
 
 impl Shared for RedisShared {
@@ -218,24 +380,25 @@ impl Shared for RedisShared {
         })
     }
 
-    fn publish(&self, writes: &[StateWrite]) {
-        let channel = self.channel();
-        self.with(|c| {
-            let mut pipe = redis::pipe();
+    fn publish(&self, writes: &[StateWrite]) -> bool {
+        {
+            let mut rows = lock(&self.rows);
             for row in writes {
                 let key = self.row_key(row);
-                let value = match row {
+                let body = match row {
                     StateWrite::Service(_, v)
                     | StateWrite::Block(_, v)
-                    | StateWrite::Report(_, v) => v,
+                    | StateWrite::Report(_, v) => v.clone(),
                 };
-                match value {
-                    Some(v) => pipe.set(&key, v).ignore(),
-                    None => pipe.del(&key).ignore(),
-                };
-                pipe.publish(&channel, &key).ignore();
+                let count = rows
+                    .known
+                    .get(&key)
+                    .map_or(0, |k| k.version >> REPLICA_BITS);
+                let version = ((count + 1) << REPLICA_BITS) | self.replica;
+                rows.known.insert(key.clone(), Known { version, body });
+                rows.pending.insert(key, version);
             }
-            pipe.query::<()>(c)
-        });
+        }
+        self.flush()
     }
 }

@@ -448,3 +448,87 @@ fn enum_members_past_bit_63_never_alias() {
     let checked = bylaw::check_source("p.bylaw", &too_large);
     assert!(checked.diagnostics.iter().any(|d| d.code.code() == "E0123"));
 }
+
+/// What the policy file holds for a while, in a simulated reload sequence.
+#[derive(Debug, Clone)]
+enum FileState {
+    /// A complete version (index into the versions), there for at least the settle time.
+    Valid(usize, u64),
+    /// A prefix of a version, cut at the end of a line (where a prefix most often
+    /// checks): a writer caught half-way, briefly.
+    Partial(usize, usize, u64),
+    /// Truncated, briefly or for long.
+    Empty(u64),
+    /// A version with a typo, for any time.
+    Broken(usize, u64),
+}
+
+use proptest::strategy::Strategy as _;
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    #[test]
+    fn no_reload_sequence_installs_anything_but_a_complete_valid_version(
+        versions in proptest::collection::vec(crate::differential::policy_source(), 2..4),
+        script in proptest::collection::vec(
+            proptest::prop_oneof![
+                (0usize..4, 400u64..900).prop_map(|(v, ms)| FileState::Valid(v, ms)),
+                (0usize..4, 0usize..200, 0u64..250).prop_map(|(v, cut, ms)| FileState::Partial(v, cut, ms)),
+                (0u64..900).prop_map(FileState::Empty),
+                (0usize..4, 0u64..900).prop_map(|(v, ms)| FileState::Broken(v, ms)),
+            ],
+            1..8,
+        ),
+    ) {
+        use bylaw::server::reload::{Settle, accept};
+        const POLL_MS: u64 = 50;
+        let settle_time = Duration::from_millis(300);
+        let versions: Vec<String> = versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.replace("version \"1.0.0\"", &format!("version \"1.0.{i}\"")))
+            .collect();
+        let pick = |v: usize| &versions[v % versions.len()];
+        let start = Instant::now();
+        let mut settle = Settle::new(settle_time);
+        let mut served = pick(0).clone();
+        let mut written_valid = vec![served.clone()];
+        let mut clock = 0u64;
+        for state in &script {
+            let (text, ms) = match state {
+                FileState::Valid(v, ms) => (pick(*v).clone(), *ms),
+                FileState::Partial(v, line, ms) => {
+                    let full = pick(*v);
+                    let ends: Vec<usize> = full.match_indices('\n').map(|(i, _)| i + 1).collect();
+                    let cut = ends[line % ends.len()];
+                    (full[..cut].to_string(), *ms)
+                }
+                FileState::Empty(ms) => (String::new(), *ms),
+                FileState::Broken(v, ms) => (pick(*v).replacen("schema request", "schema requets", 1), *ms),
+            };
+            if matches!(state, FileState::Valid(..)) {
+                written_valid.push(text.clone());
+            }
+            let until = clock + ms;
+            // The poller reads the file every POLL_MS while it holds `text`.
+            let mut t = clock.div_ceil(POLL_MS) * POLL_MS;
+            while t < until {
+                let now = start + Duration::from_millis(t);
+                if text == served {
+                    settle.reset();
+                } else if settle.observe(&text, now) {
+                    settle.reset();
+                    if accept("p.bylaw", text.as_bytes(), Some("generated"), false).is_ok() {
+                        served = text.clone();
+                    }
+                }
+                proptest::prop_assert!(
+                    written_valid.contains(&served),
+                    "installed a file that was never a complete version: {served:?}"
+                );
+                t += POLL_MS;
+            }
+            clock = until;
+        }
+    }
+}

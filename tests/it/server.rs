@@ -496,3 +496,89 @@ fn decision_endpoints_can_require_a_token() {
     // Health and metrics stay open for probes and scrapers.
     assert_eq!(server.get("/healthz").0, 200);
 }
+
+/// Sets a Redis configuration value through `redis-cli`-free raw RESP.
+fn redis_config(url: &str, name: &str, value: &str) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("redis://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let command = format!(
+        "*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n${}\r\n{name}\r\n${}\r\n{value}\r\n",
+        name.len(),
+        value.len()
+    );
+    stream.write_all(command.as_bytes()).unwrap();
+    let mut answer = [0u8; 5];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"+OK\r\n");
+}
+
+fn suspend(server: &Server, reason: &str) -> Value {
+    let (status, body) = server.post(
+        "/v1/services/chat/suspend",
+        "application/json",
+        &json!({"reason": reason, "by": "oscar"}).to_string(),
+        Some("s3cret"),
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn outcome(server: &Server, id: usize) -> String {
+    server.decide(&chat_request(id, 0.0, 0.1, None))["outcome"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_kill_switch_survives_dropped_connections_and_a_redis_restart() {
+    let Some(mut redis) = start_redis() else {
+        return;
+    };
+    let a = Server::start_with(&["--redis", &redis.url]);
+    let b = Server::start_with(&["--redis", &redis.url]);
+    // Redis closes connections idle for a second: the write after the idle spell goes
+    // out on a dropped connection, and must still reach both replicas and stay there.
+    redis_config(&redis.url, "timeout", "1");
+    std::thread::sleep(Duration::from_millis(2500));
+    let answer = suspend(&a, "incident 9");
+    assert_eq!(answer["durable"], true);
+    assert!(answer["redis"].is_string(), "{answer}");
+    eventually("B sees the kill switch", || outcome(&b, 1) == "suspended");
+    // Several resyncs later nothing has put the old state back.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(outcome(&a, 2), "suspended");
+    assert_eq!(outcome(&b, 3), "suspended");
+
+    // Redis restarts empty (no persistence) on the same port: the replicas write their
+    // rows back, and a resync never installs an older state.
+    let url = redis.url.clone();
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let port = url.rsplit(':').next().unwrap().to_string();
+    redis.child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("Redis answers again and has the row back", || {
+        b.get("/healthz").1.contains(r#""redis":"ok""#)
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(outcome(&a, 4), "suspended");
+    assert_eq!(outcome(&b, 5), "suspended");
+    // A third replica starting now learns the suspension from Redis.
+    let c = Server::start_with(&["--redis", &url]);
+    eventually("a new replica learns it", || outcome(&c, 6) == "suspended");
+}
