@@ -128,7 +128,7 @@ pub fn header(policy: &Policy) -> String {
     let _ = writeln!(h, "#define BYLAW_MAX_EXTRA_STRINGS {MAX_EXTRA_STRINGS}\n");
     h.push_str("/* Outcomes, by severity. */\n#define BYLAW_ALLOW 0\n#define BYLAW_ESCALATE 1\n#define BYLAW_DENY 2\n\n");
     h.push_str("/* Status of a result: why a request was not judged. */\n#define BYLAW_OK 0\n#define BYLAW_OVERFLOW 1\n#define BYLAW_DIVISION_BY_ZERO 2\n#define BYLAW_INVALID 3\n\n");
-    h.push_str("/* Result of the setters. */\n#define BYLAW_SET_OK 0\n#define BYLAW_SET_UNKNOWN_FIELD (-1)\n#define BYLAW_SET_WRONG_TYPE (-2)\n#define BYLAW_SET_BAD_VALUE (-3)\n#define BYLAW_SET_FULL (-4)\n\n");
+    h.push_str("/* Result of the setters. */\n#define BYLAW_SET_OK 0\n#define BYLAW_SET_UNKNOWN_FIELD (-1)\n#define BYLAW_SET_WRONG_TYPE (-2)\n#define BYLAW_SET_BAD_VALUE (-3)\n#define BYLAW_SET_FULL (-4)\n/* bylaw_set_text: the field was given already (a repeated key makes a request invalid, as in JSON). */\n#define BYLAW_SET_DUPLICATE (-5)\n\n");
     h.push_str("/* Field slots: index into bylaw_request.slots. */\n");
     for (slot, f) in policy.fields.iter().enumerate() {
         let opt = if f.optional { "?" } else { "" };
@@ -610,6 +610,7 @@ int bylaw_set_text(bylaw_request *r, const char *path, char *text) {
     int slot = bylaw_field_slot(path);
     char *end = NULL;
     if (slot < 0) return fail(r, BYLAW_SET_UNKNOWN_FIELD);
+    if (is_present(r, slot)) return fail(r, BYLAW_SET_DUPLICATE);
     switch (FIELD_KINDS[slot]) {
     case 0:
         if (strcmp(text, "true") == 0) return bylaw_set_bool(r, slot, 1);
@@ -757,12 +758,52 @@ pub fn write_module(
                     .current_dir(&work),
             )?;
         }
-        std::fs::copy(&linked, output)
-            .map_err(|e| format!("cannot write `{}`: {e}", output.display()))?;
-        write(header_path, header_text.as_bytes())
+        let linked =
+            std::fs::read(&linked).map_err(|e| format!("cannot read the linked module: {e}"))?;
+        // Both files are made beside their destinations first and renamed into place
+        // only when both exist: a failure leaves nothing, and no reader ever sees half
+        // a module.
+        let module = staged(output, &linked, if shared { 0o755 } else { 0o644 })?;
+        let header = staged(header_path, header_text.as_bytes(), 0o644)?;
+        module
+            .persist(output)
+            .map_err(|e| format!("cannot write `{}`: {}", output.display(), e.error))?;
+        header
+            .persist(header_path)
+            .map_err(|e| format!("cannot write `{}`: {}", header_path.display(), e.error))?;
+        Ok(())
     })();
     let _ = std::fs::remove_dir_all(&work);
     result
+}
+
+/// `bytes` in a temporary file in `dest`'s folder (created if missing), to be renamed
+/// over `dest`.
+fn staged(dest: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile, String> {
+    use std::io::Write;
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| format!("cannot write in `{}`: {e}", dir.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| set_mode(file.as_file(), mode))
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn set_mode(file: &std::fs::File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &std::fs::File, _: u32) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {

@@ -1,7 +1,6 @@
 //! One diagnostic type for every stage, rendered in one place: ariadne for people,
 //! JSON for editors and CI.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use serde::Serialize;
@@ -44,6 +43,7 @@ codes! {
     SyntaxError = "E0010", "syntax-error", "a token where the grammar expects something else";
     UnexpectedEnd = "E0011", "unexpected-end", "the declaration or file ends too early";
     StrayText = "E0012", "stray-text", "text outside any declaration";
+    TooManyProblems = "E0014", "too-many-problems", "more than 100 problems in one file: the rest are counted, not listed";
     TooDeep = "E0013", "too-deep", "brackets or prefix operators nested more than 256 levels";
     DuplicatePolicy = "E0100", "duplicate-policy", "more than one `policy` line";
     DuplicateName = "E0101", "duplicate-name", "a name declared twice in the same namespace";
@@ -226,13 +226,20 @@ pub fn sort(diags: &mut [Diagnostic]) {
 /// Renders diagnostics for a terminal with ariadne.
 pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
     let mut out = Vec::new();
-    let cache: HashMap<String, String> = sources
-        .files()
-        .iter()
-        .map(|f| (f.name.clone(), f.text.clone()))
-        .collect();
+    // One line index per file for the whole report: building it per diagnostic made
+    // thousands of errors in a large file quadratic.
+    let mut cache = ariadne::sources(
+        sources
+            .files()
+            .iter()
+            .map(|f| (f.name.clone(), f.text.clone())),
+    );
     for diag in diags {
-        if render_one(sources, &cache, diag, color, &mut out).is_err() {
+        if on_a_long_line(sources, diag) {
+            render_plain(sources, diag, &mut out);
+            continue;
+        }
+        if render_one(sources, &mut cache, diag, color, &mut out).is_err() {
             // A report ariadne cannot draw still reaches the user, as one plain line.
             let _ = writeln!(
                 out,
@@ -246,6 +253,55 @@ pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String 
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Lines longer than this are not quoted: a report never repeats a huge line.
+const MAX_QUOTED_LINE: usize = 400;
+
+fn on_a_long_line(sources: &SourceMap, diag: &Diagnostic) -> bool {
+    let span = diag.span();
+    let Some(file) = sources.file_of(span) else {
+        return false;
+    };
+    let at = (span.start.saturating_sub(file.base) as usize).min(file.text.len());
+    let text = file.text.as_bytes();
+    let start = text[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = text[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| at + i);
+    end - start > MAX_QUOTED_LINE
+}
+
+/// A diagnostic as text without a source excerpt: its code, message, place and help.
+fn render_plain(sources: &SourceMap, diag: &Diagnostic, out: &mut Vec<u8>) {
+    let span = diag.span();
+    let place = match sources.file_of(span) {
+        Some(file) => {
+            let (line, column) = file.line_col(span.start);
+            format!("{}:{line}:{column}", file.name)
+        }
+        None => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "[{}] {}: {}\n   at {place} (the line is too long to quote)",
+        diag.code.code(),
+        match diag.severity {
+            Severity::Error => "Error",
+            Severity::Warning => "Warning",
+        },
+        diag.message
+    );
+    if let Some(label) = diag.labels.first() {
+        let _ = writeln!(out, "   {}", label.message);
+    }
+    if let Some(help) = &diag.help {
+        let _ = writeln!(out, "   Help: {help}");
+    }
+}
+
 fn severity_word(severity: Severity) -> &'static str {
     match severity {
         Severity::Error => "error",
@@ -255,7 +311,7 @@ fn severity_word(severity: Severity) -> &'static str {
 
 fn render_one(
     sources: &SourceMap,
-    cache: &HashMap<String, String>,
+    cache: &mut impl ariadne::Cache<String>,
     diag: &Diagnostic,
     color: bool,
     out: &mut Vec<u8>,
@@ -303,10 +359,7 @@ fn render_one(
     if let Some(help) = &diag.help {
         report = report.with_help(help);
     }
-    report.finish().write(
-        ariadne::sources(cache.iter().map(|(k, v)| (k.clone(), v.as_str()))),
-        out,
-    )
+    report.finish().write(cache, out)
 }
 
 #[derive(Serialize)]

@@ -164,11 +164,16 @@ impl<'a> Formatter<'a> {
 
     /// One item on its own line(s), with the comments around it.
     fn item(&mut self, span: Span, force_blank: bool, print: impl FnOnce(&mut Self)) {
+        // A block's blank line goes before the comments that lead into it, so that
+        // they stay attached to it.
+        if force_blank {
+            self.blank();
+        }
         self.own_line_comments(span.start);
         let author_blank = self
             .last_end
             .is_some_and(|end| self.blank_between(end, span.start));
-        if force_blank || author_blank {
+        if author_blank {
             self.blank();
         }
         print(self);

@@ -49,6 +49,7 @@ pub fn check_source(name: &str, text: &str) -> Checked {
     let parse_failed = diagnostics.iter().any(Diagnostic::is_error);
     diagnostics.append(&mut checked.diagnostics);
     diagnostics::sort(&mut diagnostics);
+    cap_problems(&mut diagnostics);
     Checked {
         sources,
         file: parsed.file,
@@ -76,6 +77,33 @@ fn require_policy_line(file: &ast::File, base: u32, diagnostics: &mut Vec<Diagno
             "an empty or half-written file is not a policy: write the `policy` line, \
              such as `policy my_service version \"1.0.0\"`",
         ),
+    );
+}
+
+/// The most problems listed for one file; a file that is not a policy at all (a binary,
+/// a policy pasted 5,000 times) would otherwise produce megabytes of diagnostics.
+pub const MAX_PROBLEMS: usize = 100;
+
+fn cap_problems(diagnostics: &mut Vec<Diagnostic>) {
+    if diagnostics.len() <= MAX_PROBLEMS {
+        return;
+    }
+    let dropped = diagnostics.split_off(MAX_PROBLEMS);
+    let errors = dropped.iter().filter(|d| d.is_error()).count();
+    let at = dropped.first().map(|d| d.span()).unwrap_or_default();
+    diagnostics.push(
+        Diagnostic::error(
+            diagnostics::Code::TooManyProblems,
+            format!(
+                "{} more problems ({errors} errors) in this file are not listed",
+                dropped.len()
+            ),
+            syntax::span::Span::new(at.start, at.start),
+            "the first one not listed",
+        )
+        .with_help(format!(
+            "fix the first {MAX_PROBLEMS} and check again; is this file a Bylaw policy?"
+        )),
     );
 }
 

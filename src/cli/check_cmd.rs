@@ -15,7 +15,7 @@ pub(crate) struct CheckArgs {
     #[arg(required = true, value_name = "FILE|DIR")]
     paths: Vec<PathBuf>,
     /// Output format for diagnostics.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
@@ -58,7 +58,7 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             .filter(|d| d.severity == Severity::Warning)
             .count();
         match args.format {
-            Format::Human => {
+            Format::Text => {
                 let _ = stderr.write_all(
                     diagnostics::render(&checked.sources, &checked.diagnostics, color).as_bytes(),
                 );
@@ -73,7 +73,7 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         }
     }
     match args.format {
-        Format::Human => {
+        Format::Text => {
             let _ = writeln!(
                 stderr,
                 "checked {} {}: {errors} {}, {warnings} {}",

@@ -12,8 +12,9 @@ use crate::lint::{self, Config, Level};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LintFormat {
-    /// Rendered for people, with source excerpts.
-    Human,
+    /// Rendered for people, with source excerpts (`human` is accepted too).
+    #[value(alias = "human")]
+    Text,
     /// One JSON document, as `bylaw check --format json`.
     Json,
     /// SARIF 2.1.0, for code-scanning services.
@@ -25,7 +26,7 @@ pub(crate) struct LintArgs {
     /// Policy files, or directories searched for `*.bylaw` files.
     #[arg(value_name = "FILE|DIR", required_unless_present_any = ["list", "explain"])]
     paths: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
     format: LintFormat,
     /// Rule levels from this file's `[lint]` table; default: `./bylaw.toml` if present.
     #[arg(long, value_name = "FILE")]
@@ -141,7 +142,7 @@ pub(crate) fn run(args: &LintArgs) -> ExitCode {
             }
         };
         let (checked_sources, diags) = lint_source(&file.display().to_string(), &text, &config);
-        if args.format == LintFormat::Human {
+        if args.format == LintFormat::Text {
             let _ =
                 stderr.write_all(diagnostics::render(&checked_sources, &diags, color).as_bytes());
         }
@@ -157,7 +158,7 @@ pub(crate) fn run(args: &LintArgs) -> ExitCode {
     let errors = all.iter().filter(|d| d.severity == Severity::Error).count();
     let warnings = all.len() - errors;
     match args.format {
-        LintFormat::Human => {
+        LintFormat::Text => {
             let _ = writeln!(
                 stderr,
                 "linted {} file(s): {errors} error(s), {warnings} warning(s)",

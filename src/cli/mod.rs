@@ -88,8 +88,9 @@ enum Command {
 /// How diagnostics are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// Rendered for people, with source excerpts.
-    Human,
+    /// Rendered for people, with source excerpts (`human` is accepted too).
+    #[value(alias = "human")]
+    Text,
     /// One JSON document on standard output, for editors and CI.
     Json,
 }

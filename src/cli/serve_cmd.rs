@@ -30,6 +30,9 @@ pub(crate) struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body: usize,
+    /// The most requests one `POST /v1/decide/batch` may hold (413 beyond).
+    #[arg(long, default_value_t = 10_000)]
+    max_batch: usize,
     /// How often the policy file is checked for a new version, in milliseconds.
     #[arg(long, default_value_t = 500)]
     reload_interval_ms: u64,
@@ -93,6 +96,7 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         admin_token,
         decide_token,
         max_body: args.max_body,
+        max_batch: args.max_batch.max(1),
         reload_every: Duration::from_millis(args.reload_interval_ms.max(10)),
         reload_settle: Duration::from_millis(args.reload_settle_ms),
         allow_policy_rename: args.allow_policy_rename,

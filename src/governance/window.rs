@@ -201,6 +201,20 @@ impl KeyWindow {
 
 type Shard = Mutex<HashMap<Box<str>, KeyWindow>>;
 
+/// Keys up to this many bytes are kept as they are; a longer key is kept as the 64
+/// hex digits of its SHA-256 after a `#` (65 bytes, so it can never equal a key kept
+/// as it is). A `by` trigger's memory is then bounded by its key count alone.
+pub const MAX_KEY_BYTES: usize = 64;
+
+fn bounded(key: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::{Digest, Sha256};
+    if key.len() <= MAX_KEY_BYTES {
+        std::borrow::Cow::Borrowed(key)
+    } else {
+        std::borrow::Cow::Owned(format!("#{}", hex::encode(Sha256::digest(key.as_bytes()))))
+    }
+}
+
 /// What a keyed window reports for one decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyedTally {
@@ -244,6 +258,8 @@ impl KeyedWindows {
         hit: bool,
         evaluate: impl FnOnce(Tally) -> bool,
     ) -> (KeyedTally, bool) {
+        let key = bounded(key);
+        let key = key.as_ref();
         let epoch = self.buckets.epoch(now);
         let len = self.buckets.len;
         let mut shard = match self.shard(key).lock() {
@@ -265,6 +281,8 @@ impl KeyedWindows {
 
     /// A key's counts at `now`, without recording anything.
     pub fn peek(&self, key: &str, now: Timestamp) -> Option<Tally> {
+        let key = bounded(key);
+        let key = key.as_ref();
         let epoch = self.buckets.epoch(now);
         let len = self.buckets.len;
         let shard = match self.shard(key).lock() {
@@ -282,6 +300,18 @@ impl KeyedWindows {
                     total: t.total + total,
                 }),
         )
+    }
+
+    /// Bytes of the keys currently tracked (each at most 65: see [`MAX_KEY_BYTES`]).
+    pub fn key_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .map(|m| m.keys().map(|k| k.len()).sum())
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 
     /// Keys currently tracked.

@@ -138,7 +138,10 @@ impl Config {
     /// Sets a rule's level; an unknown rule id is an error naming the closest.
     pub fn set(&mut self, id: &str, level: Level) -> Result<(), String> {
         if rule(id).is_none() {
-            let ids: Vec<&str> = rules::ALL.iter().map(|(d, _)| d.id()).collect();
+            let ids: Vec<&str> = rules::ALL
+                .iter()
+                .flat_map(|(d, _)| [d.id(), d.code.code()])
+                .collect();
             let close = ids
                 .iter()
                 .min_by_key(|c| strsim::levenshtein(c, id))
@@ -146,7 +149,8 @@ impl Config {
                 .unwrap_or_default();
             return Err(format!("unknown lint rule `{id}`{close}"));
         }
-        self.levels.insert(id.to_string(), level);
+        let name = rule(id).map_or(id, |doc| doc.id());
+        self.levels.insert(name.to_string(), level);
         Ok(())
     }
 
@@ -160,8 +164,13 @@ pub fn docs() -> Vec<&'static RuleDoc> {
     rules::ALL.iter().map(|(doc, _)| *doc).collect()
 }
 
+/// A rule by its name (`shadowed-rule`) or its code (`L0003`, any case): findings
+/// print both, so either is accepted wherever a rule is named.
 pub fn rule(id: &str) -> Option<&'static RuleDoc> {
-    rules::ALL.iter().map(|(d, _)| *d).find(|d| d.id() == id)
+    rules::ALL
+        .iter()
+        .map(|(d, _)| *d)
+        .find(|d| d.id() == id || d.code.code().eq_ignore_ascii_case(id))
 }
 
 /// What rules read: the checked program, its syntax tree, and the logic over it.

@@ -57,6 +57,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub decide_token: Option<String>,
     pub max_body: usize,
+    /// The most requests one batch may hold.
+    pub max_batch: usize,
     pub reload_every: Duration,
     /// How long a changed policy file must stay unchanged before it is installed.
     pub reload_settle: Duration,
@@ -196,6 +198,8 @@ struct App {
     store: Option<Arc<Store>>,
     metrics: Metrics,
     requests: AtomicU64,
+    /// Batches decided at once (one per core).
+    batch_slots: tokio::sync::Semaphore,
 }
 
 fn fingerprint(bytes: &[u8]) -> String {
@@ -307,6 +311,9 @@ pub async fn run(config: Config) -> Result<(), String> {
         shared: shared.clone(),
         metrics,
         requests: AtomicU64::new(0),
+        batch_slots: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
         config,
     });
     tokio::spawn(watch(Arc::clone(&app)));
@@ -616,32 +623,63 @@ async fn decide_batch(State(app): State<Arc<App>>, request: Request) -> Response
         Ok(b) => b,
         Err(r) => return r,
     };
+    let items = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .count();
+    if items > app.config.max_batch {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch-too-large",
+            format!(
+                "a batch holds at most {} requests; this one has {items}",
+                app.config.max_batch
+            ),
+        );
+    }
+    // Batches are decided off the async workers, a few at a time, so that health
+    // checks, metrics and single decisions keep their own budget.
+    let Ok(_slot) = app.batch_slots.acquire().await else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "the server is stopping",
+        );
+    };
+    let worker = Arc::clone(&app);
+    let decided = tokio::task::spawn_blocking(move || decide_lines(&worker, &body)).await;
+    match decided {
+        Ok(Ok(out)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-ndjson")],
+            Body::from(out),
+        )
+            .into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}
+
+/// One decision (or error) per non-blank line, each serialized straight into the
+/// answer.
+fn decide_lines(app: &App, body: &[u8]) -> Result<Vec<u8>, String> {
     let loaded = app.current.load();
     let mut out = Vec::with_capacity(body.len());
     for (number, line) in body.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let item = match decide_bytes(&app, &loaded, line) {
-            Ok(decision) => serde_json::to_value(decision),
-            Err(message) => Ok(
-                json!({ "error": { "code": "malformed-json", "line": number + 1, "message": message } }),
+        let written = match decide_bytes(app, &loaded, line) {
+            Ok(decision) => serde_json::to_writer(&mut out, &decision),
+            Err(message) => serde_json::to_writer(
+                &mut out,
+                &json!({ "error": { "code": "malformed-json", "line": number + 1, "message": message } }),
             ),
         };
-        match item {
-            Ok(v) => {
-                out.extend_from_slice(v.to_string().as_bytes());
-                out.push(b'\n');
-            }
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-        }
+        written.map_err(|e| e.to_string())?;
+        out.push(b'\n');
     }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from(out),
-    )
-        .into_response()
+    Ok(out)
 }
 
 async fn policy(State(app): State<Arc<App>>) -> Response {

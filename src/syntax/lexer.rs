@@ -29,7 +29,8 @@ pub enum LexErrorKind {
 
 #[derive(Logos, Debug, Clone, PartialEq)]
 #[logos(error = LexErrorKind)]
-#[logos(skip r"[ \t\r\n\f]+")]
+// A UTF-8 byte-order mark (editors on Windows write one) is white space.
+#[logos(skip r"[ \t\r\n\f\u{FEFF}]+")]
 pub enum Tok<'src> {
     #[regex(r"//[^\n]*", allow_greedy = true)]
     Comment(&'src str),

@@ -273,13 +273,16 @@ fn the_c_host_prints_readable_decisions_and_refuses_bad_requests() {
               data.personal=false\ndata.consent=false\nscores.toxicity=0.1\nscores.jailbreak=0.0\n\
               output.synthetic=false\noutput.explicit_label=false\nreviewer.assigned=false\ntags=a,blocked\n\n";
     let bad = "id=t-2\nservice=chat\ndomain=pediatrics\n\n";
-    let out = run_host(&host, &format!("{ok}{bad}"), &[]);
+    // A field given twice is invalid, as a repeated JSON key is.
+    let twice = ok.replacen("region=EU\n", "region=EU\nregion=CN\n", 1);
+    let out = run_host(&host, &format!("{ok}{bad}{twice}"), &[]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
         "deny tier=high [request tagged as blocked] duty=human_oversight(unmet) duty=keep_logs duty=disclose_ai"
     );
     assert_eq!(lines[1], "deny tier=none invalid");
+    assert_eq!(lines[2], "deny tier=none invalid");
     let header = std::fs::read_to_string(dir.join("guard.h")).unwrap();
     assert!(header.contains("#define BYLAW_FIELD_USER_AGE 4 /* user.age: int */"));
     assert!(header.contains("#define BYLAW_REGION_EU 0"));

@@ -1,6 +1,7 @@
 //! One integration-test binary; each module covers one surface.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bounds;
 mod build;
 mod cli;
 mod crash;
@@ -17,6 +18,7 @@ mod replay;
 pub(crate) mod server;
 mod stdlib;
 mod syntax;
+mod tools;
 
 use std::path::{Path, PathBuf};
 

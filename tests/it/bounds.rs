@@ -1,0 +1,94 @@
+//! No input makes Bylaw use unbounded memory or time (issue 23): each bound fed its
+//! hostile input, and the bound asserted — by size, never by a timer.
+
+use std::process::Command;
+
+use bylaw::governance::clock::Timestamp;
+use bylaw::governance::window::{KeyedWindows, MAX_KEY_BYTES};
+
+use crate::server::{Server, code};
+
+#[test]
+fn long_by_keys_are_kept_by_their_hash() {
+    let windows = KeyedWindows::new(600, 1000);
+    let now = Timestamp::from_secs(1_800_000_000);
+    for i in 0..2_000 {
+        let key = format!("{i:08}{}", "k".repeat(100_000));
+        windows.record(&key, now, true, |_| false);
+    }
+    assert!(windows.len() <= 1_000 + 64, "{} keys", windows.len());
+    assert!(windows.key_bytes() <= windows.len() * (MAX_KEY_BYTES + 1));
+    // The same long key finds its own counts again.
+    let key = format!("{:08}{}", 1_999, "k".repeat(100_000));
+    assert_eq!(windows.peek(&key, now).map(|t| t.hits), Some(1));
+    let short = "tenant-1";
+    windows.record(short, now, true, |_| false);
+    assert_eq!(windows.peek(short, now).map(|t| t.hits), Some(1));
+}
+
+#[test]
+fn a_file_of_thousands_of_errors_reports_a_hundred_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.bylaw");
+    std::fs::write(&path, "policy ".repeat(5000)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bylaw"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.len() < 100_000,
+        "{} bytes of diagnostics",
+        stderr.len()
+    );
+    assert!(stderr.contains("E0014"), "{stderr}");
+    assert!(stderr.contains("too long to quote"), "{stderr}");
+    let json = Command::new(env!("CARGO_BIN_EXE_bylaw"))
+        .args(["check", "--format", "json", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        json.stdout.len() < 200_000,
+        "{} bytes of JSON",
+        json.stdout.len()
+    );
+}
+
+#[test]
+fn a_broken_reload_shows_a_bounded_error() {
+    let server = Server::start();
+    let path = server.dir.path().join("policy.bylaw");
+    std::fs::write(&path, "policy ".repeat(5000)).unwrap();
+    let v = crate::server::wait_for(&server, "the reload error", |v| {
+        !v["reload_error"].is_null()
+    });
+    let (_, body) = server.get("/v1/policy");
+    assert!(body.len() < 100_000, "{} bytes", body.len());
+    assert!(
+        v["reload_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("E0014")
+    );
+}
+
+#[test]
+fn a_batch_past_its_limit_is_refused() {
+    let server = Server::start_with(&["--max-batch", "50"]);
+    let body = "{}\n".repeat(51);
+    let (status, answer) = server.post("/v1/decide/batch", "application/x-ndjson", &body, None);
+    assert_eq!(
+        (status, code(&answer).as_str()),
+        (413, "batch-too-large"),
+        "{answer}"
+    );
+    let (status, answer) = server.post(
+        "/v1/decide/batch",
+        "application/x-ndjson",
+        &"{}\n".repeat(50),
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer.lines().count(), 50);
+}
