@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::EXIT_USAGE;
 use super::policy_file::{EngineChoice, LoadError, load_governor, moment};
+use crate::governance::clock::Timestamp;
 use crate::governance::replay::Command;
 use crate::governance::{Event, GovernError, Status};
 
@@ -154,6 +155,23 @@ impl CtlCommand {
     }
 }
 
+/// A command at a time before the newest audit record would write history out of
+/// order: refused.
+fn not_before_the_log(
+    governor: &crate::governance::Governor,
+    now: Timestamp,
+) -> Result<(), GovernError> {
+    let Some(store) = governor.store() else {
+        return Ok(());
+    };
+    match store.latest_at().map_err(GovernError::Store)? {
+        Some(latest) if now < latest => Err(GovernError::Refused(format!(
+            "--at {now} is before the newest audit record ({latest}): the log's times never go back"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn run(args: &CtlArgs) -> ExitCode {
     let now = match moment(args.at.as_deref()) {
         Ok(now) => now,
@@ -170,18 +188,22 @@ pub(crate) fn run(args: &CtlArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = match args.command.to_command() {
-        Some(command) => command
-            .apply(&governor, now)
-            .map(|events| print_events(&mut out, args.format, &events)),
-        None => governor.status(now).map(|(status, events)| {
-            print_events(&mut out, args.format, &events).and_then(|()| match &args.command {
+        Some(command) => not_before_the_log(&governor, now).and_then(|()| {
+            command
+                .apply(&governor, now)
+                .map(|events| print_events(&mut out, args.format, &events))
+        }),
+        // Queries read; they never write the store.
+        None => {
+            let status = governor.view(now);
+            Ok(match &args.command {
                 CtlCommand::Reports { all } => print_reports(&mut out, args.format, &status, *all),
                 _ => match args.format {
                     OutputFormat::Text => print_status(&mut out, &status),
                     OutputFormat::Json => json_line(&mut out, &status),
                 },
             })
-        }),
+        }
     };
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

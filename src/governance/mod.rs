@@ -1168,6 +1168,39 @@ impl Governor {
         ))
     }
 
+    /// The state at `now` without changing anything: time-driven transitions are worked
+    /// out on copies and neither applied nor recorded (`bylaw ctl status` is a query).
+    pub fn view(&self, now: Timestamp) -> Status {
+        let services = self
+            .services
+            .iter()
+            .map(|cell| {
+                let mut machine = lock(&cell.machine).clone();
+                machine.advance(now);
+                ServiceReport {
+                    name: cell.name.clone(),
+                    label: machine.label(),
+                    fallback: cell.fallback.clone(),
+                    state: machine.state,
+                }
+            })
+            .collect();
+        let mut blocks: Vec<Block> = read(&self.blocks)
+            .by_slot
+            .values()
+            .flat_map(|keys| keys.values().cloned())
+            .filter(|b| b.until > now)
+            .collect();
+        blocks.sort_by(|a, b| (&a.field, &a.key).cmp(&(&b.field, &b.key)));
+        let reports = lock(&self.reports).values().cloned().collect();
+        Status {
+            at: now,
+            services,
+            blocks,
+            reports,
+        }
+    }
+
     /// A trigger's current counts: for a `by` trigger, of one key.
     pub fn tally(&self, trigger: &str, key: Option<&str>, now: Timestamp) -> Option<Tally> {
         let index = self.ir().triggers.iter().position(|t| t.name == trigger)?;

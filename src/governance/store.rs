@@ -385,6 +385,21 @@ impl Store {
             .collect()
     }
 
+    /// When the newest audit record happened, if there is one: operator commands at an
+    /// earlier time are refused, so the chain's times never go back.
+    pub fn latest_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let row: Option<String> = self.read(|txn| {
+            let table = txn.open_table(AUDIT)?;
+            Ok(table.last()?.map(|(_, v)| v.value().to_string()))
+        })?;
+        row.map(|text| {
+            serde_json::from_str::<AuditRecord>(&text)
+                .map(|r| r.at)
+                .map_err(|e| StoreError(format!("corrupt audit record: {e}")))
+        })
+        .transpose()
+    }
+
     /// Checks the whole chain: every link, every hash, every body's digest, and the
     /// head recorded with the last commit.
     pub fn verify(&self) -> Result<Verification, StoreError> {

@@ -547,9 +547,17 @@ fn negate(op: CmpOp) -> CmpOp {
     }
 }
 
-fn and(a: Vec<Term>, b: Vec<Term>) -> Dnf {
+fn and(mut a: Vec<Term>, b: Vec<Term>) -> Dnf {
     if a.len().saturating_mul(b.len()) > MAX_TERMS {
         return None;
+    }
+    // One conjunction on the right (the shape of a long `a and b and …`): extend the
+    // left terms in place instead of copying them, which made long chains quadratic.
+    if let [y] = b.as_slice() {
+        for x in &mut a {
+            x.extend(y.iter().cloned());
+        }
+        return Some(a);
     }
     let mut out = Vec::with_capacity(a.len() * b.len());
     for x in &a {

@@ -302,3 +302,28 @@ fn hover_explains_what_a_used_module_brings() {
     let (_, field) = analysis.hover(at("biometric.verifications")).unwrap();
     assert_eq!(field, "```bylaw\nbiometric.verifications: int\n```");
 }
+
+#[test]
+fn a_100000_term_chain_is_analysed_without_overflowing() {
+    let terms = vec!["x > 1"; 100_000].join(" and ");
+    let text = format!(
+        "policy p version \"1.0.0\"\nschema request {{\n  x: int\n}}\n\
+         deny when {terms} because \"r\" cite \"T §1\"\n"
+    );
+    let mut client = Client::start();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let diagnostics = client.diagnostics();
+    assert!(
+        diagnostics.iter().all(|d| d["severity"] != 1),
+        "no errors: {diagnostics:?}"
+    );
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    assert!(symbols.is_array(), "{symbols}");
+    client.shutdown();
+}

@@ -6,6 +6,7 @@ mod build;
 mod cli;
 mod crash;
 pub(crate) mod differential;
+mod durable;
 mod fail_closed;
 mod format;
 mod frontend;
