@@ -92,3 +92,35 @@ fn a_batch_past_its_limit_is_refused() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer.lines().count(), 50);
 }
+
+#[test]
+fn an_admin_body_sent_in_chunks_is_read() {
+    use std::io::{Read, Write};
+    let server = Server::start();
+    let (_, policy) = server.get("/v1/policy");
+    assert!(policy.contains("genai_chat"));
+    let addr = server_addr(&server);
+    let body = r#"{"reason": "incident 12", "by": "oscar"}"#;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/services/chat/suspend HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+        10,
+        &body[..10],
+        body.len() - 10,
+        &body[10..]
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("oscar"), "{answer}");
+}
+
+fn server_addr(server: &Server) -> String {
+    let (_, body) = server.get("/healthz");
+    assert!(body.contains("ok") || body.contains("degraded"));
+    server.base().trim_start_matches("http://").to_string()
+}

@@ -356,6 +356,7 @@ fn chains_of_100000_terms_go_through_every_command_without_overflowing() {
         let path = path.to_str().unwrap();
         for args in [
             vec!["check", path],
+            vec!["lint", path],
             vec!["test", path],
             vec!["test", "--engine", "interp", path],
             vec!["ir", path],
@@ -373,6 +374,7 @@ fn chains_of_100000_terms_go_through_every_command_without_overflowing() {
             .args(["eval", path, "--request", "-"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .and_then(|mut child| {
                 child.stdin.take().unwrap().write_all(br#"{"x": 2}"#)?;

@@ -113,6 +113,10 @@ impl Server {
         )
     }
 
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let mut response = self
             .agent
