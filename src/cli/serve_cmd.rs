@@ -33,6 +33,12 @@ pub(crate) struct ServeArgs {
     /// The most requests one `POST /v1/decide/batch` may hold (413 beyond).
     #[arg(long, default_value_t = 10_000)]
     max_batch: usize,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's head, and then its body.
+    #[arg(long, default_value_t = 10)]
+    read_timeout_secs: u64,
     /// How often the policy file is checked for a new version, in milliseconds.
     #[arg(long, default_value_t = 500)]
     reload_interval_ms: u64,
@@ -97,6 +103,8 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         decide_token,
         max_body: args.max_body,
         max_batch: args.max_batch.max(1),
+        max_connections: args.max_connections.max(1),
+        header_timeout: Duration::from_secs(args.read_timeout_secs.max(1)),
         reload_every: Duration::from_millis(args.reload_interval_ms.max(10)),
         reload_settle: Duration::from_millis(args.reload_settle_ms),
         allow_policy_rename: args.allow_policy_rename,

@@ -59,6 +59,10 @@ pub struct Config {
     pub max_body: usize,
     /// The most requests one batch may hold.
     pub max_batch: usize,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long a client has to send a request's head (and, per request, its body).
+    pub header_timeout: Duration,
     pub reload_every: Duration,
     /// How long a changed policy file must stay unchanged before it is installed.
     pub reload_settle: Duration,
@@ -330,12 +334,46 @@ pub async fn run(config: Config) -> Result<(), String> {
         "bylaw serve: {} {} on http://{addr}",
         info.name, info.version
     );
-    axum::serve(listener, routes)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    serve_connections(listener, routes, &app.config).await
+}
+
+/// Accepts connections until interrupted: at most `max_connections` at once (more wait
+/// in the kernel's queue), each given `header_timeout` to send its request head, so
+/// a client that opens sockets and trickles bytes cannot hold the server.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    routes: Router,
+    config: &Config,
+) -> Result<(), String> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let header_timeout = config.header_timeout;
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => permit.map_err(|e| e.to_string())?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: wait a moment, keep serving.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(routes.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
 }
 
 /// Purges decisions whose `retain` period is over, every ten minutes.
@@ -532,9 +570,23 @@ async fn read_body(app: &App, request: Request, accepted: &[&str]) -> Result<Byt
             ),
         ));
     }
-    axum::body::to_bytes(request.into_body(), app.config.max_body)
-        .await
-        .map_err(|_| too_large(app))
+    body_bytes(app, request).await
+}
+
+/// A request's whole body, within the size limit and the read timeout.
+async fn body_bytes(app: &App, request: Request) -> Result<Bytes, Response> {
+    let reading = axum::body::to_bytes(request.into_body(), app.config.max_body);
+    match tokio::time::timeout(app.config.header_timeout, reading).await {
+        Ok(bytes) => bytes.map_err(|_| too_large(app)),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            format!(
+                "the body did not arrive within {} s",
+                app.config.header_timeout.as_secs()
+            ),
+        )),
+    }
 }
 
 fn too_large(app: &App) -> Response {
@@ -782,9 +834,7 @@ async fn admin_body(app: &App, request: Request) -> Result<AdminBody, Response> 
     let typed = request.headers().contains_key(header::CONTENT_TYPE);
     if declared_empty || !typed {
         // Without a content type the body must be empty; read it to know.
-        let bytes = axum::body::to_bytes(request.into_body(), app.config.max_body)
-            .await
-            .map_err(|_| too_large(app))?;
+        let bytes = body_bytes(app, request).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(AdminBody::default());
         }

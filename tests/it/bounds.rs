@@ -124,3 +124,34 @@ fn server_addr(server: &Server) -> String {
     assert!(body.contains("ok") || body.contains("degraded"));
     server.base().trim_start_matches("http://").to_string()
 }
+
+#[test]
+fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
+    use std::io::{Read, Write};
+    let server = Server::start_with(&["--read-timeout-secs", "1", "--max-connections", "8"]);
+    let addr = server_addr(&server);
+    // Twenty sockets that start a request head and never finish it: more than the
+    // connection limit, each past the head timeout.
+    let mut slow: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                .unwrap();
+            s
+        })
+        .collect();
+    // Each is closed by the server (end of stream, or an error status first).
+    for s in &mut slow[..8] {
+        let mut rest = Vec::new();
+        let read = s.read_to_end(&mut rest);
+        assert!(
+            read.is_ok(),
+            "the server never closed a slow connection: {read:?}"
+        );
+    }
+    drop(slow);
+    let (status, _) = server.get("/healthz");
+    assert_eq!(status, 200);
+}
