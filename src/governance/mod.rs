@@ -155,6 +155,11 @@ impl ServiceCell {
         );
     }
 
+    /// Whether time alone changes nothing before `now` (the published view is current).
+    fn settled_at(&self, now: Timestamp) -> bool {
+        now.0 < self.deadline.load(Ordering::Acquire)
+    }
+
     fn state_code(&self) -> u64 {
         self.view.load(Ordering::Acquire) & 0xff
     }
@@ -204,6 +209,9 @@ pub struct Verdict {
     pub outcome: Outcome,
     pub service: Option<usize>,
     pub admission: Admission,
+    /// The request's service's state when it was decided (a trigger this decision
+    /// fires changes the state for the next one, not for this one).
+    pub state: Option<u64>,
     pub blocked: Option<Block>,
     /// A `retain` duty applies but the audit log cannot take the decision.
     pub audit_failure: Option<String>,
@@ -476,14 +484,14 @@ impl Governor {
         events: &mut Vec<Event>,
     ) -> Verdict {
         let service = self.service_of(record);
-        let admission = match service.and_then(|s| self.services.get(s)) {
+        let (admission, state) = match service.and_then(|s| self.services.get(s)) {
             Some(cell) => {
                 if now.0 >= cell.deadline.load(Ordering::Acquire) {
                     self.advance_service(cell, now, events);
                 }
-                cell.admission()
+                (cell.admission(), Some(cell.state_code()))
             }
-            None => Admission::Serve,
+            None => (Admission::Serve, None),
         };
         self.guard
             .decide_compact(record, admission == Admission::ServeDegraded, compact);
@@ -514,6 +522,7 @@ impl Governor {
             outcome,
             service,
             admission,
+            state,
             blocked,
             audit_failure,
         }
@@ -542,7 +551,7 @@ impl Governor {
             let suspended = verdict.outcome == Outcome::Suspended;
             decision.service = Some(ServiceStatus {
                 name: cell.name.clone(),
-                state: state_name(cell.state_code()).to_string(),
+                state: state_name(verdict.state.unwrap_or_else(|| cell.state_code())).to_string(),
                 fallback: if suspended {
                     cell.fallback.clone()
                 } else {
@@ -882,16 +891,25 @@ impl Governor {
         let mut writes = Vec::new();
         for action in &trigger.actions {
             match action {
+                // The target may be another service than the request's: bring it up to
+                // the firing time first, so the action meets its current state.
                 Action::Suspend { service, for_secs } => {
                     if let Some(cell) = self.services.get(*service)
-                        && cell.state_code() != STATE_SUSPENDED
+                        && !(cell.state_code() == STATE_SUSPENDED && cell.settled_at(now))
                     {
                         let mut machine = lock(&cell.machine);
-                        let change = machine.suspend_by_trigger(now, &trigger.name, *for_secs);
+                        let mut changes = machine.advance(now);
+                        if !matches!(machine.state, ServiceState::Suspended { .. }) {
+                            changes.extend(machine.suspend_by_trigger(
+                                now,
+                                &trigger.name,
+                                *for_secs,
+                            ));
+                        }
                         let _ = self.commit_changes(
                             cell,
                             &machine,
-                            change.into_iter().collect(),
+                            changes,
                             std::mem::take(&mut messages),
                             events,
                         );
@@ -899,14 +917,17 @@ impl Governor {
                 }
                 Action::Degrade { service } => {
                     if let Some(cell) = self.services.get(*service)
-                        && cell.state_code() == STATE_ACTIVE
+                        && (cell.state_code() == STATE_ACTIVE || !cell.settled_at(now))
                     {
                         let mut machine = lock(&cell.machine);
-                        let change = machine.degrade_by_trigger(now, &trigger.name);
+                        let mut changes = machine.advance(now);
+                        if matches!(machine.state, ServiceState::Active) {
+                            changes.extend(machine.degrade_by_trigger(now, &trigger.name));
+                        }
                         let _ = self.commit_changes(
                             cell,
                             &machine,
-                            change.into_iter().collect(),
+                            changes,
                             std::mem::take(&mut messages),
                             events,
                         );

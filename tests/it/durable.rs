@@ -96,3 +96,65 @@ fn ctl_refuses_a_time_before_the_newest_record() {
     assert!(stderr.contains("never go back"), "{stderr}");
     assert_eq!(records(&state), before);
 }
+
+fn governor(source: &str) -> bylaw::governance::Governor {
+    let guard = bylaw::Policy::compile(source).unwrap();
+    bylaw::governance::Governor::new(guard, None, bylaw::governance::Options::default()).unwrap()
+}
+
+fn at(secs: u64) -> bylaw::governance::clock::Timestamp {
+    bylaw::governance::clock::Timestamp::from_secs(1_800_000_000 + secs)
+}
+
+const TWO_SERVICES: &str = r#"policy two version "1.0.0"
+schema request {
+  service: string
+  x: int
+}
+trigger b_incidents {
+  when count(x > 0 and service == "b") within 1m >= 1
+  then suspend a for 1m
+}
+service a {
+  fallback "fa"
+}
+service b {
+  fallback "fb"
+}
+"#;
+
+#[test]
+fn a_trigger_acting_on_another_service_meets_its_current_state() {
+    let g = governor(TWO_SERVICES);
+    let decide = |json: &str, secs| g.decide_json(json.as_bytes(), at(secs)).decision;
+    decide(r#"{"service": "b", "x": 1}"#, 0);
+    assert_eq!(
+        decide(r#"{"service": "a", "x": 0}"#, 10).outcome.as_str(),
+        "suspended"
+    );
+    // Five minutes on, `a` is active again though nothing has asked it since; a second
+    // incident on `b` must suspend it again.
+    decide(r#"{"service": "b", "x": 1}"#, 300);
+    assert_eq!(
+        decide(r#"{"service": "a", "x": 0}"#, 301).outcome.as_str(),
+        "suspended"
+    );
+    assert_eq!(
+        decide(r#"{"service": "a", "x": 0}"#, 400).outcome.as_str(),
+        "allow"
+    );
+}
+
+#[test]
+fn a_decision_reports_the_state_it_was_decided_under() {
+    let g = governor(&TWO_SERVICES.replace("then suspend a for 1m", "then suspend b for 1m"));
+    let first = g
+        .decide_json(br#"{"service": "b", "x": 1}"#, at(0))
+        .decision;
+    assert_eq!(first.outcome.as_str(), "allow");
+    assert_eq!(first.service.as_ref().unwrap().state, "active", "{first:?}");
+    let next = g
+        .decide_json(br#"{"service": "b", "x": 0}"#, at(1))
+        .decision;
+    assert_eq!(next.service.as_ref().unwrap().state, "suspended");
+}
