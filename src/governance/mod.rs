@@ -1170,14 +1170,7 @@ impl Governor {
                 state: machine.state.clone(),
             });
         }
-        let mut blocks: Vec<Block> = read(&self.blocks)
-            .by_slot
-            .values()
-            .flat_map(|keys| keys.values().cloned())
-            .filter(|b| b.until > now)
-            .collect();
-        blocks.sort_by(|a, b| (&a.field, &a.key).cmp(&(&b.field, &b.key)));
-        let reports = lock(&self.reports).values().cloned().collect();
+        let (blocks, reports) = self.blocks_and_reports(now);
         Ok((
             Status {
                 at: now,
@@ -1187,6 +1180,19 @@ impl Governor {
             },
             events,
         ))
+    }
+
+    /// The blocks in force at `now`, by field and key, and every report.
+    fn blocks_and_reports(&self, now: Timestamp) -> (Vec<Block>, Vec<Report>) {
+        let mut blocks: Vec<Block> = read(&self.blocks)
+            .by_slot
+            .values()
+            .flat_map(|keys| keys.values().cloned())
+            .filter(|b| b.until > now)
+            .collect();
+        blocks.sort_by(|a, b| (&a.field, &a.key).cmp(&(&b.field, &b.key)));
+        let reports = lock(&self.reports).values().cloned().collect();
+        (blocks, reports)
     }
 
     /// The state at `now` without changing anything: time-driven transitions are worked
@@ -1206,14 +1212,7 @@ impl Governor {
                 }
             })
             .collect();
-        let mut blocks: Vec<Block> = read(&self.blocks)
-            .by_slot
-            .values()
-            .flat_map(|keys| keys.values().cloned())
-            .filter(|b| b.until > now)
-            .collect();
-        blocks.sort_by(|a, b| (&a.field, &a.key).cmp(&(&b.field, &b.key)));
-        let reports = lock(&self.reports).values().cloned().collect();
+        let (blocks, reports) = self.blocks_and_reports(now);
         Status {
             at: now,
             services,
