@@ -80,6 +80,10 @@ pub struct Block {
     pub key: String,
     pub until: Timestamp,
     pub cause: String,
+    /// How long the block was set for: a trigger with a longer `for` extends it (an
+    /// escalation ladder), repeats of the same length do not.
+    #[serde(default)]
+    pub for_secs: u64,
 }
 
 /// Why an operator command or a state change did not happen.
@@ -973,17 +977,18 @@ impl Governor {
                         continue;
                     };
                     let until = now.plus_secs(*for_secs);
-                    let already = read(&self.blocks)
+                    let covered = read(&self.blocks)
                         .by_slot
                         .get(&slot)
                         .and_then(|keys| keys.get(key))
-                        .is_some_and(|b| b.until > now);
-                    if !already {
+                        .is_some_and(|b| b.until > now && b.for_secs >= *for_secs);
+                    if !covered {
                         let block = Block {
                             field: field.path.clone(),
                             key: key.to_string(),
                             until,
                             cause: format!("trigger `{}`", trigger.name),
+                            for_secs: *for_secs,
                         };
                         let _ =
                             self.add_block(slot, block, now, std::mem::take(&mut messages), events);
@@ -1089,6 +1094,7 @@ impl Governor {
             key: key.to_string(),
             until: now.plus_secs(for_secs),
             cause: cause.to_string(),
+            for_secs,
         };
         self.add_block(slot, block, now, Vec::new(), &mut events)?;
         Ok(events)

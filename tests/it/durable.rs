@@ -158,3 +158,57 @@ fn a_decision_reports_the_state_it_was_decided_under() {
         .decision;
     assert_eq!(next.service.as_ref().unwrap().state, "suspended");
 }
+
+#[test]
+fn a_longer_block_from_a_later_firing_extends_a_shorter_one() {
+    let g = governor(
+        r#"policy ladder version "1.0.0"
+schema request {
+  user: string
+  bad: bool
+}
+trigger first_offence {
+  when count(bad) within 30d by user >= 1
+  then block user for 1d
+}
+trigger repeat_offender {
+  when count(bad) within 30d by user >= 3
+  then block user for 30d
+}
+"#,
+    );
+    let decide = |json: &str, secs| g.decide_json(json.as_bytes(), at(secs)).decision;
+    let bad = r#"{"user": "u1", "bad": true}"#;
+    decide(bad, 0);
+    // Blocked requests are still counted: the third offence escalates.
+    decide(bad, 60);
+    decide(bad, 120);
+    let day = 24 * 3600;
+    let later = decide(r#"{"user": "u1", "bad": false}"#, 2 * day);
+    assert_eq!(
+        later.outcome.as_str(),
+        "deny",
+        "the 30-day block holds on day 2: {later:?}"
+    );
+    let after = decide(r#"{"user": "u1", "bad": false}"#, 31 * day);
+    assert_eq!(after.outcome.as_str(), "allow");
+    // Repeats of the same length do not extend a block.
+    let g2 = governor(
+        r#"policy p version "1.0.0"
+schema request {
+  user: string
+  bad: bool
+}
+trigger t {
+  when count(bad) within 1h by user >= 1
+  then block user for 1d
+}
+"#,
+    );
+    g2.decide_json(bad.as_bytes(), at(0));
+    g2.decide_json(bad.as_bytes(), at(3600 * 20));
+    let next_day = g2
+        .decide_json(br#"{"user": "u1", "bad": false}"#, at(day + 60))
+        .decision;
+    assert_eq!(next_day.outcome.as_str(), "allow", "{next_day:?}");
+}
