@@ -490,7 +490,7 @@ impl Governor {
         let service = self.service_of(record);
         let (admission, state) = match service.and_then(|s| self.services.get(s)) {
             Some(cell) => {
-                if now.0 >= cell.deadline.load(Ordering::Acquire) {
+                if !cell.settled_at(now) {
                     self.advance_service(cell, now, events);
                 }
                 (cell.admission(), Some(cell.state_code()))

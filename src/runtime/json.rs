@@ -166,29 +166,44 @@ fn dotted(at: Option<&ObjectPath<'_>>, key: &str) -> String {
     parts.join(".")
 }
 
-/// The keys of one object seen so far: a short list, and a set once objects get large,
-/// so a hostile object with many keys stays linear.
-#[derive(Default)]
+/// The keys of one object seen so far: the first [`INLINE_KEYS`] on the stack (no
+/// allocation for the objects of an ordinary request), the rest in a set, so a hostile
+/// object with many keys stays linear.
 struct SeenKeys<'de> {
-    few: Vec<Cow<'de, str>>,
+    few: [Option<Cow<'de, str>>; INLINE_KEYS],
+    len: usize,
     many: std::collections::HashSet<Cow<'de, str>>,
 }
 
+const INLINE_KEYS: usize = 16;
+
 impl<'de> SeenKeys<'de> {
+    fn new() -> Self {
+        SeenKeys {
+            few: [const { None }; INLINE_KEYS],
+            len: 0,
+            many: std::collections::HashSet::new(),
+        }
+    }
+
     /// False when `key` was seen before.
     fn insert(&mut self, key: Cow<'de, str>) -> bool {
-        if self.many.is_empty() {
-            if self.few.contains(&key) {
-                return false;
-            }
-            self.few.push(key);
-            if self.few.len() > 16 {
-                self.many.extend(self.few.drain(..));
-            }
-            true
-        } else {
-            self.many.insert(key)
+        let inline = self.few.get(..self.len).unwrap_or_default();
+        if inline.iter().flatten().any(|k| *k == key)
+            || (!self.many.is_empty() && self.many.contains(&key))
+        {
+            return false;
         }
+        match self.few.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(key);
+                self.len += 1;
+            }
+            None => {
+                self.many.insert(key);
+            }
+        }
+        true
     }
 }
 
@@ -241,7 +256,7 @@ fn read_object<'de, A: MapAccess<'de>>(
     mut map: A,
     at: Option<&ObjectPath<'_>>,
 ) -> Result<(), A::Error> {
-    let mut seen = SeenKeys::default();
+    let mut seen = SeenKeys::new();
     while let Some(key) = map.next_key::<Key<'de>>()? {
         if !seen.insert(key.0.clone()) {
             decoding.duplicates.push(dotted(at, &key.0));
