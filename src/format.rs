@@ -164,9 +164,12 @@ impl<'a> Formatter<'a> {
 
     /// One item on its own line(s), with the comments around it.
     fn item(&mut self, span: Span, force_blank: bool, print: impl FnOnce(&mut Self)) {
-        // A block's blank line goes before the comments that lead into it, so that
-        // they stay attached to it.
+        // A block's blank line goes before the comments that lead into it (the run
+        // right above it, with no blank line in between), so that they stay attached
+        // to it; comments above that run stay with what comes before.
         if force_blank {
+            let leading = self.leading_run(span.start);
+            self.own_line_comments(leading);
             self.blank();
         }
         self.own_line_comments(span.start);
@@ -178,20 +181,39 @@ impl<'a> Formatter<'a> {
         }
         print(self);
         self.last_end = Some(span.end);
-        // Comments inside a multi-line item come out after it.
-        self.own_line_comments_inside(span.end);
+        // The comment at the end of the item's last line stays there; comments inside
+        // the item come out after it, each on its own line.
+        let inside = self.next_comment;
+        let mut after = inside;
+        while self
+            .comments
+            .get(after)
+            .is_some_and(|c| c.span.start < span.end)
+        {
+            after += 1;
+        }
+        self.next_comment = after;
         self.trailing_comment(span.end);
+        for comment in &self.comments[inside..after] {
+            let line = format!("{}{}\n", self.indent(), comment.text.trim_end());
+            self.out.push_str(&line);
+        }
     }
 
-    fn own_line_comments_inside(&mut self, end: u32) {
-        while let Some(comment) = self.comments.get(self.next_comment) {
-            if comment.span.start >= end {
+    /// Where the run of comments that leads into an item starting at `start` begins:
+    /// the comments not yet printed before `start` with no blank line between them and
+    /// the item. `start` itself when there is none.
+    fn leading_run(&self, start: u32) -> u32 {
+        let pending = &self.comments[self.next_comment.min(self.comments.len())..];
+        let before = pending.iter().take_while(|c| c.span.start < start).count();
+        let mut run = start;
+        for comment in pending[..before].iter().rev() {
+            if self.blank_between(comment.span.end, run) {
                 break;
             }
-            let text = comment.text.trim_end().to_string();
-            self.line(&text);
-            self.next_comment += 1;
+            run = comment.span.start;
         }
+        run
     }
 
     /// `header {`, the items, then `}` — with comments before the brace kept inside.

@@ -1,23 +1,28 @@
 //! `bylaw lsp`: the language server, over standard input and output.
 //!
-//! Framing and the message loop come from `lsp-server`, the protocol types from
-//! `lsp-types`; the answers from `lsp::analysis`. Documents are synced whole; each
-//! change re-analyses the document (parse, check, lint) and publishes diagnostics.
+//! Messages come from `lsp::transport` (which survives malformed frames), the protocol
+//! types from `lsp-types`, the answers from `lsp::analysis`. Documents are synced
+//! whole. A change is analysed (parse, check, lint) once the editor has been quiet for
+//! `DEBOUNCE`, or as soon as a request needs it; a change superseded before then is
+//! never analysed, so typing never queues stale runs.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use crossbeam_channel::RecvTimeoutError;
 
 use lsp_server::{Connection, Message, Notification, Request, Response};
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
     CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionOptions,
     CompletionParams, CompletionResponse, Diagnostic as LspDiagnostic, DiagnosticSeverity,
-    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
-    DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse,
-    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
-    HoverProviderCapability, Location, MarkupContent, MarkupKind, NumberOrString, OneOf, Position,
-    PublishDiagnosticsParams, Range, ReferenceParams, ServerCapabilities, SymbolKind,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
+    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DocumentFormattingParams,
+    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams,
+    GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability, Location,
+    MarkupContent, MarkupKind, NumberOrString, OneOf, Position, PublishDiagnosticsParams, Range,
+    ReferenceParams, ServerCapabilities, SymbolKind, TextDocumentSyncCapability,
+    TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
 };
 
 use crate::lint::Config;
@@ -50,14 +55,25 @@ impl Document {
     }
 }
 
+/// How long the editor must be quiet after a change before it is analysed.
+const DEBOUNCE: Duration = Duration::from_millis(120);
+
 struct Server {
     connection: Connection,
     documents: HashMap<String, Document>,
+    /// Texts received and not yet analysed, by URI.
+    pending: HashMap<String, (Uri, String)>,
     config: Config,
 }
 
 pub(crate) fn run() -> ExitCode {
-    let (connection, io_threads) = Connection::stdio();
+    let (connection, io_threads) = match crate::lsp::transport::stdio() {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("error: cannot start the language server's threads: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let capabilities = ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
@@ -90,6 +106,7 @@ pub(crate) fn run() -> ExitCode {
     let mut server = Server {
         connection,
         documents: HashMap::new(),
+        pending: HashMap::new(),
         config,
     };
     let result = server.serve();
@@ -103,7 +120,22 @@ pub(crate) fn run() -> ExitCode {
 
 impl Server {
     fn serve(&mut self) -> Result<(), String> {
-        while let Ok(message) = self.connection.receiver.recv() {
+        loop {
+            let message = if self.pending.is_empty() {
+                match self.connection.receiver.recv() {
+                    Ok(message) => message,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                match self.connection.receiver.recv_timeout(DEBOUNCE) {
+                    Ok(message) => message,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.analyse_pending()?;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            };
             match message {
                 Message::Request(request) => {
                     if self
@@ -113,14 +145,51 @@ impl Server {
                     {
                         return Ok(());
                     }
+                    self.analyse_before(&request)?;
                     let response = self.answer(request);
                     self.send(Message::Response(response))?;
                 }
-                Message::Notification(n) => self.notified(n)?,
+                Message::Notification(n) => {
+                    let method = n.method.clone();
+                    if let Err(e) = self.notified(n) {
+                        // A notification has no answer: say why it was ignored, go on.
+                        tracing::warn!("bylaw lsp: ignored `{method}`: {e}");
+                    }
+                }
                 Message::Response(_) => {}
             }
         }
+    }
+
+    /// Analyses every text the editor sent and publishes its diagnostics.
+    fn analyse_pending(&mut self) -> Result<(), String> {
+        let keys: Vec<String> = self.pending.keys().cloned().collect();
+        for key in keys {
+            self.analyse(&key)?;
+        }
         Ok(())
+    }
+
+    fn analyse(&mut self, key: &str) -> Result<(), String> {
+        let Some((uri, text)) = self.pending.remove(key) else {
+            return Ok(());
+        };
+        let doc = Document::new(&uri, &text, &self.config);
+        let diagnostics = diagnostics(&doc);
+        self.documents.insert(key.to_string(), doc);
+        self.publish(uri, diagnostics)
+    }
+
+    /// A request about a document is answered on its newest text.
+    fn analyse_before(&mut self, request: &Request) -> Result<(), String> {
+        let uri = request
+            .params
+            .pointer("/textDocument/uri")
+            .and_then(|u| u.as_str());
+        match uri {
+            Some(uri) if self.pending.contains_key(uri) => self.analyse(uri),
+            _ => Ok(()),
+        }
     }
 
     fn send(&self, message: Message) -> Result<(), String> {
@@ -131,13 +200,12 @@ impl Server {
     }
 
     fn notified(&mut self, n: Notification) -> Result<(), String> {
-        let uri = match n.method.as_str() {
+        let (uri, text) = match n.method.as_str() {
             "textDocument/didOpen" => {
-                let p: DidOpenTextDocumentParams = parse(n.params)?;
-                let doc = Document::new(&p.text_document.uri, &p.text_document.text, &self.config);
-                self.documents
-                    .insert(p.text_document.uri.as_str().to_string(), doc);
-                p.text_document.uri
+                // Only the URI and text are needed: an editor that leaves out
+                // `languageId` or `version` still gets its document analysed.
+                let p: Opened = parse(n.params)?;
+                (p.text_document.uri, p.text_document.text)
             }
             "textDocument/didChange" => {
                 let p: DidChangeTextDocumentParams = parse(n.params)?;
@@ -145,23 +213,19 @@ impl Server {
                 let Some(change) = p.content_changes.into_iter().last() else {
                     return Ok(());
                 };
-                let doc = Document::new(&p.text_document.uri, &change.text, &self.config);
-                self.documents
-                    .insert(p.text_document.uri.as_str().to_string(), doc);
-                p.text_document.uri
+                (p.text_document.uri, change.text)
             }
             "textDocument/didClose" => {
                 let p: DidCloseTextDocumentParams = parse(n.params)?;
                 self.documents.remove(p.text_document.uri.as_str());
+                self.pending.remove(p.text_document.uri.as_str());
                 return self.publish(p.text_document.uri, Vec::new());
             }
             _ => return Ok(()),
         };
-        let diagnostics = match self.documents.get(uri.as_str()) {
-            Some(doc) => diagnostics(doc),
-            None => Vec::new(),
-        };
-        self.publish(uri, diagnostics)
+        // Superseding any text not yet analysed: that run is cancelled before it starts.
+        self.pending.insert(uri.as_str().to_string(), (uri, text));
+        Ok(())
     }
 
     fn publish(&self, uri: Uri, diagnostics: Vec<LspDiagnostic>) -> Result<(), String> {
@@ -324,6 +388,18 @@ impl Server {
             .collect();
         to_json(actions)
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Opened {
+    text_document: OpenedDocument,
+}
+
+#[derive(serde::Deserialize)]
+struct OpenedDocument {
+    uri: Uri,
+    text: String,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(params: serde_json::Value) -> Result<T, String> {

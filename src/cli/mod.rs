@@ -10,6 +10,7 @@ mod fmt_cmd;
 mod init_cmd;
 mod ir_cmd;
 mod lint_cmd;
+mod logging;
 mod lsp_cmd;
 mod policy_file;
 mod replay_cmd;
@@ -118,6 +119,7 @@ impl ColorChoice {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init();
     match cli.command {
         Command::Init(args) => init_cmd::run(&args),
         Command::Check(args) => check_cmd::run(&args),

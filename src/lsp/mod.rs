@@ -1,5 +1,7 @@
-//! The language server's knowledge of documents (`analysis`) and LSP positions
-//! (`position`). The stdio loop that speaks the protocol is `cli::lsp_cmd`.
+//! The language server's knowledge of documents (`analysis`), LSP positions
+//! (`position`) and its stdio transport (`transport`). The loop that speaks the
+//! protocol is `cli::lsp_cmd`.
 
 pub mod analysis;
 pub mod position;
+pub mod transport;

@@ -327,3 +327,179 @@ fn a_100000_term_chain_is_analysed_without_overflowing() {
     assert!(symbols.is_array(), "{symbols}");
     client.shutdown();
 }
+
+impl Client {
+    fn raw(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stdin.write_all(bytes).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Sends a request and returns its whole response (result or error), counting the
+    /// diagnostics published on the way.
+    fn response(&mut self, method: &str, params: Value) -> (lsp_server::Response, usize) {
+        let id = self.next_id;
+        self.next_id += 1;
+        Message::Request(Request::new(RequestId::from(id), method.into(), params))
+            .write(&mut self.stdin)
+            .unwrap();
+        self.answer_to(RequestId::from(id))
+    }
+
+    fn answer_to(&mut self, id: RequestId) -> (lsp_server::Response, usize) {
+        let mut published = 0;
+        loop {
+            match Message::read(&mut self.stdout)
+                .unwrap()
+                .expect("the server hung up")
+            {
+                Message::Response(r) if r.id == id => return (r, published),
+                Message::Notification(n) if n.method == "textDocument/publishDiagnostics" => {
+                    published += 1
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+fn framed(body: &str) -> String {
+    format!("Content-Length: {}\r\n\r\n{body}", body.len())
+}
+
+fn symbols_of(uri: &str) -> Value {
+    json!({"textDocument": {"uri": uri}})
+}
+
+#[test]
+fn malformed_frames_and_bad_params_leave_the_server_serving() {
+    let mut client = Client::start();
+    let hostile = [
+        framed("{not json at all"),
+        framed(r#"{"hello": "world"}"#),
+        framed(r#"[1, 2, 3]"#),
+        "Content-Length: -12\r\n\r\n{}".to_string(),
+        "Content-Type: application/json\r\n\r\n{}".to_string(),
+        "Content-Length: 18446744073709551616\r\n\r\n".to_string(),
+        format!("Content-Length: {}\r\n\r\n", 1u64 << 40),
+        "no headers at all, and no newline".to_string(),
+        "\u{0}\u{1}binary\u{ff}garbage\r\n\r\n".to_string(),
+        "x".repeat(200_000),
+        // Valid JSON-RPC with parameters the notifications cannot use.
+        framed(r#"{"jsonrpc":"2.0","method":"textDocument/didChange","params":{"bogus":1}}"#),
+        framed(r#"{"jsonrpc":"2.0","method":"textDocument/didClose","params":null}"#),
+        framed(r#"{"jsonrpc":"2.0","method":"textDocument/didOpen","params":"text"}"#),
+    ];
+    for (i, frame) in hostile.iter().enumerate() {
+        client.raw(frame.as_bytes());
+        let (answer, _) = client.response("textDocument/documentSymbol", symbols_of(URI));
+        // Nothing is open: the server answers, with an error naming the document.
+        let error = answer
+            .response_result
+            .err()
+            .unwrap_or_else(|| panic!("frame {i}: no error"));
+        assert!(
+            error.message.contains("is not open"),
+            "frame {i}: {}",
+            error.message
+        );
+    }
+
+    // A request whose body is not a valid message is answered by its id.
+    client.raw(framed(r#"{"jsonrpc":"2.0","id":9001,"method":42}"#).as_bytes());
+    let (answer, _) = client.answer_to(RequestId::from(9001));
+    assert_eq!(
+        answer.response_result.err().map(|e| e.code),
+        Some(lsp_server::ErrorCode::InvalidRequest as i32)
+    );
+
+    // A request with bad params gets InvalidParams; an unknown method MethodNotFound.
+    let (answer, _) = client.response("textDocument/hover", json!({"position": "nowhere"}));
+    assert_eq!(
+        answer.response_result.err().map(|e| e.code),
+        Some(lsp_server::ErrorCode::InvalidParams as i32)
+    );
+    let (answer, _) = client.response("bylaw/noSuchMethod", Value::Null);
+    assert_eq!(
+        answer.response_result.err().map(|e| e.code),
+        Some(lsp_server::ErrorCode::MethodNotFound as i32)
+    );
+
+    // didOpen without `languageId` or `version` still opens the document.
+    let text = std::fs::read_to_string(crate::example("genai_chat.bylaw")).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "text": text}}),
+    );
+    let (answer, _) = client.response("textDocument/documentSymbol", symbols_of(URI));
+    assert!(
+        answer
+            .response_result
+            .as_ref()
+            .is_ok_and(|r| r.as_array().is_some_and(|a| !a.is_empty())),
+        "{answer:?}"
+    );
+    client.shutdown();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(24))]
+
+    /// Any bytes between frames that do not themselves name a `Content-Length` are
+    /// skipped, and the next request is answered.
+    #[test]
+    fn garbage_between_frames_is_skipped(
+        garbage in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::string::string_regex("[ -~]{0,200}").unwrap(),
+                proptest::string::string_regex("[a-z-]{1,12}: [ -~]{0,40}\r\n").unwrap(),
+                proptest::strategy::Just("\r\n".to_string()),
+                proptest::strategy::Just("{\"jsonrpc\":\"2.0\",\"id\":1}".to_string()),
+            ],
+            1..6,
+        )
+    ) {
+        let garbage = garbage.concat();
+        proptest::prop_assume!(!garbage.to_ascii_lowercase().contains("content-length"));
+        let mut client = Client::start();
+        client.raw(garbage.as_bytes());
+        let (answer, _) = client.response("textDocument/documentSymbol", symbols_of(URI));
+        proptest::prop_assert!(answer.response_result.is_err_and(|e| e.message.contains("is not open")));
+        client.shutdown();
+    }
+}
+
+#[test]
+fn rapid_changes_are_analysed_once_on_the_newest_text() {
+    let mut client = Client::start();
+    let good = std::fs::read_to_string(crate::example("genai_chat.bylaw")).unwrap();
+    let mut burst = framed(
+        &json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params":
+            {"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": "policy"}}})
+        .to_string(),
+    );
+    // Twenty edits, each a broken policy, then the good text: sent in one write, as a
+    // fast typist's editor would, before the server has been quiet once.
+    for version in 2..22 {
+        let text = format!("policy p version \"1.0.0\"\nbroken {version}");
+        burst.push_str(&framed(
+            &json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+                "textDocument": {"uri": URI, "version": version},
+                "contentChanges": [{"text": text}]}})
+            .to_string(),
+        ));
+    }
+    burst.push_str(&framed(
+        &json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": URI, "version": 22},
+            "contentChanges": [{"text": good}]}})
+        .to_string(),
+    ));
+    client.raw(burst.as_bytes());
+    // The request is answered on the newest text; the stale ones were never analysed.
+    let (answer, published) = client.response("textDocument/documentSymbol", symbols_of(URI));
+    let symbols = answer.response_result.unwrap();
+    assert_eq!(symbols[0]["name"], "genai_chat", "{symbols}");
+    assert!(published <= 2, "{published} analyses for 22 versions");
+    client.shutdown();
+}
