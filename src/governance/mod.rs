@@ -35,7 +35,7 @@ use crate::runtime::record::Record;
 use clock::Timestamp;
 pub use events::{Event, What};
 use service::{Admission, Change, Machine, Refused, ServiceState};
-use store::{Entry, StateWrite, Store, StoreError};
+use store::{Entry, StateWrite, Store, StoreError, Ticket};
 use window::{GlobalWindow, KeyedWindows, Tally};
 
 /// Tunables of the runtime.
@@ -43,12 +43,24 @@ use window::{GlobalWindow, KeyedWindows, Tally};
 pub struct Options {
     /// Most keys one `by` trigger tracks (see [`window::KeyedWindows`]).
     pub max_keys: usize,
+    /// Most reports one trigger keeps open (not yet filed); an episode past it opens
+    /// none and is counted ([`Governor::suppressed_reports`]).
+    pub max_open_reports: usize,
+    /// Most reports one trigger keeps open for one `by` key.
+    pub max_open_reports_per_key: usize,
 }
+
+/// Default of [`Options::max_open_reports`].
+pub const DEFAULT_MAX_OPEN_REPORTS: usize = 1_000;
+/// Default of [`Options::max_open_reports_per_key`].
+pub const DEFAULT_MAX_OPEN_REPORTS_PER_KEY: usize = 10;
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_keys: window::DEFAULT_MAX_KEYS,
+            max_open_reports: DEFAULT_MAX_OPEN_REPORTS,
+            max_open_reports_per_key: DEFAULT_MAX_OPEN_REPORTS_PER_KEY,
         }
     }
 }
@@ -199,6 +211,8 @@ struct TriggerCell {
     /// `>` and `>=`: the condition can only become true when the predicate holds, so
     /// decisions where it does not are not evaluated.
     rising: bool,
+    /// Reports this trigger did not open: the open-report bounds were reached.
+    suppressed: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -236,6 +250,9 @@ pub struct Governor {
     triggers: Vec<TriggerCell>,
     blocks: RwLock<BlockTable>,
     block_count: AtomicUsize,
+    /// The earliest `until` of the blocks (ms; `u64::MAX` when none): at the first
+    /// operation at or after it, expired blocks are lifted and recorded.
+    next_unblock: AtomicU64,
     reports: Mutex<BTreeMap<u64, Report>>,
     next_report: AtomicU64,
     store: Option<Arc<Store>>,
@@ -244,6 +261,7 @@ pub struct Governor {
     id_slot: Option<usize>,
     /// (duty index, retention in seconds) of duties with `retain`.
     retained: Vec<(usize, u64)>,
+    options: Options,
 }
 
 impl Governor {
@@ -283,6 +301,7 @@ impl Governor {
                 },
                 active: AtomicBool::new(false),
                 rising: matches!(t.op, CmpOp::Gt | CmpOp::Ge),
+                suppressed: AtomicU64::new(0),
             })
             .collect();
         let slot_of = |path: &str| policy.fields.iter().position(|f| f.path == path);
@@ -291,6 +310,7 @@ impl Governor {
             triggers,
             blocks: RwLock::new(BlockTable::default()),
             block_count: AtomicUsize::new(0),
+            next_unblock: AtomicU64::new(u64::MAX),
             reports: Mutex::new(BTreeMap::new()),
             next_report: AtomicU64::new(1),
             store,
@@ -305,6 +325,7 @@ impl Governor {
                 .enumerate()
                 .filter_map(|(i, d)| d.retain_secs.map(|r| (i, r)))
                 .collect(),
+            options,
             guard,
         };
         governor.load()?;
@@ -348,7 +369,10 @@ impl Governor {
                 let mut table = write(&self.blocks);
                 let keys = table.by_slot.entry(slot).or_default();
                 let (before, after) = match block {
-                    Some(b) => (keys.insert(value.into(), b).is_some(), true),
+                    Some(b) => {
+                        self.next_unblock.fetch_min(b.until.0, Ordering::AcqRel);
+                        (keys.insert(value.into(), b).is_some(), true)
+                    }
                     None => (keys.remove(value).is_some(), false),
                 };
                 match (before, after) {
@@ -418,6 +442,7 @@ impl Governor {
                 GovernError::Store(StoreError(format!("a stored block is unreadable: {e}")))
             })?;
             if let Some(slot) = self.field_slot(&block.field) {
+                self.next_unblock.fetch_min(block.until.0, Ordering::AcqRel);
                 table
                     .by_slot
                     .entry(slot)
@@ -469,13 +494,28 @@ impl Governor {
         }
     }
 
-    /// Decides a request at `now`, with everything the runtime adds.
+    /// Decides a request at `now`, with everything the runtime adds. A decision a
+    /// `retain` duty applies to is returned once its audit record is durable; if the
+    /// record cannot be committed, the decision is a deny that says so.
     pub fn decide(&self, record: &Record, now: Timestamp) -> Governed {
+        let (mut governed, pending) = self.decide_pending(record, now);
+        if let (Some(ticket), Some(store)) = (pending, &self.store)
+            && let Err(e) = store.wait(&ticket)
+        {
+            fail_for_audit(&mut governed.decision, &e.to_string());
+        }
+        governed
+    }
+
+    /// [`Governor::decide`] without waiting for the audit record: the caller must wait
+    /// for the returned ticket (`Store::wait`, off an async executor) and apply
+    /// [`fail_for_audit`] if it fails, before answering.
+    pub fn decide_pending(&self, record: &Record, now: Timestamp) -> (Governed, Option<Ticket>) {
         let mut compact = self.guard.compact();
         let mut events = Vec::new();
         let verdict = self.govern(record, now, &mut compact, &mut events);
-        let decision = self.expand(record, &verdict, &compact, now);
-        Governed { decision, events }
+        let (decision, pending) = self.expand(record, &verdict, &compact, now);
+        (Governed { decision, events }, pending)
     }
 
     /// The fast path: decides into a reused buffer and returns what the runtime adds;
@@ -487,6 +527,7 @@ impl Governor {
         compact: &mut Compact,
         events: &mut Vec<Event>,
     ) -> Verdict {
+        self.lift_expired_blocks(now, events);
         let service = self.service_of(record);
         let (admission, state) = match service.and_then(|s| self.services.get(s)) {
             Some(cell) => {
@@ -548,7 +589,7 @@ impl Governor {
         verdict: &Verdict,
         compact: &Compact,
         now: Timestamp,
-    ) -> Decision {
+    ) -> (Decision, Option<Ticket>) {
         let mut decision = Decision::expand(self.ir(), compact);
         decision.outcome = verdict.outcome;
         if let Some(cell) = verdict.service.and_then(|s| self.services.get(s)) {
@@ -600,24 +641,18 @@ impl Governor {
                 column: 0,
             });
         }
+        let mut pending = None;
         if let Some(failure) = &verdict.audit_failure {
-            decision.reasons.push(Reason {
-                kind: ReasonKind::Failure,
-                id: "audit-log".into(),
-                outcome: Some(Outcome::Deny),
-                message: format!(
-                    "a `retain` duty applies but the audit log cannot record the decision: {failure}"
-                ),
-                cite: None,
-                line: 0,
-                column: 0,
-            });
+            fail_for_audit(&mut decision, failure);
         } else if let (Some(store), Some(secs)) = (&self.store, self.retention(compact))
             && compact.status() == status::OK
         {
-            self.audit_decision(store, record, &decision, now, secs);
+            match self.audit_decision(store, record, &decision, now, secs) {
+                Ok(ticket) => pending = Some(ticket),
+                Err(e) => fail_for_audit(&mut decision, &e.to_string()),
+            }
         }
-        decision
+        (decision, pending)
     }
 
     /// Queues a decision a `retain` duty applies to; it is purged after `secs`.
@@ -628,13 +663,12 @@ impl Governor {
         decision: &Decision,
         now: Timestamp,
         secs: u64,
-    ) {
+    ) -> Result<Ticket, StoreError> {
         let id = self
             .id_slot
             .and_then(|slot| record.text(self.ir(), record.slot(slot)));
         let body = serde_json::json!({ "request_id": id, "decision": decision });
-        // A failure here shows on the next decision that needs the log (fail closed).
-        let _ = store.submit(
+        store.submit(
             vec![Entry {
                 at: now,
                 kind: "decision".into(),
@@ -642,7 +676,7 @@ impl Governor {
                 retain_until: Some(now.plus_secs(secs)),
             }],
             Vec::new(),
-        );
+        )
     }
 
     /// Applies the time-driven changes of a service up to `now`.
@@ -718,6 +752,37 @@ impl Governor {
             shared.publish(&writes);
         }
         Ok(committed?)
+    }
+
+    /// Lifts every block that has ended by `now`, recording `unblocked` at the moment
+    /// each ended — whether or not its key is ever seen again. One atomic load when
+    /// nothing is due.
+    fn lift_expired_blocks(&self, now: Timestamp, events: &mut Vec<Event>) {
+        if now.0 < self.next_unblock.load(Ordering::Acquire) {
+            return;
+        }
+        let mut expired: Vec<(usize, Block)> = read(&self.blocks)
+            .by_slot
+            .iter()
+            .flat_map(|(&slot, keys)| {
+                keys.values()
+                    .filter(|b| b.until <= now)
+                    .map(move |b| (slot, b.clone()))
+            })
+            .collect();
+        expired.sort_by_key(|(_, b)| b.until);
+        for (slot, block) in expired {
+            let _ = self.lift_block(slot, &block.key, block.until, "the block expired", events);
+        }
+        // Under the write lock, so that a block added meanwhile is not missed.
+        let table = write(&self.blocks);
+        let next = table
+            .by_slot
+            .values()
+            .flat_map(|keys| keys.values().map(|b| b.until.0))
+            .min()
+            .unwrap_or(u64::MAX);
+        self.next_unblock.store(next, Ordering::Release);
     }
 
     /// The block on this request's key, if any; expired blocks are lifted here.
@@ -805,6 +870,7 @@ impl Governor {
             },
         ));
         let mut new = lead;
+        self.next_unblock.fetch_min(block.until.0, Ordering::AcqRel);
         if keys
             .insert(block.key.clone().into_boxed_str(), block.clone())
             .is_none()
@@ -839,7 +905,8 @@ impl Governor {
                     let holds = condition_holds(trigger, tally);
                     let was = cell.active.swap(holds, Ordering::AcqRel);
                     if holds {
-                        self.fire(trigger, None, tally, !was, now, events);
+                        let goes_on = was && episode_went_on(trigger, cell.rising, tally, hit);
+                        self.fire(cell, trigger, None, tally, !goes_on, now, events);
                     }
                 }
                 Window::Keyed { slot, windows } => {
@@ -851,18 +918,20 @@ impl Governor {
                         continue;
                     };
                     let shared = self.shared_count(trigger, Some(&key), now, hit);
+                    if !hit && cell.rising {
+                        // As without `by`: a miss counts in a rate's total but is not
+                        // an evaluation, so it neither fires nor ends an episode.
+                        windows.record_miss(&key, now);
+                        continue;
+                    }
                     let (keyed, holds) = windows.record(&key, now, hit, |local| {
                         condition_holds(trigger, shared.unwrap_or(local))
                     });
-                    if holds && (hit || !cell.rising) {
-                        self.fire(
-                            trigger,
-                            Some(&key),
-                            shared.unwrap_or(keyed.tally),
-                            !keyed.was_active,
-                            now,
-                            events,
-                        );
+                    if holds {
+                        let tally = shared.unwrap_or(keyed.tally);
+                        let goes_on =
+                            keyed.was_active && episode_went_on(trigger, cell.rising, tally, hit);
+                        self.fire(cell, trigger, Some(&key), tally, !goes_on, now, events);
                     }
                 }
             }
@@ -872,8 +941,10 @@ impl Governor {
     /// A trigger's condition held: take its actions. State-changing actions apply
     /// whenever it holds (a suspension is not repeated, a relapse is caught);
     /// messages — `notify`, `report` — go once per episode.
+    #[allow(clippy::too_many_arguments)] // one firing's whole context, read once each
     fn fire(
         &self,
+        cell: &TriggerCell,
         trigger: &ir::Trigger,
         key: Option<&str>,
         tally: Tally,
@@ -948,6 +1019,10 @@ impl Governor {
                     recipient,
                     within_secs,
                 } if new_episode => {
+                    if !self.may_open_report(&trigger.name, key) {
+                        cell.suppressed.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     let report = Report {
                         id: self.next_report.fetch_add(1, Ordering::AcqRel),
                         trigger: trigger.name.clone(),
@@ -1029,8 +1104,9 @@ impl Governor {
         command: impl FnOnce(&mut Machine) -> Result<(Vec<Change>, Vec<Event>), Refused>,
     ) -> Result<Vec<Event>, GovernError> {
         let cell = self.service(name)?;
-        let mut machine = lock(&cell.machine);
         let mut events = Vec::new();
+        self.lift_expired_blocks(now, &mut events);
+        let mut machine = lock(&cell.machine);
         let changes = machine.advance(now);
         self.commit_changes(cell, &machine, changes, Vec::new(), &mut events)?;
         let (changes, extra) = command(&mut machine)?;
@@ -1089,6 +1165,7 @@ impl Governor {
     ) -> Result<Vec<Event>, GovernError> {
         let slot = self.key_field(field)?;
         let mut events = Vec::new();
+        self.lift_expired_blocks(now, &mut events);
         let block = Block {
             field: field.to_string(),
             key: key.to_string(),
@@ -1109,6 +1186,7 @@ impl Governor {
     ) -> Result<Vec<Event>, GovernError> {
         let slot = self.key_field(field)?;
         let mut events = Vec::new();
+        self.lift_expired_blocks(now, &mut events);
         self.lift_block(slot, key, now, &format!("operator {by}"), &mut events)?;
         Ok(events)
     }
@@ -1125,6 +1203,33 @@ impl Governor {
         }
     }
 
+    /// Whether `trigger` may open one more report (for `key`): the open-report bounds
+    /// keep anonymous traffic from flooding a regulator's queue.
+    fn may_open_report(&self, trigger: &str, key: Option<&str>) -> bool {
+        let reports = lock(&self.reports);
+        let open = reports
+            .values()
+            .filter(|r| r.filed.is_none() && r.trigger == trigger);
+        let (mut all, mut this_key) = (0, 0);
+        for r in open {
+            all += 1;
+            this_key += usize::from(key.is_some() && r.key.as_deref() == key);
+        }
+        all < self.options.max_open_reports
+            && (key.is_none() || this_key < self.options.max_open_reports_per_key)
+    }
+
+    /// Per trigger, how many reports were not opened because the open-report bounds
+    /// were reached (see [`Options`]); triggers that suppressed none are left out.
+    pub fn suppressed_reports(&self) -> Vec<(String, u64)> {
+        self.triggers
+            .iter()
+            .zip(&self.ir().triggers)
+            .map(|(cell, t)| (t.name.clone(), cell.suppressed.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     /// Marks an open report filed.
     pub fn file_report(
         &self,
@@ -1132,6 +1237,8 @@ impl Governor {
         by: &str,
         now: Timestamp,
     ) -> Result<Vec<Event>, GovernError> {
+        let mut events = Vec::new();
+        self.lift_expired_blocks(now, &mut events);
         let mut reports = lock(&self.reports);
         let report = reports
             .get_mut(&id)
@@ -1149,21 +1256,23 @@ impl Governor {
         });
         let text = serde_json::to_string(&updated)
             .map_err(|e| StoreError(format!("cannot encode a report: {e}")))?;
-        let mut events = vec![Event::new(
+        let mut filed = vec![Event::new(
             now,
             What::ReportFiled {
                 report: id,
                 by: by.to_string(),
             },
         )];
-        self.persist(&mut events, vec![StateWrite::Report(id, Some(text))])?;
+        self.persist(&mut filed, vec![StateWrite::Report(id, Some(text))])?;
         *report = updated;
+        events.append(&mut filed);
         Ok(events)
     }
 
     /// Brings every service up to `now` and returns the whole state.
     pub fn status(&self, now: Timestamp) -> Result<(Status, Vec<Event>), GovernError> {
         let mut events = Vec::new();
+        self.lift_expired_blocks(now, &mut events);
         let mut services = Vec::new();
         for cell in &self.services {
             let mut machine = lock(&cell.machine);
@@ -1257,6 +1366,23 @@ pub struct ServiceReport {
     pub state: ServiceState,
 }
 
+/// Turns a decision whose `retain` duty's record could not be written into a deny
+/// that says why: a decision the law requires a record of is not given without one.
+pub fn fail_for_audit(decision: &mut Decision, failure: &str) {
+    decision.outcome = Outcome::Deny;
+    decision.reasons.push(Reason {
+        kind: ReasonKind::Failure,
+        id: "audit-log".into(),
+        outcome: Some(Outcome::Deny),
+        message: format!(
+            "a `retain` duty applies but the audit log cannot record the decision: {failure}"
+        ),
+        cite: None,
+        line: 0,
+        column: 0,
+    });
+}
+
 fn state_name(code: u64) -> &'static str {
     match code {
         STATE_ACTIVE => "active",
@@ -1276,6 +1402,27 @@ fn rate_percent(tally: Tally) -> f64 {
         0.0
     } else {
         tally.hits as f64 * 100.0 / tally.total as f64
+    }
+}
+
+/// Whether an episode that was open at the last evaluation was still open just before
+/// this decision was counted: time alone ends an episode once the window stops
+/// satisfying the condition, whether or not a decision was evaluated meanwhile.
+/// `tally` includes this decision. For a rising `rate`, the share between evaluations
+/// also moves with decisions where `P` did not hold, which by rule do not end an
+/// episode; there only time counts — the episode ended if every hit had left the
+/// window.
+fn episode_went_on(trigger: &ir::Trigger, rising: bool, tally: Tally, hit: bool) -> bool {
+    let before = Tally {
+        hits: tally.hits.saturating_sub(u64::from(hit)),
+        total: tally.total.saturating_sub(1),
+    };
+    match trigger.threshold {
+        Threshold::Rate(_) if rising => before.hits > 0,
+        Threshold::Count(_) if rising => condition_holds(trigger, before),
+        // Conditions evaluated on every decision: the last evaluation was the last
+        // decision, so only what time changed since then can have ended the episode.
+        _ => condition_holds(trigger, before),
     }
 }
 

@@ -279,6 +279,25 @@ impl KeyedWindows {
         (KeyedTally { tally, was_active }, holds)
     }
 
+    /// Counts a decision for `key` where the predicate did not hold, without
+    /// evaluating the condition: the key's episode is left as it is.
+    pub fn record_miss(&self, key: &str, now: Timestamp) {
+        let key = bounded(key);
+        let key = key.as_ref();
+        let epoch = self.buckets.epoch(now);
+        let len = self.buckets.len;
+        let mut shard = match self.shard(key).lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if !shard.contains_key(key) && shard.len() >= self.per_shard {
+            evict(&mut shard, epoch, len, self.per_shard);
+        }
+        let window = shard.entry(Box::from(key)).or_default();
+        window.expire(epoch, len);
+        window.add(epoch, false);
+    }
+
     /// A key's counts at `now`, without recording anything.
     pub fn peek(&self, key: &str, now: Timestamp) -> Option<Tally> {
         let key = bounded(key);

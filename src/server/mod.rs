@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 
 use crate::governance::clock::{Clock, SystemClock, Timestamp};
 use crate::governance::replay::Command;
-use crate::governance::store::Store;
+use crate::governance::store::{Store, Ticket};
 use crate::governance::{Event, GovernError, Governor, Options, What, lock};
 use crate::runtime::decision::Decision;
 
@@ -146,6 +146,8 @@ struct Metrics {
     triggers: Family<TriggerLabels, Counter>,
     services: Family<ServiceLabels, Gauge>,
     reloads: Family<ReloadLabels, Counter>,
+    open_reports: Gauge,
+    suppressed_reports: Family<TriggerLabels, Gauge>,
 }
 
 impl Metrics {
@@ -158,6 +160,19 @@ impl Metrics {
         let triggers = Family::<TriggerLabels, Counter>::default();
         let services = Family::<ServiceLabels, Gauge>::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
+        let open_reports = Gauge::default();
+        let suppressed_reports = Family::<TriggerLabels, Gauge>::default();
+        registry.register(
+            "reports_open",
+            "Reports opened and not yet filed",
+            open_reports.clone(),
+        );
+        registry.register(
+            "reports_suppressed",
+            "Reports a trigger did not open because its open-report bound was reached, \
+             since the policy was loaded",
+            suppressed_reports.clone(),
+        );
         registry.register(
             "decisions",
             "Decisions by outcome and tier",
@@ -190,6 +205,8 @@ impl Metrics {
             triggers,
             services,
             reloads,
+            open_reports,
+            suppressed_reports,
         }
     }
 }
@@ -384,9 +401,9 @@ async fn purge_expired(store: Arc<Store>) {
         let worker = Arc::clone(&store);
         match tokio::task::spawn_blocking(move || worker.purge(SystemClock.now())).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => eprintln!("bylaw serve: purged {n} audit record(s) past their retention"),
-            Ok(Err(e)) => eprintln!("bylaw serve: purging the audit log failed: {e}"),
-            Err(e) => eprintln!("bylaw serve: purging the audit log failed: {e}"),
+            Ok(Ok(n)) => tracing::info!(purged = n, "purged audit records past their retention"),
+            Ok(Err(e)) => tracing::error!("purging the audit log failed: {e}"),
+            Err(e) => tracing::error!("purging the audit log failed: {e}"),
         }
     }
 }
@@ -431,11 +448,11 @@ async fn watch(app: Arc<App>) {
         .await;
         match loaded {
             Ok(Ok(new)) => {
-                eprintln!(
-                    "bylaw serve: reloaded {} {} ({})",
-                    new.info.name,
-                    new.info.version,
-                    new.info.fingerprint.get(..12).unwrap_or_default()
+                tracing::info!(
+                    policy = %new.info.name,
+                    version = %new.info.version,
+                    fingerprint = new.info.fingerprint.get(..12).unwrap_or_default(),
+                    "reloaded the policy"
                 );
                 app.current.store(Arc::new(new));
                 *lock(&app.reload_error) = None;
@@ -447,8 +464,8 @@ async fn watch(app: Arc<App>) {
                     .inc();
             }
             Ok(Err((fingerprint, message))) => {
-                eprintln!(
-                    "bylaw serve: the new policy was not installed; still serving the old one:\n{message}"
+                tracing::warn!(
+                    "the new policy was not installed; still serving the old one:\n{message}"
                 );
                 *lock(&app.reload_error) = Some(ReloadError {
                     at: SystemClock.now(),
@@ -462,7 +479,7 @@ async fn watch(app: Arc<App>) {
                     })
                     .inc();
             }
-            Err(e) => eprintln!("bylaw serve: reload failed: {e}"),
+            Err(e) => tracing::error!("reload failed: {e}"),
         }
     }
 }
@@ -602,19 +619,26 @@ fn too_large(app: &App) -> Response {
 
 /// Decides one JSON request, counting it in the metrics; `Err` when the bytes are not
 /// a JSON object at all (a client error, not an invalid request).
-fn decide_bytes(app: &App, loaded: &Loaded, bytes: &[u8]) -> Result<Decision, String> {
+/// A decision under a `retain` duty comes with the ticket of its audit record: it is
+/// answered only once that is durable (`await_record`).
+fn decide_bytes(
+    app: &App,
+    loaded: &Loaded,
+    bytes: &[u8],
+) -> Result<(Decision, Option<Ticket>), String> {
     let started = Instant::now();
     let governor = &loaded.governor;
-    let governed = match governor.guard().encode_json(bytes) {
-        Ok(record) => governor.decide(&record, SystemClock.now()),
+    let (governed, pending) = match governor.guard().encode_json(bytes) {
+        Ok(record) => governor.decide_pending(&record, SystemClock.now()),
         Err(errors) => {
             if let Some(e) = errors.iter().find(|e| e.field.is_empty()) {
                 return Err(e.message.clone());
             }
-            crate::governance::Governed {
+            let governed = crate::governance::Governed {
                 decision: Decision::invalid(errors),
                 events: Vec::new(),
-            }
+            };
+            (governed, None)
         }
     };
     app.metrics.latency.observe(started.elapsed().as_secs_f64());
@@ -623,7 +647,21 @@ fn decide_bytes(app: &App, loaded: &Loaded, bytes: &[u8]) -> Result<Decision, St
         counter.inc();
     }
     count_events(app, &governed.events);
-    Ok(governed.decision)
+    Ok((governed.decision, pending))
+}
+
+/// Waits, off the async workers, until the audit record behind `ticket` is durable.
+async fn await_record(loaded: &Loaded, ticket: Ticket) -> Result<(), String> {
+    let Some(store) = loaded.governor.store().cloned() else {
+        return Ok(());
+    };
+    if store.is_durable(&ticket) {
+        return Ok(());
+    }
+    match tokio::task::spawn_blocking(move || store.wait(&ticket)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn count_events(app: &App, events: &[Event]) {
@@ -651,9 +689,16 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let loaded = app.current.load();
+    let loaded = app.current.load_full();
     match decide_bytes(&app, &loaded, &body) {
-        Ok(decision) => json_response(StatusCode::OK, &decision),
+        Ok((mut decision, pending)) => {
+            if let Some(ticket) = pending
+                && let Err(e) = await_record(&loaded, ticket).await
+            {
+                crate::governance::fail_for_audit(&mut decision, &e);
+            }
+            json_response(StatusCode::OK, &decision)
+        }
         Err(message) => error(StatusCode::BAD_REQUEST, "malformed-json", message),
     }
 }
@@ -701,35 +746,59 @@ async fn decide_batch(State(app): State<Arc<App>>, request: Request) -> Response
     let worker = Arc::clone(&app);
     let decided = tokio::task::spawn_blocking(move || decide_lines(&worker, &body)).await;
     match decided {
+        Ok(Err(BatchError::Audit(e))) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit-log-failed",
+            format!(
+                "the batch holds decisions a `retain` duty applies to, and the audit log \
+                 could not record them: no decision of this batch is given ({e})"
+            ),
+        ),
         Ok(Ok(out)) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/x-ndjson")],
             Body::from(out),
         )
             .into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Ok(Err(BatchError::Encode(e))) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }
 }
 
+enum BatchError {
+    Encode(String),
+    Audit(String),
+}
+
 /// One decision (or error) per non-blank line, each serialized straight into the
 /// answer.
-fn decide_lines(app: &App, body: &[u8]) -> Result<Vec<u8>, String> {
+/// The answer is sent only when the last retained decision's record is durable (the
+/// records are committed in order, so that covers them all).
+fn decide_lines(app: &App, body: &[u8]) -> Result<Vec<u8>, BatchError> {
     let loaded = app.current.load();
     let mut out = Vec::with_capacity(body.len());
+    let mut last_record = None;
     for (number, line) in body.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let written = match decide_bytes(app, &loaded, line) {
-            Ok(decision) => serde_json::to_writer(&mut out, &decision),
+            Ok((decision, pending)) => {
+                last_record = pending.or(last_record);
+                serde_json::to_writer(&mut out, &decision)
+            }
             Err(message) => serde_json::to_writer(
                 &mut out,
                 &json!({ "error": { "code": "malformed-json", "line": number + 1, "message": message } }),
             ),
         };
-        written.map_err(|e| e.to_string())?;
+        written.map_err(|e| BatchError::Encode(e.to_string()))?;
         out.push(b'\n');
+    }
+    if let (Some(ticket), Some(store)) = (last_record, loaded.governor.store()) {
+        store
+            .wait(&ticket)
+            .map_err(|e| BatchError::Audit(e.to_string()))?;
     }
     Ok(out)
 }
@@ -783,8 +852,21 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    // Service states as of now, one gauge per (service, state).
-    if let Ok((status, _)) = app.current.load().governor.status(SystemClock.now()) {
+    // Service states as of now, one gauge per (service, state): read, never written
+    // (a scrape is not an operation).
+    let loaded = app.current.load();
+    let status = loaded.governor.view(SystemClock.now());
+    {
+        let open = status.reports.iter().filter(|r| r.filed.is_none()).count();
+        app.metrics
+            .open_reports
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+        for (trigger, n) in loaded.governor.suppressed_reports() {
+            app.metrics
+                .suppressed_reports
+                .get_or_create(&TriggerLabels { trigger })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
         for s in status.services {
             for state in ["active", "degraded", "suspended", "recovering"] {
                 app.metrics

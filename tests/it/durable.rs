@@ -212,3 +212,200 @@ trigger t {
         .decision;
     assert_eq!(next_day.outcome.as_str(), "allow", "{next_day:?}");
 }
+
+/// How many events of `kind` (`trigger_fired`, `report_opened`, …) these decisions caused.
+fn fired(g: &bylaw::governance::Governor, traffic: &[(&str, u64)], kind: &str) -> Vec<usize> {
+    traffic
+        .iter()
+        .map(|(json, secs)| {
+            g.decide_json(json.as_bytes(), at(*secs))
+                .events
+                .iter()
+                .filter(|e| e.what.kind() == kind)
+                .count()
+        })
+        .collect()
+}
+
+#[test]
+fn a_per_key_rate_episode_is_not_reopened_by_decisions_where_p_did_not_hold() {
+    let source = |by: &str| {
+        format!(
+            r#"policy p version "1.0.0"
+schema request {{
+  user: string
+  flagged: bool
+}}
+trigger abuse {{
+  when rate(flagged) within 1h {by} > 40%
+  then notify "safety", report "regulator" within 1d
+}}
+"#
+        )
+    };
+    // One streak: the share dips under 40% between hits and rises again.
+    let (hit, miss) = (
+        r#"{"user": "u", "flagged": true}"#,
+        r#"{"user": "u", "flagged": false}"#,
+    );
+    let traffic = [
+        (hit, 0),
+        (miss, 1),
+        (miss, 2),
+        (hit, 3),
+        (miss, 4),
+        (miss, 5),
+        (hit, 6),
+    ];
+    for by in ["", "by user"] {
+        let g = governor(&source(by));
+        let reports = fired(&g, &traffic, "report_opened");
+        assert_eq!(
+            reports.iter().sum::<usize>(),
+            1,
+            "`{by}`: one streak, one report: {reports:?}"
+        );
+    }
+}
+
+#[test]
+fn an_episode_ends_when_the_window_empties_without_any_evaluation() {
+    let source = |by: &str| {
+        format!(
+            r#"policy p version "1.0.0"
+schema request {{
+  user: string
+  serious: bool
+}}
+trigger incident {{
+  when count(serious) within 1d {by} >= 1
+  then report "regulator" within 15d
+}}
+"#
+        )
+    };
+    let day = 24 * 3600;
+    let incident = r#"{"user": "u", "serious": true}"#;
+    let calm = r#"{"user": "u", "serious": false}"#;
+    for by in ["", "by user"] {
+        let g = governor(&source(by));
+        let traffic = [
+            (incident, 0),
+            (calm, 60),
+            (incident, 19 * day),
+            (incident, 19 * day + 5),
+        ];
+        assert_eq!(
+            fired(&g, &traffic, "report_opened"),
+            [1, 0, 1, 0],
+            "`{by}`: a second incident 19 days later is a new episode; one 5 s after it is not"
+        );
+    }
+    // The same with a threshold above one: the count must fall below it by expiry.
+    let g = governor(&source("").replace(">= 1", ">= 2"));
+    let traffic = [
+        (incident, 0),
+        (incident, 10),
+        (incident, 20),
+        (incident, 2 * day),
+        (incident, 2 * day + 10),
+    ];
+    assert_eq!(fired(&g, &traffic, "report_opened"), [0, 1, 0, 0, 1]);
+}
+
+#[test]
+fn an_expired_block_is_recorded_at_the_next_operation_with_the_moment_it_ended() {
+    let g = governor(
+        r#"policy p version "1.0.0"
+schema request {
+  user: string
+  bad: bool
+}
+trigger t {
+  when count(bad) within 1h by user >= 1
+  then block user for 1h
+}
+"#,
+    );
+    g.decide_json(br#"{"user": "u1", "bad": true}"#, at(0));
+    // Another user's request two hours later: u1 is never seen again.
+    let events = g
+        .decide_json(br#"{"user": "u2", "bad": false}"#, at(7200))
+        .events;
+    let unblocked: Vec<_> = events
+        .iter()
+        .filter(|e| e.what.kind() == "unblocked")
+        .collect();
+    assert_eq!(unblocked.len(), 1, "{events:?}");
+    assert_eq!(
+        unblocked[0].at,
+        at(3600),
+        "recorded at the moment the block ended"
+    );
+    // An operator command does the same.
+    g.decide_json(br#"{"user": "u3", "bad": true}"#, at(8000));
+    let (status, events) = g.status(at(8000 + 3601)).unwrap();
+    assert!(status.blocks.is_empty());
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.what.kind() == "unblocked")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn anonymous_traffic_cannot_flood_the_regulator_with_reports() {
+    let guard = bylaw::Policy::compile(&abuse_policy()).unwrap();
+    let options = bylaw::governance::Options {
+        max_open_reports: 50,
+        max_open_reports_per_key: 2,
+        ..bylaw::governance::Options::default()
+    };
+    let g = bylaw::governance::Governor::new(guard, None, options).unwrap();
+    for i in 0..500u64 {
+        let json = format!(r#"{{"session": "s{i}", "flagged": true}}"#);
+        g.decide_json(json.as_bytes(), at(i));
+    }
+    // One key, episode after episode (each an hour apart).
+    for i in 0..5u64 {
+        g.decide_json(br#"{"session": "s0", "flagged": true}"#, at(7200 * (i + 1)));
+    }
+    let status = g.view(at(50_000));
+    let open = status.reports.iter().filter(|r| r.filed.is_none()).count();
+    assert_eq!(open, 50, "bounded per trigger");
+    assert_eq!(g.suppressed_reports(), vec![("abuse".to_string(), 455)]);
+    // Per key: filing makes room again, but no more than two stay open for one key.
+    let g = bylaw::governance::Governor::new(
+        bylaw::Policy::compile(&abuse_policy()).unwrap(),
+        None,
+        options,
+    )
+    .unwrap();
+    for i in 0..5u64 {
+        g.decide_json(br#"{"session": "s0", "flagged": true}"#, at(7200 * i));
+    }
+    let s0 = g
+        .view(at(50_000))
+        .reports
+        .iter()
+        .filter(|r| r.key.as_deref() == Some("s0"))
+        .count();
+    assert_eq!(s0, 2);
+    assert_eq!(g.suppressed_reports(), vec![("abuse".to_string(), 3)]);
+}
+
+fn abuse_policy() -> String {
+    r#"policy p version "1.0.0"
+schema request {
+  session: string
+  flagged: bool
+}
+trigger abuse {
+  when count(flagged) within 1h by session >= 1
+  then report "regulator" within 1d
+}
+"#
+    .to_string()
+}
