@@ -291,3 +291,95 @@ fn a_full_disk_fails_closed_and_keeps_the_chain_whole() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// A retained decision (`keep_logs`: `retain 6 months`) with a unique id.
+fn retained_request(id: usize) -> Value {
+    let mut request = chat_request(id, 0.1, 0.1, None);
+    request["output"] = json!({"synthetic": true, "explicit_label": true});
+    request
+}
+
+#[test]
+fn sigkill_under_load_loses_no_answered_retained_decision() {
+    let mut dir = tempfile::tempdir().unwrap();
+    let mut answered = BTreeSet::new();
+    for round in 0..3usize {
+        let mut server = crate::server::Server::start_in(dir, true, &[]);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let base = server.base().to_string();
+        let acked: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4usize)
+                .map(|worker| {
+                    let (base, stop) = (&base, &stop);
+                    scope.spawn(move || {
+                        let agent: ureq::Agent = ureq::Agent::config_builder()
+                            .http_status_as_error(false)
+                            .build()
+                            .into();
+                        let mut acked = Vec::new();
+                        let mut n = 0;
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            n += 1;
+                            let id = (round * 10 + worker) * 1_000_000 + n;
+                            let body = retained_request(id).to_string();
+                            // A request cut off by the kill was never answered.
+                            let Ok(mut response) = agent
+                                .post(format!("{base}/v1/decide"))
+                                .header("content-type", "application/json")
+                                .send(&body)
+                            else {
+                                break;
+                            };
+                            let Ok(answer) = response.body_mut().read_to_string() else {
+                                break;
+                            };
+                            assert_eq!(response.status().as_u16(), 200, "{answer}");
+                            let decision: Value = serde_json::from_str(&answer).unwrap();
+                            assert_eq!(decision["outcome"], "allow", "{decision}");
+                            assert!(
+                                decision["duties"]
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .any(|d| d["id"] == "keep_logs"),
+                                "{decision}"
+                            );
+                            acked.push(format!("r-{id}"));
+                        }
+                        acked
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(1500));
+            // SIGKILL while the workers are mid-request.
+            server.child.kill().unwrap();
+            server.child.wait().unwrap();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        answered.extend(acked.into_iter().flatten());
+        dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    }
+    assert!(answered.len() > 300, "only {} decisions answered", answered.len());
+    let store = bylaw::governance::store::Store::open(&dir.path().join("state.redb")).unwrap();
+    let verified = store.verify().unwrap();
+    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    let logged: BTreeSet<String> = store
+        .records(0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "decision")
+        .filter_map(|r| {
+            let body: Value = serde_json::from_str(r.body?.get()).ok()?;
+            body["request_id"].as_str().map(str::to_string)
+        })
+        .collect();
+    let missing: Vec<&String> = answered.difference(&logged).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered retained decisions are not in the log, e.g. {:?}",
+        missing.len(),
+        answered.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
