@@ -88,18 +88,13 @@ pub(crate) fn run(args: &AuditArgs) -> ExitCode {
             Err(e) => Err(e.to_string()),
         },
         AuditCommand::Log { from, limit, kind } => store
-            .records(*from, *limit)
-            .map_err(|e| e.to_string())
-            .map(|records| {
-                for r in records
-                    .iter()
-                    .filter(|r| kind.as_ref().is_none_or(|k| *k == r.kind))
-                {
-                    if serde_json::to_writer(&mut out, r).is_err() || writeln!(out).is_err() {
-                        break;
-                    }
+            .each_record(*from, *limit, |r| {
+                if kind.as_ref().is_some_and(|k| *k != r.kind) {
+                    return true;
                 }
-            }),
+                serde_json::to_writer(&mut out, &r).is_ok() && writeln!(out).is_ok()
+            })
+            .map_err(|e| e.to_string()),
         AuditCommand::Purge { at } => match moment(at.as_deref()) {
             Ok(now) => store.purge(now).map_err(|e| e.to_string()).map(|n| {
                 let _ = writeln!(out, "purged {n} record(s) whose retention ended by {now}");

@@ -120,6 +120,7 @@ impl ColorChoice {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
+    crate::governance::store::install_panic_hook();
     match cli.command {
         Command::Init(args) => init_cmd::run(&args),
         Command::Check(args) => check_cmd::run(&args),

@@ -4,9 +4,15 @@
 //! (id → report), `audit` (sequence number → record) and `meta` (the chain's head).
 //!
 //! Every record of the audit log is hash-chained: its hash covers the previous
-//! record's hash, its sequence number, time, kind and the SHA-256 of its body, so a
-//! changed, inserted or missing record breaks the chain ([`Store::verify`]). A purged
-//! record (its retention over) keeps its body's digest, so the chain still verifies.
+//! record's hash, its sequence number, time, kind, retention deadline and the SHA-256
+//! of its body, so a changed, inserted or missing record breaks the chain
+//! ([`Store::verify`]). A purged record (its retention over) keeps its body's digest,
+//! so the chain still verifies; a body erased from a record that had no deadline, or
+//! before its deadline, is reported.
+//!
+//! redb can panic on a corrupted file; every entry point catches that at this
+//! boundary and answers a `StoreError` naming the file, and the store then refuses
+//! writes (fail closed).
 //!
 //! Writes go through one writer thread that commits everything queued since its last
 //! commit in one durable transaction (group commit). Sequence numbers and hashes are
@@ -50,6 +56,45 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+const CORRUPTED: &str = "is corrupted";
+
+thread_local! {
+    /// How deep this thread is inside [`guarded`]: panics there are answered as
+    /// errors, so the panic hook keeps quiet about them.
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f`, turning a panic inside redb (a corrupted file can cause one) into an
+/// error that names the file.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    GUARDED.with(|g| g.set(g.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(g.get().saturating_sub(1)));
+    result.unwrap_or_else(|panic| {
+        let detail = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no detail");
+        Err(StoreError(format!(
+            "the state store `{}` {CORRUPTED} ({detail}); restore it from a backup, or \
+             move it aside to start with an empty state",
+            path.display()
+        )))
+    })
+}
+
+/// Keeps the default panic message for real bugs but not for panics the store
+/// catches and reports as errors. The binary installs it once at start.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if GUARDED.with(|g| g.get()) == 0 {
+            previous(info);
+        }
+    }));
+}
+
 fn store_error(what: &str, path: &Path) -> impl Fn(redb::Error) -> StoreError {
     move |e| StoreError(format!("{what} `{}`: {e}", path.display()))
 }
@@ -86,7 +131,14 @@ pub struct AuditRecord {
     pub retain_until: Option<Timestamp>,
     pub prev: String,
     pub hash: String,
+    /// The hash's format: 2 covers the retention deadline; records written before it
+    /// have none (0) and are checked as they were written.
+    #[serde(default)]
+    pub chain: u8,
 }
+
+/// The format of the hashes this version writes.
+const CHAIN_FORMAT: u8 = 2;
 
 /// What a submitted write became: its place in the queue, and the sequence number of
 /// its first record (the others follow).
@@ -159,6 +211,10 @@ pub struct Verification {
 impl Store {
     /// Opens or creates the state file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        guarded(path, || Store::open_unguarded(path))
+    }
+
+    fn open_unguarded(path: &Path) -> Result<Store, StoreError> {
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
                 "the state store `{}` is in use by another bylaw process",
@@ -194,9 +250,10 @@ impl Store {
         let writer = {
             let db = Arc::clone(&db);
             let progress = Arc::clone(&progress);
+            let path = path.to_path_buf();
             std::thread::Builder::new()
                 .name("bylaw-audit-writer".into())
-                .spawn(move || write_loop(&db, &receiver, &progress))
+                .spawn(move || write_loop(&db, &path, &receiver, &progress))
                 .map_err(|e| StoreError(format!("cannot start the audit writer: {e}")))?
         };
         Ok(Store {
@@ -238,7 +295,7 @@ impl Store {
         let mut head = None;
         for (at, kind, retain_until, body, digest) in digested {
             let seq = chain.next_seq;
-            let hash = chain_hash(&chain.head, seq, at, &kind, &digest);
+            let hash = chain_hash(&chain.head, seq, at, &kind, &digest, Some(retain_until));
             let record = AuditRecord {
                 seq,
                 at,
@@ -248,6 +305,7 @@ impl Store {
                 retain_until,
                 prev: encode_hex(&chain.head),
                 hash: encode_hex(&hash),
+                chain: CHAIN_FORMAT,
             };
             let text = serde_json::to_string(&record)
                 .map_err(|e| StoreError(format!("cannot encode an audit record: {e}")))?;
@@ -339,8 +397,24 @@ impl Store {
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
         let fail = store_error("cannot read the state store", &self.path);
-        let txn = self.db.begin_read().map_err(|e| fail(e.into()))?;
-        f(&txn).map_err(fail)
+        let result = guarded(&self.path, || {
+            let txn = self.db.begin_read().map_err(|e| fail(e.into()))?;
+            f(&txn).map_err(&fail)
+        });
+        self.fail_if_corrupted(result)
+    }
+
+    /// A store found corrupted refuses writes from then on, so that nothing is
+    /// appended to a file that cannot be trusted and decisions needing it fail closed.
+    fn fail_if_corrupted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &result
+            && e.0.contains(CORRUPTED)
+        {
+            let mut progress = lock(&self.progress.0);
+            progress.failed.get_or_insert_with(|| e.0.clone());
+            self.progress.1.notify_all();
+        }
+        result
     }
 
     /// Every row of the state tables.
@@ -400,100 +474,115 @@ impl Store {
         .transpose()
     }
 
-    /// Checks the whole chain: every link, every hash, every body's digest, and the
-    /// head recorded with the last commit.
+    /// Checks the whole chain as of now: see [`Store::verify_at`].
     pub fn verify(&self) -> Result<Verification, StoreError> {
-        let (rows, head) = self.read(|txn| {
-            let table = txn.open_table(AUDIT)?;
-            let mut rows = Vec::new();
-            for row in table.iter()? {
-                let (k, v) = row?;
-                rows.push((k.value(), v.value().to_string()));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.verify_at(Timestamp(now))
+    }
+
+    /// Checks the whole chain: every link, every hash, every body's digest, that every
+    /// erased body had a retention deadline that passed by `now`, and the head
+    /// recorded with the last commit. Streams the log: memory does not grow with it.
+    pub fn verify_at(&self, now: Timestamp) -> Result<Verification, StoreError> {
+        self.read(|txn| {
+            let mut check = Verification {
+                records: 0,
+                purged: 0,
+                head: encode_hex(&[0; 32]),
+                problems: Vec::new(),
+            };
+            let mut prev = [0u8; 32];
+            let mut expected_seq = 1;
+            for row in txn.open_table(AUDIT)?.iter()? {
+                let (key, value) = row?;
+                check.records += 1;
+                let key = key.value();
+                if key != expected_seq {
+                    check.problems.push(format!(
+                        "record {expected_seq}{}: missing",
+                        if key > expected_seq + 1 {
+                            format!("–{}", key - 1)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                }
+                expected_seq = key + 1;
+                let record: AuditRecord = match serde_json::from_str(value.value()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        check
+                            .problems
+                            .push(format!("record {key}: unreadable ({e})"));
+                        continue;
+                    }
+                };
+                check_record(key, &record, &prev, now, &mut check);
+                prev = decode_hex(&record.hash);
             }
+            check.head = encode_hex(&prev);
             let head = txn
                 .open_table(META)?
                 .get(HEAD)?
                 .map(|v| v.value().to_string());
-            Ok((rows, head))
-        })?;
-        let mut check = Verification {
-            records: 0,
-            purged: 0,
-            head: encode_hex(&[0; 32]),
-            problems: Vec::new(),
-        };
-        let mut prev = [0u8; 32];
-        let mut expected_seq = 1;
-        for (key, text) in rows {
-            check.records += 1;
-            let record: AuditRecord = match serde_json::from_str(&text) {
-                Ok(r) => r,
-                Err(e) => {
-                    check
-                        .problems
-                        .push(format!("record {key}: unreadable ({e})"));
-                    continue;
-                }
-            };
-            if key != expected_seq {
-                check.problems.push(format!(
-                    "record {expected_seq}{}: missing",
-                    if key > expected_seq + 1 {
-                        format!("–{}", key - 1)
-                    } else {
-                        String::new()
-                    }
-                ));
-            }
-            expected_seq = key + 1;
-            if record.seq != key {
-                check
+            match head.and_then(|h| serde_json::from_str::<Head>(&h).ok()) {
+                Some(h) if h.seq == expected_seq - 1 && h.hash == check.head => {}
+                Some(h) => check.problems.push(format!(
+                    "the log ends at record {} but its last commit ended at record {}: records are missing from the end",
+                    expected_seq - 1,
+                    h.seq
+                )),
+                None if check.records > 0 => check
                     .problems
-                    .push(format!("record {key}: says it is record {}", record.seq));
+                    .push("the log's head is missing".to_string()),
+                None => {}
             }
-            if record.prev != encode_hex(&prev) {
-                check.problems.push(format!(
-                    "record {key}: does not follow the record before it"
-                ));
-            }
-            match &record.body {
-                Some(body) => {
-                    if encode_hex(&Sha256::digest(body.get().as_bytes()).into()) != record.digest {
-                        check
-                            .problems
-                            .push(format!("record {key}: its body was changed"));
+            Ok(check)
+        })
+    }
+
+    /// Calls `each` on the audit records with `seq >= from`, in order, at most `limit`
+    /// of them, until it returns `false`; one record in memory at a time.
+    pub fn each_record(
+        &self,
+        from: u64,
+        limit: usize,
+        mut each: impl FnMut(AuditRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut unreadable = None;
+        self.read(|txn| {
+            for row in txn.open_table(AUDIT)?.range(from..)?.take(limit) {
+                let (key, value) = row?;
+                match serde_json::from_str::<AuditRecord>(value.value()) {
+                    Ok(record) => {
+                        if !each(record) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        unreadable = Some(format!("audit record {} is corrupt: {e}", key.value()));
+                        break;
                     }
                 }
-                None => check.purged += 1,
             }
-            let digest = decode_hex(&record.digest);
-            let hash = chain_hash(&prev, record.seq, record.at, &record.kind, &digest);
-            if encode_hex(&hash) != record.hash {
-                check.problems.push(format!(
-                    "record {key}: its hash does not match its contents"
-                ));
-            }
-            prev = decode_hex(&record.hash);
+            Ok(())
+        })?;
+        match unreadable {
+            Some(e) => Err(StoreError(e)),
+            None => Ok(()),
         }
-        check.head = encode_hex(&prev);
-        match head.and_then(|h| serde_json::from_str::<Head>(&h).ok()) {
-            Some(h) if h.seq == expected_seq - 1 && h.hash == check.head => {}
-            Some(h) => check.problems.push(format!(
-                "the log ends at record {} but its last commit ended at record {}: records are missing from the end",
-                expected_seq - 1,
-                h.seq
-            )),
-            None if check.records > 0 => check
-                .problems
-                .push("the log's head is missing".to_string()),
-            None => {}
-        }
-        Ok(check)
     }
 
     /// Purges the bodies of records whose retention ended by `now`. Returns how many.
     pub fn purge(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.check_failed()?;
+        let result = guarded(&self.path, || self.purge_unguarded(now));
+        self.fail_if_corrupted(result)
+    }
+
+    fn purge_unguarded(&self, now: Timestamp) -> Result<u64, StoreError> {
         let fail = store_error("cannot purge the audit log", &self.path);
         let txn = self.db.begin_write().map_err(|e| fail(e.into()))?;
         let mut purged = 0;
@@ -533,7 +622,12 @@ impl Drop for Store {
     }
 }
 
-fn write_loop(db: &Database, receiver: &Receiver<Op>, progress: &(Mutex<Progress>, Condvar)) {
+fn write_loop(
+    db: &Database,
+    path: &Path,
+    receiver: &Receiver<Op>,
+    progress: &(Mutex<Progress>, Condvar),
+) {
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
         while group.len() < GROUP_LIMIT {
@@ -547,13 +641,15 @@ fn write_loop(db: &Database, receiver: &Receiver<Op>, progress: &(Mutex<Progress
         let result = if failed {
             Ok(())
         } else {
-            commit_group(db, &group)
+            guarded(path, || {
+                commit_group(db, &group).map_err(|e| StoreError(e.to_string()))
+            })
         };
         let mut p = lock(&progress.0);
         match result {
             Ok(()) if !failed => p.committed = last,
             Ok(()) => {}
-            Err(e) => p.failed = Some(e.to_string()),
+            Err(e) => p.failed = Some(e.0),
         }
         progress.1.notify_all();
     }
@@ -607,7 +703,15 @@ fn commit_group(db: &Database, group: &[Op]) -> Result<(), redb::Error> {
     Ok(())
 }
 
-fn chain_hash(prev: &[u8; 32], seq: u64, at: Timestamp, kind: &str, digest: &[u8; 32]) -> [u8; 32] {
+/// `retention`: `None` for records of the first format, which did not cover it.
+fn chain_hash(
+    prev: &[u8; 32],
+    seq: u64,
+    at: Timestamp,
+    kind: &str,
+    digest: &[u8; 32],
+    retention: Option<Option<Timestamp>>,
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev);
     h.update(seq.to_be_bytes());
@@ -615,7 +719,68 @@ fn chain_hash(prev: &[u8; 32], seq: u64, at: Timestamp, kind: &str, digest: &[u8
     h.update(kind.as_bytes());
     h.update([0]);
     h.update(digest);
+    match retention {
+        None => {}
+        Some(None) => h.update([0]),
+        Some(Some(until)) => {
+            h.update([1]);
+            h.update(until.0.to_be_bytes());
+        }
+    }
     h.finalize().into()
+}
+
+/// One record's checks, against the hash of the record before it.
+fn check_record(
+    key: u64,
+    record: &AuditRecord,
+    prev: &[u8; 32],
+    now: Timestamp,
+    check: &mut Verification,
+) {
+    if record.seq != key {
+        check
+            .problems
+            .push(format!("record {key}: says it is record {}", record.seq));
+    }
+    if record.prev != encode_hex(prev) {
+        check.problems.push(format!(
+            "record {key}: does not follow the record before it"
+        ));
+    }
+    match &record.body {
+        Some(body) => {
+            if encode_hex(&Sha256::digest(body.get().as_bytes()).into()) != record.digest {
+                check
+                    .problems
+                    .push(format!("record {key}: its body was changed"));
+            }
+        }
+        None => match record.retain_until {
+            None => check.problems.push(format!(
+                "record {key}: its body was erased, but it was never to be purged"
+            )),
+            Some(until) if until > now => check.problems.push(format!(
+                "record {key}: its body was erased before its retention ends ({until})"
+            )),
+            Some(_) => check.purged += 1,
+        },
+    }
+    let retention = (record.chain >= 2).then_some(record.retain_until);
+    let digest = decode_hex(&record.digest);
+    let hash = chain_hash(
+        prev,
+        record.seq,
+        record.at,
+        &record.kind,
+        &digest,
+        retention,
+    );
+    if encode_hex(&hash) != record.hash {
+        check.problems.push(format!(
+            "record {key}: its hash does not match its contents"
+        ));
+    }
 }
 
 fn encode_hex(bytes: &[u8; 32]) -> String {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -499,6 +499,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/reports/{id}/file", post(file_report))
         .route("/v1/blocks", post(block))
         .route("/v1/blocks/{field}/{key}", delete(unblock))
+        .route("/v1/audit", get(audit_log))
+        .route("/v1/audit/verify", get(audit_verify))
         .fallback(not_found)
         .with_state(app)
 }
@@ -1038,19 +1040,105 @@ async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Err(r) = admin(&app, &headers) {
         return r;
     }
-    match app.current.load().governor.status(SystemClock.now()) {
-        Ok((status, _)) => json_response(StatusCode::OK, &status),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
-    }
+    // A query: what time has changed is shown, not recorded (as `bylaw ctl status`).
+    json_response(
+        StatusCode::OK,
+        &app.current.load().governor.view(SystemClock.now()),
+    )
 }
 
 async fn reports(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Err(r) = admin(&app, &headers) {
         return r;
     }
-    match app.current.load().governor.status(SystemClock.now()) {
-        Ok((status, _)) => json_response(StatusCode::OK, &status.reports),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+    json_response(
+        StatusCode::OK,
+        &app.current.load().governor.view(SystemClock.now()).reports,
+    )
+}
+
+/// Most audit records one `GET /v1/audit` returns.
+const AUDIT_PAGE_MAX: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn audit_store(app: &App) -> Result<Arc<Store>, Response> {
+    app.store.clone().ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "no-audit-log",
+            "this server keeps no audit log: start it with --state FILE",
+        )
+    })
+}
+
+/// `GET /v1/audit?since=SEQ&limit=N`: records from `since` on (default 1), at most
+/// `limit` (default and most 10,000), as JSON lines; ask again from the last `seq` + 1.
+async fn audit_log(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = admin(&app, &headers) {
+        return r;
+    }
+    let Ok(Query(query)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            "`since` and `limit` are non-negative integers",
+        );
+    };
+    let store = match audit_store(&app) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let since = query.since.unwrap_or(1);
+    let limit = query.limit.unwrap_or(AUDIT_PAGE_MAX).min(AUDIT_PAGE_MAX);
+    let read = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut encoded = Ok(());
+        store.each_record(since, limit, |record| {
+            encoded = serde_json::to_writer(&mut out, &record);
+            out.push(b'\n');
+            encoded.is_ok()
+        })?;
+        encoded.map_err(|e| crate::governance::store::StoreError(e.to_string()))?;
+        Ok::<_, crate::governance::store::StoreError>(out)
+    })
+    .await;
+    match read {
+        Ok(Ok(out)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-ndjson")],
+            Body::from(out),
+        )
+            .into_response(),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}
+
+/// `GET /v1/audit/verify`: the whole chain checked, as `bylaw audit verify` does.
+async fn audit_verify(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&app, &headers) {
+        return r;
+    }
+    let store = match audit_store(&app) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match tokio::task::spawn_blocking(move || store.verify()).await {
+        Ok(Ok(check)) => {
+            let ok = check.problems.is_empty();
+            json_response(StatusCode::OK, &json!({ "ok": ok, "verification": check }))
+        }
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }
 }
 

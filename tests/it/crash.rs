@@ -360,7 +360,11 @@ fn sigkill_under_load_loses_no_answered_retained_decision() {
         answered.extend(acked.into_iter().flatten());
         dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
     }
-    assert!(answered.len() > 300, "only {} decisions answered", answered.len());
+    assert!(
+        answered.len() > 300,
+        "only {} decisions answered",
+        answered.len()
+    );
     let store = bylaw::governance::store::Store::open(&dir.path().join("state.redb")).unwrap();
     let verified = store.verify().unwrap();
     assert!(verified.problems.is_empty(), "{:?}", verified.problems);

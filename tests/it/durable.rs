@@ -409,3 +409,106 @@ trigger abuse {
 "#
     .to_string()
 }
+
+const OPERATED: &str = r#"policy p version "1.0.0"
+schema request {
+  service: string
+  id: string
+  bad: bool
+  toxic: bool
+}
+trigger incident {
+  when count(bad) within 1m >= 1
+  then suspend chat for 10m
+}
+trigger drift {
+  when count(toxic) within 1m >= 1
+  then degrade chat
+}
+service chat {
+  fallback "f"
+  recovery {
+    cooldown 10m
+    approve by "officer"
+    ramp 50%, 100% every 10m
+  }
+}
+"#;
+
+fn request(bad: bool, toxic: bool) -> String {
+    format!(r#"{{"service": "chat", "id": "u1", "bad": {bad}, "toxic": {toxic}}}"#)
+}
+
+fn state_of(g: &bylaw::governance::Governor, secs: u64) -> String {
+    g.view(at(secs)).services[0].state.name().to_string()
+}
+
+const MIN: u64 = 60;
+
+#[test]
+fn the_kill_switch_on_a_trigger_suspension_holds_it_until_resumed() {
+    let g = governor(OPERATED);
+    g.decide_json(request(true, false).as_bytes(), at(0));
+    g.suspend("chat", "oscar", "investigating", at(MIN))
+        .unwrap();
+    // The trigger's 10 minutes and the cooldown are long over: still held.
+    assert_eq!(state_of(&g, 60 * MIN), "suspended");
+    g.resume("chat", "oscar", at(61 * MIN)).unwrap();
+    assert_eq!(
+        state_of(&g, 61 * MIN),
+        "recovering",
+        "the cooldown ran during the hold"
+    );
+}
+
+#[test]
+fn a_trigger_firing_during_a_kill_switch_hold_leaves_the_hold_as_it_is() {
+    let g = governor(OPERATED);
+    g.suspend("chat", "oscar", "incident", at(0)).unwrap();
+    let events = g
+        .decide_json(request(true, false).as_bytes(), at(5 * MIN))
+        .events;
+    assert!(
+        events.iter().all(|e| e.what.kind() != "service_changed"),
+        "{events:?}"
+    );
+    assert_eq!(
+        state_of(&g, 60 * MIN),
+        "suspended",
+        "not released by the trigger's `for`"
+    );
+}
+
+#[test]
+fn resume_during_a_ramp_is_refused_and_the_ramp_goes_on() {
+    let g = governor(OPERATED);
+    g.decide_json(request(true, false).as_bytes(), at(0));
+    g.approve("chat", "olga", None, at(11 * MIN)).unwrap();
+    assert_eq!(state_of(&g, 12 * MIN), "recovering");
+    let refused = g.resume("chat", "oscar", at(12 * MIN)).unwrap_err();
+    assert!(
+        refused.to_string().contains("already recovering"),
+        "{refused}"
+    );
+    assert_eq!(
+        state_of(&g, 40 * MIN),
+        "active",
+        "the ramp completed on its own"
+    );
+}
+
+#[test]
+fn degrading_a_suspended_service_does_nothing_and_is_not_remembered() {
+    let g = governor(OPERATED);
+    g.decide_json(request(true, false).as_bytes(), at(0));
+    let events = g
+        .decide_json(request(false, true).as_bytes(), at(MIN))
+        .events;
+    assert!(
+        events.iter().all(|e| e.what.kind() != "service_changed"),
+        "{events:?}"
+    );
+    assert_eq!(state_of(&g, 2 * MIN), "suspended");
+    g.approve("chat", "olga", None, at(11 * MIN)).unwrap();
+    assert_eq!(state_of(&g, 40 * MIN), "active");
+}

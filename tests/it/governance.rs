@@ -475,7 +475,7 @@ fn retained_decisions_are_logged_for_their_retention_then_purged() {
     assert_eq!(store.purge(at(30 * 86_400)).unwrap(), 1);
     let purged = &store.records(1, 1).unwrap()[0];
     assert!(purged.body.is_none());
-    let check = store.verify().unwrap();
+    let check = store.verify_at(at(30 * 86_400)).unwrap();
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert_eq!((check.records, check.purged), (2, 1));
 }
@@ -629,4 +629,63 @@ fn threads_deciding_at_once_give_exact_window_counts() {
         let keyed = g.tally("abuser", Some(user), now).unwrap();
         assert_eq!(keyed.hits, (threads / 2 * per_thread / 2) as u64, "{user}");
     }
+}
+
+#[test]
+fn an_erased_body_is_caught_unless_its_retention_passed() {
+    use redb::{Database, ReadableTable, TableDefinition};
+    const AUDIT: TableDefinition<u64, &str> = TableDefinition::new("audit");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    {
+        let g = durable(&path);
+        decide(&g, "other", 0.75, at(0)); // retained for 30 days: record 1
+        g.suspend("chat", "oscar", "drill", at(1)).unwrap(); // never purged: record 2
+    }
+    let erase = |seq: u64, retain: Option<u64>| {
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(AUDIT).unwrap();
+            let text = table.get(seq).unwrap().unwrap().value().to_string();
+            let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+            record["body"] = serde_json::Value::Null;
+            if let Some(ms) = retain {
+                record["retain_until"] = ms.into();
+            }
+            table.insert(seq, record.to_string().as_str()).unwrap();
+        }
+        txn.commit().unwrap();
+    };
+    let problems_at = |secs: u64| {
+        Store::open(&path)
+            .unwrap()
+            .verify_at(at(secs))
+            .unwrap()
+            .problems
+    };
+    // A retained decision's body erased a day in: too early.
+    erase(1, None);
+    assert_eq!(
+        problems_at(86_400),
+        [format!(
+            "record 1: its body was erased before its retention ends ({})",
+            at(30 * 86_400)
+        )]
+    );
+    assert!(
+        problems_at(30 * 86_400).is_empty(),
+        "on time, it is a purge"
+    );
+    // A record with no retention erased, then given one to pass as purged.
+    erase(2, None);
+    assert_eq!(
+        problems_at(30 * 86_400),
+        ["record 2: its body was erased, but it was never to be purged"]
+    );
+    erase(2, Some(at(1).0));
+    assert_eq!(
+        problems_at(30 * 86_400),
+        ["record 2: its hash does not match its contents"]
+    );
 }

@@ -4,6 +4,7 @@
 mod bounds;
 mod build;
 mod cli;
+mod corrupt;
 mod crash;
 pub(crate) mod differential;
 mod durable;

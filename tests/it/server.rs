@@ -586,3 +586,66 @@ fn a_kill_switch_survives_dropped_connections_and_a_redis_restart() {
     let c = Server::start_with(&["--redis", &url]);
     eventually("a new replica learns it", || outcome(&c, 6) == "suspended");
 }
+
+impl Server {
+    pub(crate) fn get_with_token(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        let mut response = request.call().unwrap();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap(),
+        )
+    }
+}
+
+#[test]
+fn the_audit_log_of_a_running_server_is_readable_and_verifiable() {
+    let server = Server::start();
+    for id in 0..3 {
+        let mut request = chat_request(id, 0.1, 0.1, None);
+        request["output"] = json!({"synthetic": true, "explicit_label": true});
+        assert_eq!(server.decide(&request)["outcome"], "allow");
+    }
+    let (status, _) = server.post(
+        "/v1/services/chat/suspend",
+        "application/json",
+        r#"{"reason": "drill", "by": "oscar"}"#,
+        Some("s3cret"),
+    );
+    assert_eq!(status, 200);
+    let (status, body) = server.get_with_token("/v1/audit", None);
+    assert_eq!((status, code(&body).as_str()), (401, "unauthorized"));
+
+    let (status, body) = server.get_with_token("/v1/audit", Some("s3cret"));
+    assert_eq!(status, 200, "{body}");
+    let records: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["decision", "decision", "decision", "service_changed"]
+    );
+    let (_, page) = server.get_with_token("/v1/audit?since=2&limit=1", Some("s3cret"));
+    let page: Vec<Value> = page
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0]["seq"], 2);
+    let (status, body) = server.get_with_token("/v1/audit?since=-1", Some("s3cret"));
+    assert_eq!((status, code(&body).as_str()), (400, "bad-query"));
+
+    let (status, body) = server.get_with_token("/v1/audit/verify", Some("s3cret"));
+    assert_eq!(status, 200, "{body}");
+    let verified: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(verified["verification"]["records"], 4);
+}
