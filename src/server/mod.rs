@@ -220,7 +220,7 @@ struct App {
     metrics: Metrics,
     requests: AtomicU64,
     /// Batches decided at once (one per core).
-    batch_slots: tokio::sync::Semaphore,
+    batch_slots: Arc<tokio::sync::Semaphore>,
 }
 
 fn fingerprint(bytes: &[u8]) -> String {
@@ -332,9 +332,9 @@ pub async fn run(config: Config) -> Result<(), String> {
         shared: shared.clone(),
         metrics,
         requests: AtomicU64::new(0),
-        batch_slots: tokio::sync::Semaphore::new(
+        batch_slots: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ),
+        )),
         config,
     });
     tokio::spawn(watch(Arc::clone(&app)));
@@ -737,48 +737,48 @@ async fn decide_batch(State(app): State<Arc<App>>, request: Request) -> Response
         );
     }
     // Batches are decided off the async workers, a few at a time, so that health
-    // checks, metrics and single decisions keep their own budget.
-    let Ok(_slot) = app.batch_slots.acquire().await else {
+    // checks, metrics and single decisions keep their own budget; the answer streams
+    // out in chunks, so its memory is bounded whatever the batch's size.
+    let Ok(slot) = Arc::clone(&app.batch_slots).acquire_owned().await else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting-down",
             "the server is stopping",
         );
     };
+    let (chunks, receiver) = tokio::sync::mpsc::channel::<Bytes>(BATCH_CHUNKS_IN_FLIGHT);
     let worker = Arc::clone(&app);
-    let decided = tokio::task::spawn_blocking(move || decide_lines(&worker, &body)).await;
-    match decided {
-        Ok(Err(BatchError::Audit(e))) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit-log-failed",
-            format!(
-                "the batch holds decisions a `retain` duty applies to, and the audit log \
-                 could not record them: no decision of this batch is given ({e})"
-            ),
-        ),
-        Ok(Ok(out)) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/x-ndjson")],
-            Body::from(out),
-        )
-            .into_response(),
-        Ok(Err(BatchError::Encode(e))) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-    }
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        stream_lines(&worker, &body, &chunks);
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), receiver))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
 }
 
-enum BatchError {
-    Encode(String),
-    Audit(String),
-}
+/// A batch answer is sent in chunks of about this many bytes…
+const BATCH_CHUNK_BYTES: usize = 64 << 10;
+/// …at most this many of them waiting for the client.
+const BATCH_CHUNKS_IN_FLIGHT: usize = 4;
 
 /// One decision (or error) per non-blank line, each serialized straight into the
 /// answer.
-/// The answer is sent only when the last retained decision's record is durable (the
-/// records are committed in order, so that covers them all).
-fn decide_lines(app: &App, body: &[u8]) -> Result<Vec<u8>, BatchError> {
+/// One decision (or error) per non-blank line, serialized straight into the answer's
+/// chunks. A chunk is sent only once the records of the retained decisions in it are
+/// durable (they are committed in order, so its last one covers them); if they cannot
+/// be, an `audit-log-failed` error line ends the answer and the chunk's decisions are
+/// not given.
+fn stream_lines(app: &App, body: &[u8], chunks: &tokio::sync::mpsc::Sender<Bytes>) {
     let loaded = app.current.load();
-    let mut out = Vec::with_capacity(body.len());
+    let mut out = Vec::with_capacity(BATCH_CHUNK_BYTES + 4096);
     let mut last_record = None;
     for (number, line) in body.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -794,15 +794,44 @@ fn decide_lines(app: &App, body: &[u8]) -> Result<Vec<u8>, BatchError> {
                 &json!({ "error": { "code": "malformed-json", "line": number + 1, "message": message } }),
             ),
         };
-        written.map_err(|e| BatchError::Encode(e.to_string()))?;
+        if written.is_err() {
+            return;
+        }
         out.push(b'\n');
+        if out.len() >= BATCH_CHUNK_BYTES
+            && !send_chunk(&loaded, &mut out, last_record.take(), chunks)
+        {
+            return;
+        }
     }
-    if let (Some(ticket), Some(store)) = (last_record, loaded.governor.store()) {
-        store
-            .wait(&ticket)
-            .map_err(|e| BatchError::Audit(e.to_string()))?;
+    if !out.is_empty() {
+        send_chunk(&loaded, &mut out, last_record, chunks);
     }
-    Ok(out)
+}
+
+/// Sends `out` once `record` is durable; `false` when the answer must end here.
+fn send_chunk(
+    loaded: &Loaded,
+    out: &mut Vec<u8>,
+    record: Option<Ticket>,
+    chunks: &tokio::sync::mpsc::Sender<Bytes>,
+) -> bool {
+    if let (Some(ticket), Some(store)) = (record, loaded.governor.store())
+        && let Err(e) = store.wait(&ticket)
+    {
+        let line = json!({ "error": { "code": "audit-log-failed", "message": format!(
+            "decisions here are under a `retain` duty and the audit log could not record \
+             them; the rest of the batch is not given ({e})"
+        ) } });
+        let _ = chunks.blocking_send(Bytes::from(format!("{line}\n")));
+        return false;
+    }
+    let chunk = Bytes::from(std::mem::replace(
+        out,
+        Vec::with_capacity(BATCH_CHUNK_BYTES + 4096),
+    ));
+    // A client that went away ends the batch.
+    chunks.blocking_send(chunk).is_ok()
 }
 
 async fn policy(State(app): State<Arc<App>>) -> Response {

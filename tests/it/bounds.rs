@@ -155,3 +155,49 @@ fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
     let (status, _) = server.get("/healthz");
     assert_eq!(status, 200);
 }
+
+/// The server's peak resident memory so far, from `/proc` (Linux).
+fn peak_rss_kib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_batch_answer_streams_in_bounded_memory() {
+    let server = Server::start_with(&["--max-body", "1048576"]);
+    let body = "{}\n".repeat(10_000);
+    // Warm up (allocator arenas, the first decision), then measure.
+    server.post("/v1/decide/batch", "application/x-ndjson", "{}\n", None);
+    let before = peak_rss_kib(&server);
+    let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let posts: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| server.post("/v1/decide/batch", "application/x-ndjson", &body, None))
+            })
+            .collect();
+        posts.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    let grown = peak_rss_kib(&server) - before;
+    eprintln!("peak RSS grew by {grown} KiB");
+    let mut bytes = 0;
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200);
+        assert_eq!(answer.lines().count(), 10_000);
+        assert!(answer.lines().all(|l| l.contains(r#""outcome":"deny""#)));
+        bytes += answer.len();
+    }
+    assert!(
+        bytes > 30 << 20,
+        "the answers are {bytes} bytes: big enough to measure"
+    );
+    assert!(
+        grown < 8 << 10,
+        "answering {} MB grew the server by {} MB",
+        bytes >> 20,
+        grown >> 10
+    );
+}

@@ -52,13 +52,14 @@ impl Server {
                 "50",
                 "--reload-settle-ms",
                 "200",
-                "--max-body",
-                "4096",
             ])
             .arg("--policy")
             .arg(&policy);
         if durable {
             command.arg("--state").arg(dir.path().join("state.redb"));
+        }
+        if !extra.contains(&"--max-body") {
+            command.args(["--max-body", "4096"]);
         }
         let mut child = command
             .arg("--admin-token-file")
