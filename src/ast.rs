@@ -253,9 +253,12 @@ pub struct TriggerDecl {
     pub cond: Expr,
     pub within: Spanned<u64>,
     pub by: Option<Path>,
+    /// `min N` on a rate: the word as written (the checker insists on `min`) and N.
+    pub min: Option<(Name, Spanned<i64>)>,
     pub op: Spanned<CmpOp>,
     pub threshold: Spanned<Literal>,
     pub actions: Vec<Action>,
+    pub cite: Option<Spanned<String>>,
     pub span: Span,
 }
 
@@ -298,6 +301,7 @@ pub struct ServiceDecl {
 pub enum ServiceItem {
     Fallback(Spanned<String>, Span),
     Recovery(Vec<RecoveryItem>, Span),
+    Cite(Spanned<String>, Span),
 }
 
 #[derive(Debug, Clone, PartialEq)]

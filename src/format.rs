@@ -309,8 +309,13 @@ impl<'a> Formatter<'a> {
                     d.by.as_ref()
                         .map(|p| format!(" by {}", p.dotted()))
                         .unwrap_or_default();
+                let min = d
+                    .min
+                    .as_ref()
+                    .map(|(word, n)| format!(" {} {}", word.node, f.literal(n.span)))
+                    .unwrap_or_default();
                 let when = format!(
-                    "when {kind}({}) within {}{by} {} {}",
+                    "when {kind}({}) within {}{by}{min} {} {}",
                     f.expr(&d.cond),
                     f.literal(d.within.span),
                     d.op.node.as_str(),
@@ -319,6 +324,10 @@ impl<'a> Formatter<'a> {
                 f.line(&when);
                 let actions: Vec<String> = d.actions.iter().map(|a| f.action(a)).collect();
                 f.line(&format!("then {}", actions.join(", ")));
+                if let Some(cite) = &d.cite {
+                    let line = format!("cite {}", f.literal(cite.span));
+                    f.line(&line);
+                }
             }),
             Decl::Service(d) => self.block(&format!("service {}", d.name.node), d.span, |f| {
                 for item in &d.items {
@@ -333,6 +342,10 @@ impl<'a> Formatter<'a> {
                                     f.item(item.span(), false, |f| f.recovery_item(item));
                                 }
                             })
+                        }),
+                        ServiceItem::Cite(text, span) => f.item(*span, false, |f| {
+                            let line = format!("cite {}", f.literal(text.span));
+                            f.line(&line);
                         }),
                     }
                 }

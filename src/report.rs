@@ -29,7 +29,7 @@ pub struct Article {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Implementor {
-    /// `tier`, `rule` or `duty`.
+    /// `tier`, `rule`, `duty`, `trigger` or `service`.
     pub kind: &'static str,
     pub id: String,
     /// What it does, in a line.
@@ -92,6 +92,34 @@ pub fn matrix(policy: &Policy, results: &[TestResult]) -> Matrix {
                 source,
                 line,
                 tests: Part::Duty(&duty.name).tests(results),
+            });
+        }
+    }
+    // Reporting obligations and suspensions are carried by triggers and services: they
+    // implement their articles, though no `test` block can exercise them.
+    for trigger in &program.triggers {
+        for cite in &trigger.cites {
+            let (source, line) = place(trigger.span);
+            by_cite.entry(cite.clone()).or_default().push(Implementor {
+                kind: "trigger",
+                id: trigger.name.clone(),
+                summary: format!("trigger `{}`", trigger.name),
+                source,
+                line,
+                tests: Vec::new(),
+            });
+        }
+    }
+    for service in &program.services {
+        for cite in &service.cites {
+            let (source, line) = place(service.span);
+            by_cite.entry(cite.clone()).or_default().push(Implementor {
+                kind: "service",
+                id: service.name.clone(),
+                summary: format!("service `{}`", service.name),
+                source,
+                line,
+                tests: Vec::new(),
             });
         }
     }

@@ -206,6 +206,7 @@ impl Checker<'_> {
         let within_secs = self.positive_duration(&trigger.within, "a trigger window");
         let by = trigger.by.as_ref().and_then(|path| self.by_key(path));
         let threshold = self.threshold(trigger);
+        let min_decisions = self.min_decisions(trigger);
         let actions = trigger
             .actions
             .iter()
@@ -219,8 +220,55 @@ impl Checker<'_> {
             by,
             op: trigger.op.node,
             threshold,
+            min_decisions,
             actions,
+            cites: trigger.cite.iter().map(|c| c.node.clone()).collect(),
             span: trigger.span,
+        }
+    }
+
+    /// `min N` of `rate(P) within W min N > X%`: at least N decisions in the window.
+    fn min_decisions(&mut self, trigger: &ast::TriggerDecl) -> Option<u64> {
+        let (word, n) = trigger.min.as_ref()?;
+        if word.node != "min" {
+            self.error(
+                Diagnostic::error(
+                    Code::InvalidMinimum,
+                    format!("`{}` where a trigger's comparison was expected", word.node),
+                    word.span,
+                    "not `min`",
+                )
+                .with_help(
+                    "a rate trigger may name its least volume: `rate(P) within 1h min 100 > 5%`",
+                ),
+            );
+            return None;
+        }
+        if trigger.kind.node != WindowKind::Rate {
+            self.error(
+                Diagnostic::error(
+                    Code::InvalidMinimum,
+                    "`min` applies to `rate` triggers",
+                    Span::new(word.span.start, n.span.end),
+                    "on a `count` trigger",
+                )
+                .with_help(
+                    "a count is its own volume: compare it directly (`count(P) within W >= N`)",
+                ),
+            );
+            return None;
+        }
+        match u64::try_from(n.node) {
+            Ok(m) if m >= 1 => Some(m),
+            _ => {
+                self.error(Diagnostic::error(
+                    Code::InvalidMinimum,
+                    "a rate's minimum number of decisions is at least 1",
+                    n.span,
+                    "below 1",
+                ));
+                None
+            }
         }
     }
 
@@ -399,6 +447,7 @@ impl Checker<'_> {
     pub(super) fn check_service(&mut self, service: &ast::ServiceDecl) -> program::Service {
         let mut fallback: Option<(String, Span)> = None;
         let mut recovery: Option<(Recovery, Span)> = None;
+        let mut cites = Vec::new();
         for item in &service.items {
             match item {
                 ServiceItem::Fallback(text, span) => self.once(
@@ -418,12 +467,14 @@ impl Checker<'_> {
                         Code::DuplicateServiceItem,
                     );
                 }
+                ServiceItem::Cite(text, _) => cites.push(text.node.clone()),
             }
         }
         program::Service {
             name: service.name.node.clone(),
             fallback: fallback.map(|(f, _)| f),
             recovery: recovery.map(|(r, _)| r),
+            cites,
             span: service.span,
         }
     }

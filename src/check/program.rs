@@ -235,7 +235,10 @@ pub struct Trigger {
     pub by: Option<FieldId>,
     pub op: CmpOp,
     pub threshold: Threshold,
+    /// `rate … min N`: the condition holds only with at least N decisions in the window.
+    pub min_decisions: Option<u64>,
     pub actions: Vec<Action>,
+    pub cites: Vec<String>,
     pub span: Span,
 }
 
@@ -254,6 +257,7 @@ pub struct Service {
     pub name: String,
     pub fallback: Option<String>,
     pub recovery: Option<Recovery>,
+    pub cites: Vec<String>,
     pub span: Span,
 }
 

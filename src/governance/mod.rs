@@ -1431,7 +1431,11 @@ fn condition_holds(trigger: &ir::Trigger, tally: Tally) -> bool {
         Threshold::Count(n) => {
             ordered(trigger.op, i64::try_from(tally.hits).unwrap_or(i64::MAX), n)
         }
-        Threshold::Rate(p) => tally.total > 0 && ordered(trigger.op, rate_percent(tally), p),
+        Threshold::Rate(p) => {
+            tally.total > 0
+                && tally.total >= trigger.min_decisions
+                && ordered(trigger.op, rate_percent(tally), p)
+        }
     }
 }
 

@@ -151,6 +151,7 @@ impl Lowerer<'_> {
                 name: s.name.clone(),
                 fallback: s.fallback.clone(),
                 recovery: s.recovery.clone(),
+                cites: s.cites.clone(),
                 loc: self.loc(s.span),
             })
             .collect();
@@ -217,6 +218,8 @@ impl Lowerer<'_> {
                 cp::Threshold::Count(n) => Threshold::Count(n),
                 cp::Threshold::Rate(r) => Threshold::Rate(r),
             },
+            min_decisions: t.min_decisions.unwrap_or(0),
+            cites: t.cites.clone(),
             actions: t
                 .actions
                 .iter()

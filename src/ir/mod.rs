@@ -240,7 +240,10 @@ pub struct Trigger {
     pub by_slot: Option<u32>,
     pub op: CmpOp,
     pub threshold: Threshold,
+    /// The least number of decisions in the window for a rate to hold (0: none).
+    pub min_decisions: u64,
     pub actions: Vec<Action>,
+    pub cites: Vec<String>,
     pub loc: Loc,
 }
 
@@ -249,6 +252,7 @@ pub struct Service {
     pub name: String,
     pub fallback: Option<String>,
     pub recovery: Option<crate::check::program::Recovery>,
+    pub cites: Vec<String>,
     pub loc: Loc,
 }
 

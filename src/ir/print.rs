@@ -81,10 +81,13 @@ pub fn print(policy: &Policy) -> String {
             Threshold::Count(n) => n.to_string(),
             Threshold::Rate(r) => format!("{r}%"),
         };
-        let by = t
+        let mut by = t
             .by_slot
             .map(|s| format!(" by slot {s}"))
             .unwrap_or_default();
+        if t.min_decisions > 0 {
+            by.push_str(&format!(" min {}", t.min_decisions));
+        }
         let _ = writeln!(
             out,
             "trigger {i} {} {:?}({}) within {}s{by} {} {threshold}",

@@ -278,6 +278,32 @@ impl<'p> Logic<'p> {
         )
     }
 
+    /// Per term of a DNF: a 64-bit summary of the variables it reads (one bit per
+    /// variable, hashed) and whether the term is satisfiable on its own. Two terms
+    /// whose summaries share no bit read disjoint variables, so (variables being
+    /// independent) both hold together if each holds alone: a quick refutation of an
+    /// implication, before the exact check.
+    pub fn term_summaries(&self, dnf: &Dnf) -> Option<Vec<(u64, bool)>> {
+        let terms = dnf.as_ref()?;
+        Some(
+            terms
+                .iter()
+                .map(|t| {
+                    let mask = t.iter().fold(0u64, |m, lit| {
+                        let var = match lit.atom {
+                            Atom::Flag(k) => u64::from(k) | 1 << 40,
+                            Atom::Num { var, .. }
+                            | Atom::Members { var, .. }
+                            | Atom::StrEq { var, .. } => u64::from(var),
+                        };
+                        m | 1 << (xxhash_rust::xxh3::xxh3_64(&var.to_le_bytes()) % 64)
+                    });
+                    (mask, self.term_satisfiable(t))
+                })
+                .collect(),
+        )
+    }
+
     /// `tier == t`.
     pub fn tier_in(&self, t: usize) -> Dnf {
         Some(vec![vec![Lit {

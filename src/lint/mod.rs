@@ -187,19 +187,25 @@ pub struct Context<'a> {
 
 /// For each rule j, the rules i ≠ j with `cond_j ⇒ cond_i`. Variables are independent
 /// in the logic, so a satisfiable condition implies one that is not always true only
-/// if they share a variable: candidates come from an index by variable, not from every
-/// pair.
+/// if they share a variable — and implies a conjunction only if it reads every
+/// variable the conjunction reads. Candidates come from two indexes: conjunctions by
+/// their set of variables (looked up for every subset of rule j's variables), other
+/// conditions by each variable they read. (A conjunction with a literal that always
+/// holds is the one implication this misses; `tautology` flags that literal.)
 ///
 /// Only the pairs the rules ask about are decided: the same outcome (duplicates,
 /// shadowing) or a more severe one (ineffective rules).
 fn implications(logic: &Logic<'_>, program: &Program) -> Vec<Vec<usize>> {
     use crate::ast::Outcome;
+    use std::collections::BTreeSet;
+    /// Past this many variables, rule j's subsets are too many to enumerate: its
+    /// candidates are then every rule sharing a variable with it.
+    const SUBSET_VARS: usize = 10;
     let severity = |o: Outcome| match o {
         Outcome::Allow => 0,
         Outcome::Escalate => 1,
         Outcome::Deny => 2,
     };
-    use std::collections::BTreeSet;
     let facts: Vec<(Dnf, Dnf, Option<BTreeSet<u64>>)> = program
         .rules
         .iter()
@@ -209,16 +215,52 @@ fn implications(logic: &Logic<'_>, program: &Program) -> Vec<Vec<usize>> {
             (dnf, logic.not(&r.when), vars)
         })
         .collect();
+    // (terms of the condition, terms of its negation), summarised for the quick
+    // refutation: some satisfiable term of j's condition reads nothing that some
+    // satisfiable term of `not i` reads, so both hold at once and j does not imply i.
+    type Summaries = Vec<(u64, bool)>;
+    let summaries: Vec<(Summaries, Summaries)> = facts
+        .iter()
+        .map(|(dnf, not, _)| {
+            (
+                logic.term_summaries(dnf).unwrap_or_default(),
+                logic.term_summaries(not).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let refuted = |j: usize, i: usize| {
+        summaries[j]
+            .0
+            .iter()
+            .filter(|(_, sat)| *sat)
+            .any(|(s, _)| summaries[i].1.iter().any(|&(u, sat)| sat && s & u == 0))
+    };
     let mut by_var: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut disjunctions_by_var: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut conjunctions: HashMap<Vec<u64>, Vec<usize>> = HashMap::new();
     let mut always = Vec::new();
-    for (i, (_, not, vars)) in facts.iter().enumerate() {
+    for (i, (dnf, not, vars)) in facts.iter().enumerate() {
         if logic.satisfiable(not) == Some(false) {
             always.push(i);
+            continue;
         }
-        for v in vars.iter().flatten() {
+        let Some(vars) = vars else { continue };
+        for v in vars {
             by_var.entry(*v).or_default().push(i);
         }
+        match dnf {
+            Some(terms) if terms.len() == 1 => conjunctions
+                .entry(vars.iter().copied().collect())
+                .or_default()
+                .push(i),
+            _ => {
+                for v in vars {
+                    disjunctions_by_var.entry(*v).or_default().push(i);
+                }
+            }
+        }
     }
+    let empty: &[usize] = &[];
     facts
         .iter()
         .enumerate()
@@ -226,21 +268,36 @@ fn implications(logic: &Logic<'_>, program: &Program) -> Vec<Vec<usize>> {
             let Some(vars) = vars else {
                 return Vec::new();
             };
-            let mut candidates: Vec<usize> = vars
-                .iter()
-                .flat_map(|v| by_var.get(v).map_or(&[][..], Vec::as_slice))
-                .chain(&always)
-                .copied()
-                .filter(|&i| {
-                    i != j
-                        && severity(program.rules[i].outcome) >= severity(program.rules[j].outcome)
-                })
-                .collect();
+            let vars: Vec<u64> = vars.iter().copied().collect();
+            let mut candidates: Vec<usize> = always.clone();
+            if vars.len() > SUBSET_VARS {
+                for v in &vars {
+                    candidates.extend_from_slice(by_var.get(v).map_or(empty, Vec::as_slice));
+                }
+            } else {
+                for v in &vars {
+                    candidates
+                        .extend_from_slice(disjunctions_by_var.get(v).map_or(empty, Vec::as_slice));
+                }
+                for mask in 1u32..(1 << vars.len()) {
+                    let subset: Vec<u64> = vars
+                        .iter()
+                        .enumerate()
+                        .filter(|(bit, _)| mask & (1 << bit) != 0)
+                        .map(|(_, v)| *v)
+                        .collect();
+                    candidates
+                        .extend_from_slice(conjunctions.get(&subset).map_or(empty, Vec::as_slice));
+                }
+            }
+            candidates.retain(|&i| {
+                i != j && severity(program.rules[i].outcome) >= severity(program.rules[j].outcome)
+            });
             candidates.sort_unstable();
             candidates.dedup();
             candidates
                 .into_iter()
-                .filter(|&i| logic.implies_one(dnf, &facts[i].1))
+                .filter(|&i| !refuted(j, i) && logic.implies_one(dnf, &facts[i].1))
                 .collect()
         })
         .collect()

@@ -689,3 +689,34 @@ fn an_erased_body_is_caught_unless_its_retention_passed() {
         ["record 2: its hash does not match its contents"]
     );
 }
+
+#[test]
+fn a_rate_with_a_minimum_waits_for_enough_decisions() {
+    let guard = bylaw::Policy::compile(
+        r#"policy p version "1.0.0"
+schema request {
+  flagged: bool
+}
+trigger drift {
+  when rate(flagged) within 1h min 5 > 40%
+  then notify "team"
+  cite "Internal policy §1"
+}
+"#,
+    )
+    .unwrap();
+    let g = bylaw::governance::Governor::new(guard, None, Default::default()).unwrap();
+    let fired = |flagged: bool, secs: u64| {
+        let json = format!(r#"{{"flagged": {flagged}}}"#);
+        g.decide_json(json.as_bytes(), at(secs))
+            .events
+            .iter()
+            .any(|e| e.what.kind() == "trigger_fired")
+    };
+    // 1 of 1, 2 of 3 and 3 of 4 are over 40%, but under five decisions.
+    assert!(!fired(true, 0), "one decision of one is not a rate yet");
+    assert!(!fired(false, 1));
+    assert!(!fired(true, 2));
+    assert!(!fired(true, 3));
+    assert!(fired(true, 4), "4 of 5: 80% over at least five decisions");
+}
