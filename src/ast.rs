@@ -168,6 +168,8 @@ pub struct DefaultDecl {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleDecl {
     pub outcome: Spanned<Outcome>,
+    /// `deny toxic_output when …`: the rule's id (language v1).
+    pub name: Option<Name>,
     pub when: Expr,
     pub because: Spanned<String>,
     pub cite: Option<Spanned<String>>,

@@ -288,7 +288,10 @@ impl<'a> Formatter<'a> {
             }),
             Decl::Default(d) => self.line(&format!("default {}", d.outcome.node.as_str())),
             Decl::Rule(d) => {
-                let head = format!("{} when ", d.outcome.node.as_str());
+                let head = match &d.name {
+                    Some(name) => format!("{} {} when ", d.outcome.node.as_str(), name.node),
+                    None => format!("{} when ", d.outcome.node.as_str()),
+                };
                 let mut tail = vec![format!("because {}", self.literal(d.because.span))];
                 if let Some(cite) = &d.cite {
                     tail.push(format!("cite {}", self.literal(cite.span)));

@@ -67,10 +67,10 @@ pub fn matrix(policy: &Policy, results: &[TestResult]) -> Matrix {
             });
         }
     }
-    for (i, rule) in program.rules.iter().enumerate() {
+    for rule in &program.rules {
         if let Some(cite) = &rule.cite {
             let (source, line) = place(rule.span);
-            let id = format!("rule-{}", i + 1);
+            let id = rule.id.clone();
             let tests = Part::Rule(&id).tests(results);
             by_cite.entry(cite.clone()).or_default().push(Implementor {
                 kind: "rule",

@@ -163,9 +163,8 @@ impl Coverage {
         let rules = policy
             .rules
             .iter()
-            .enumerate()
-            .map(|(i, rule)| {
-                let id = format!("rule-{}", i + 1);
+            .map(|rule| {
+                let id = rule.id.clone();
                 Covered {
                     exercised: exercised(Part::Rule(&id)),
                     id,

@@ -32,7 +32,13 @@ impl Checker<'_> {
     }
 
     pub(super) fn check_rule(&mut self, rule: &ast::RuleDecl) -> program::Rule {
+        let (id, named) = match &rule.name {
+            Some(name) => (name.node.clone(), true),
+            None => (super::rule_id::content_id(rule), false),
+        };
         program::Rule {
+            id,
+            named,
             outcome: rule.outcome.node,
             when: self.condition(&rule.when),
             because: rule.because.node.clone(),

@@ -8,6 +8,7 @@ mod expr;
 mod fixtures;
 mod items;
 pub mod program;
+mod rule_id;
 mod schema;
 
 use std::collections::HashMap;
@@ -101,6 +102,7 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+        self.unique_rule_ids(&mut rules, file);
         self.check_service_fields(file);
         let fixtures = self.check_fixtures(file);
         let tests = self.check_tests(file, &fixtures);
@@ -570,6 +572,41 @@ fn register(
     }
     table.insert(name.node.clone(), spans.len());
     spans.push(name.span);
+}
+
+impl Checker<'_> {
+    /// Rule names are unique (E0101). Unnamed rules that say exactly the same thing
+    /// (which `duplicate-rule` flags) share a content id: the later ones get `-2`,
+    /// `-3`, … after it.
+    fn unique_rule_ids(&mut self, rules: &mut [program::Rule], file: &ast::File) {
+        let names = file.decls.iter().filter_map(|d| match d {
+            Decl::Rule(r) => Some(r.name.as_ref()),
+            _ => None,
+        });
+        let mut named: HashMap<String, Span> = HashMap::new();
+        let mut repeats: HashMap<String, usize> = HashMap::new();
+        for (rule, name) in rules.iter_mut().zip(names) {
+            match name {
+                Some(name) => match named.get(&name.node) {
+                    Some(&first) => self.error(duplicate(
+                        &format!("rule `{}`", name.node),
+                        name.span,
+                        first,
+                    )),
+                    None => {
+                        named.insert(name.node.clone(), name.span);
+                    }
+                },
+                None => {
+                    let seen = repeats.entry(rule.id.clone()).or_insert(0);
+                    *seen += 1;
+                    if *seen > 1 {
+                        rule.id = format!("{}-{seen}", rule.id);
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn duplicate(what: &str, span: Span, first: Span) -> Diagnostic {

@@ -162,6 +162,11 @@ pub struct Tier {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
+    /// Its name, or an id derived from its content (`rule-` and 8 hex digits): stable
+    /// when other rules are added, moved or removed.
+    pub id: String,
+    /// Whether `id` is a name the author gave.
+    pub named: bool,
     pub outcome: Outcome,
     pub when: Expr,
     pub because: String,

@@ -129,6 +129,7 @@ impl Lowerer<'_> {
             .rules
             .iter()
             .map(|r| Rule {
+                id: r.id.clone(),
                 outcome: r.outcome,
                 cond: self.expr(&r.when),
                 because: r.because.clone(),

@@ -165,6 +165,8 @@ pub struct Tier {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
+    /// The rule's name, or its content id (`check::program::Rule::id`).
+    pub id: String,
     pub outcome: Outcome,
     pub cond: Expr,
     pub because: String,

@@ -327,6 +327,15 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// How findings name rule `i` (0-based): `rule \`name\`` when it has one, else
+    /// `rule N` by its place in the file.
+    pub fn rule_label(&self, i: usize) -> String {
+        match self.program.rules.get(i) {
+            Some(rule) if rule.named => format!("rule `{}`", rule.id),
+            _ => format!("rule {}", i + 1),
+        }
+    }
+
     /// The rules whose condition rule `j`'s condition implies.
     pub fn implied_by(&self, j: usize) -> &[usize] {
         self.implied.get(j).map_or(&[], Vec::as_slice)

@@ -747,8 +747,12 @@ impl Analysis {
                     ),
                     Decl::Rule(r) => {
                         rule_number += 1;
+                        let label = match &r.name {
+                            Some(name) => format!("{} {}", r.outcome.node.as_str(), name.node),
+                            None => format!("{} rule {rule_number}", r.outcome.node.as_str()),
+                        };
                         item(
-                            &format!("{} rule {rule_number}", r.outcome.node.as_str()),
+                            &label,
                             &r.because.node,
                             OutlineKind::Rule,
                             r.outcome.span,

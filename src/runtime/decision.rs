@@ -149,7 +149,7 @@ impl Decision {
             if compact.bit(layout.rules, i) {
                 reasons.push(Reason {
                     kind: ReasonKind::Rule,
-                    id: format!("rule-{}", i + 1),
+                    id: rule.id.clone(),
                     outcome: Some(rule.outcome.into()),
                     message: rule.because.clone(),
                     cite: rule.cite.clone(),

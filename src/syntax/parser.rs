@@ -197,8 +197,12 @@ fn opens_declaration(tokens: &[(Span, Tok<'_>)], i: usize) -> bool {
     let prev = i.checked_sub(1).and_then(|p| tokens.get(p)).map(|(_, t)| t);
     let next = tokens.get(i + 1).map(|(_, t)| t);
     match tok {
+        // `deny when …`, or a named rule: `deny toxic_output when …`.
         Tok::Allow | Tok::Deny | Tok::Escalate => {
-            !matches!(prev, Some(Tok::Default | Tok::Else)) && matches!(next, Some(Tok::When))
+            let after_name = tokens.get(i + 2).map(|(_, t)| t);
+            !matches!(prev, Some(Tok::Default | Tok::Else))
+                && (matches!(next, Some(Tok::When))
+                    || matches!((next, after_name), (Some(Tok::Ident(_)), Some(Tok::When))))
         }
         Tok::Service => matches!(next, Some(Tok::Ident(_))),
         Tok::Test => matches!(next, Some(Tok::Str(_))),

@@ -329,7 +329,7 @@ tiers {
 }
 default allow
 deny when age < 13 because "too young"
-escalate when not verified because "verify"
+escalate unverified when not verified because "verify"
 duty notice_minors {
   applies to tier minor
   notice "Parental controls are on."
@@ -361,7 +361,7 @@ test "a wrong expectation" {
         "{stdout}"
     );
     assert!(
-        stdout.contains("not exercised: rule-2 (line 9)"),
+        stdout.contains("not exercised: unverified (line 9)"),
         "{stdout}"
     );
     let xml = std::fs::read_to_string(&junit).unwrap();

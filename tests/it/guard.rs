@@ -433,3 +433,40 @@ fn json_floats_are_read_exactly() {
         assert_eq!(decoded, built, "{text}");
     }
 }
+
+fn rule_ids(source: &str, request: serde_json::Value) -> Vec<String> {
+    decide(source, request)
+        .reasons
+        .iter()
+        .filter(|r| r.kind == ReasonKind::Rule)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+#[test]
+fn a_named_rule_is_its_own_id_and_an_unnamed_one_keeps_its_id_when_rules_move() {
+    let head = "policy p version \"1.0.0\"\nschema request {\n  x: int\n}\n";
+    let named = format!("{head}deny too_big when x > 10 because \"too big\"\n");
+    assert_eq!(rule_ids(&named, json!({"x": 11})), ["too_big"]);
+
+    let rule = "deny when x > 10 because \"too big\"\n";
+    let alone = rule_ids(&format!("{head}{rule}"), json!({"x": 11}));
+    assert!(
+        alone[0].starts_with("rule-") && alone[0].len() == 13,
+        "{alone:?}"
+    );
+    // Another rule before it, and the layout changed: the same id.
+    let moved = format!(
+        "{head}allow when x < 0 because \"negative\"\ndeny   when  (x > 10)\n  because \"too big\"\n"
+    );
+    assert_eq!(rule_ids(&moved, json!({"x": 11})), alone);
+    // A different message is a different rule.
+    let other = format!("{head}deny when x > 10 because \"far too big\"\n");
+    assert_ne!(rule_ids(&other, json!({"x": 11})), alone);
+    // The same rule twice: the second gets a suffix.
+    let twice = format!("{head}{rule}{rule}");
+    assert_eq!(
+        rule_ids(&twice, json!({"x": 11})),
+        [alone[0].clone(), format!("{}-2", alone[0])]
+    );
+}

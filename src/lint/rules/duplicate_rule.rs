@@ -24,11 +24,11 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
                 Finding::new(
                     later.span,
                     format!(
-                        "rule {} repeats rule {}: same outcome, same condition",
-                        j + 1,
-                        i + 1
+                        "{} repeats {}: same outcome, same condition",
+                        cx.rule_label(j),
+                        cx.rule_label(i)
                     ),
-                    format!("the same as rule {}", i + 1),
+                    format!("the same as {}", cx.rule_label(i)),
                 )
                 .help("remove one of the two"),
             );

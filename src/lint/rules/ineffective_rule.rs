@@ -25,7 +25,10 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
             out.push(
                 Finding::new(
                     rule.span,
-                    format!("rule {} allows what `default allow` already allows", j + 1),
+                    format!(
+                        "{} allows what `default allow` already allows",
+                        cx.rule_label(j)
+                    ),
                     "never changes the outcome",
                 )
                 .help("remove it, or make the default `deny` if allowing is the exception"),
@@ -41,12 +44,12 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
             out.push(Finding::new(
                 rule.span,
                 format!(
-                    "rule {} never changes the outcome: whenever it fires, rule {} fires and {}s",
-                    j + 1,
-                    i + 1,
+                    "{} never changes the outcome: whenever it fires, {} fires and {}s",
+                    cx.rule_label(j),
+                    cx.rule_label(i),
                     other.outcome.as_str()
                 ),
-                format!("implies rule {}", i + 1),
+                format!("implies {}", cx.rule_label(i)),
             ));
         }
     }

@@ -19,7 +19,7 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
             out.push(
                 Finding::new(
                     rule.span,
-                    format!("deny rule {} cites nothing", i + 1),
+                    format!("deny {} cites nothing", cx.rule_label(i)),
                     "no `cite`",
                 )
                 .help("add `cite \"…\"` naming the article or policy it implements"),

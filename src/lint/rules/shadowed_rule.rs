@@ -23,12 +23,12 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
                 Finding::new(
                     later.span,
                     format!(
-                        "rule {} is shadowed by rule {}: whenever it fires, rule {} already does, with the same outcome",
-                        j + 1,
-                        i + 1,
-                        i + 1
+                        "{} is shadowed by {}: whenever it fires, {} already does, with the same outcome",
+                        cx.rule_label(j),
+                        cx.rule_label(i),
+                        cx.rule_label(i)
                     ),
-                    format!("implied by rule {}", i + 1),
+                    format!("implied by {}", cx.rule_label(i)),
                 )
                 .help("remove it, or widen its condition if it was meant to catch more"),
             );
