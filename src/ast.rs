@@ -100,6 +100,8 @@ pub struct SchemaDecl {
 pub struct FieldDecl {
     pub path: Path,
     pub ty: TypeExpr,
+    /// `output.deepfake: bool = false` (language v1): the value of an absent field.
+    pub default: Option<Expr>,
     pub span: Span,
 }
 

@@ -333,6 +333,32 @@ pub fn source(policy: &Policy) -> String {
         "static const unsigned char FIELD_OPTIONAL[] = {{ {} }};",
         list(optional)
     );
+    // Schema defaults: an absent field takes its value when the request is decided.
+    let has_default: Vec<String> = policy
+        .fields
+        .iter()
+        .map(|f| u8::from(f.default.is_some()).to_string())
+        .collect();
+    let defaults: Vec<String> = policy
+        .fields
+        .iter()
+        .map(|f| format!("{}ULL", f.default.unwrap_or(0)))
+        .collect();
+    let _ = writeln!(
+        c,
+        "static const unsigned char FIELD_HAS_DEFAULT[] = {{ {} }};",
+        list(has_default)
+    );
+    let _ = writeln!(
+        c,
+        "static const uint64_t FIELD_DEFAULT[] = {{ {} }};",
+        list(defaults)
+    );
+    let _ = writeln!(
+        c,
+        "#define BYLAW_HAS_DEFAULTS {}",
+        u8::from(policy.fields.iter().any(|f| f.default.is_some()))
+    );
     for (i, e) in policy.enums.iter().enumerate() {
         let members: Vec<String> = e.members.iter().map(|m| c_string(m)).collect();
         let _ = writeln!(
@@ -650,7 +676,7 @@ int bylaw_set_text(bylaw_request *r, const char *path, char *text) {
 int bylaw_missing_field(const bylaw_request *r) {
     int i;
     for (i = 0; i < BYLAW_FIELD_COUNT; i++) {
-        if (!FIELD_OPTIONAL[i] && !is_present(r, i)) return i;
+        if (!FIELD_OPTIONAL[i] && !FIELD_HAS_DEFAULT[i] && !is_present(r, i)) return i;
     }
     return -1;
 }
@@ -665,12 +691,31 @@ static void fail_closed(bylaw_result *out, uint64_t status, uint64_t site) {
 
 void bylaw_decide(const bylaw_request *r, int degraded, bylaw_result *out) {
     raw_record raw;
+#if BYLAW_HAS_DEFAULTS
+    uint64_t slots[BYLAW_FIELD_COUNT + 1];
+    uint64_t present[BYLAW_PRESENT_WORDS + 1];
+    int i;
+#endif
     if (r->errors != 0 || bylaw_missing_field(r) >= 0) {
         fail_closed(out, BYLAW_INVALID, 0);
         return;
     }
+#if BYLAW_HAS_DEFAULTS
+    /* The request is the caller's: absent fields take their defaults in a copy. */
+    memcpy(slots, r->slots, sizeof r->slots);
+    memcpy(present, r->present, sizeof r->present);
+    for (i = 0; i < BYLAW_FIELD_COUNT; i++) {
+        if (FIELD_HAS_DEFAULT[i] && !is_present(r, i)) {
+            slots[i] = FIELD_DEFAULT[i];
+            present[i / 64] |= (uint64_t)1 << (i % 64);
+        }
+    }
+    raw.slots = slots;
+    raw.present = present;
+#else
     raw.slots = r->slots;
     raw.present = r->present;
+#endif
     raw.set_items = r->set_items;
     raw.degraded = degraded ? 1 : 0;
     bylaw_guard_eval(&raw, out->words);

@@ -94,6 +94,7 @@ codes! {
     DuplicateServiceItem = "E0308", "duplicate-service-item", "a service or recovery item that may appear once, given twice";
     ZeroDuration = "E0309", "zero-duration", "a window, block or deadline of zero length";
     DurationTooLong = "E0312", "duration-too-long", "a window, retention, deadline, block or suspension longer than 100 years";
+    DefaultOnOptional = "E0125", "invalid-default", "a schema default on an optional field, or a set default other than `{}`";
     InvalidMinimum = "E0313", "invalid-minimum", "`min` on a trigger other than a rate, or a minimum below 1";
     InvalidByType = "E0311", "invalid-by-type", "a `by` key of a type that cannot be a key (a set)";
     UnknownFixture = "E0400", "unknown-fixture", "`given` a fixture that is not declared";

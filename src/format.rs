@@ -262,7 +262,10 @@ impl<'a> Formatter<'a> {
             Decl::Schema(d) => self.block(&format!("schema {}", d.name.node), d.span, |f| {
                 for field in &d.fields {
                     f.item(field.span, false, |f| {
-                        let line = format!("{}: {}", field.path.dotted(), type_text(&field.ty));
+                        let mut line = format!("{}: {}", field.path.dotted(), type_text(&field.ty));
+                        if let Some(default) = &field.default {
+                            line.push_str(&format!(" = {}", f.expr(default)));
+                        }
                         f.line(&line);
                     });
                 }

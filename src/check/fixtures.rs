@@ -17,7 +17,9 @@ impl Checker<'_> {
                 .fields
                 .iter()
                 .enumerate()
-                .filter(|(id, f)| !f.optional && !values.iter().any(|v| v.field == *id))
+                .filter(|(id, f)| {
+                    !f.optional && f.default.is_none() && !values.iter().any(|v| v.field == *id)
+                })
                 .map(|(_, f)| format!("`{}`", f.path))
                 .collect();
             if !missing.is_empty() {
@@ -159,7 +161,11 @@ impl Checker<'_> {
     }
 
     /// A fixture value of the field's type; `Some(None)` is `null`.
-    fn constant(&mut self, e: &ast::Expr, field: &program::Field) -> Option<Option<Value>> {
+    pub(super) fn constant(
+        &mut self,
+        e: &ast::Expr,
+        field: &program::Field,
+    ) -> Option<Option<Value>> {
         if let ExprKind::Lit(Literal::Null) = e.kind {
             if field.optional {
                 return Some(None);

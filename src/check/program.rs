@@ -55,6 +55,8 @@ pub struct Field {
     pub path: String,
     pub ty: Ty,
     pub optional: bool,
+    /// The value an absent (or `null`) field takes; only required fields have one.
+    pub default: Option<Value>,
     pub span: Span,
 }
 

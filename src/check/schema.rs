@@ -1,7 +1,7 @@
 //! The request schema: fields, their types, and the fields services need.
 
 use super::Checker;
-use super::program::{Elem, Field, Ty};
+use super::program::{Elem, Field, Ty, Value};
 use crate::ast::{self, Decl, TypeKind};
 use crate::diagnostics::{Code, Diagnostic};
 
@@ -43,13 +43,51 @@ impl Checker<'_> {
             return;
         }
         let ty = self.resolve_type(&field.ty);
-        self.field_by_path.insert(path.clone(), self.fields.len());
-        self.fields.push(Field {
+        let mut declared = Field {
             path,
             ty,
             optional: field.ty.optional,
+            default: None,
             span: field.path.span,
-        });
+        };
+        if let Some(default) = &field.default {
+            declared.default = self.field_default(default, &declared);
+        }
+        self.field_by_path
+            .insert(declared.path.clone(), self.fields.len());
+        self.fields.push(declared);
+    }
+
+    /// A default is a constant of the field's type, on a required field: an optional
+    /// field's absence is already its own value (`has(f)` is false).
+    fn field_default(&mut self, default: &ast::Expr, field: &Field) -> Option<Value> {
+        if field.optional {
+            self.error(
+                Diagnostic::error(
+                    Code::DefaultOnOptional,
+                    format!("optional field `{}` cannot have a default", field.path),
+                    default.span,
+                    "a default here",
+                )
+                .with_help("drop the `?` (absent then means the default), or the default (absent then means absent)"),
+            );
+            return None;
+        }
+        if let Ty::Set(_) = field.ty
+            && !matches!(&default.kind, ast::ExprKind::SetLit(items) if items.is_empty())
+        {
+            self.error(Diagnostic::error(
+                Code::DefaultOnOptional,
+                format!(
+                    "the default of set field `{}` can only be `{{}}`",
+                    field.path
+                ),
+                default.span,
+                "not the empty set",
+            ));
+            return None;
+        }
+        self.constant(default, field).flatten()
     }
 
     pub(super) fn resolve_type(&mut self, ty: &ast::TypeExpr) -> Ty {

@@ -95,6 +95,21 @@ impl Lowerer<'_> {
         id
     }
 
+    /// A schema default as the slot holds it. Strings are interned like literals, so
+    /// every engine (and the C module) gives them the same id; a set default is the
+    /// empty set, 0 as a mask and as a packed string set alike.
+    fn default_bits(&mut self, value: &cp::Value) -> u64 {
+        match value {
+            cp::Value::Bool(b) => u64::from(*b),
+            cp::Value::Int(i) | cp::Value::Duration(i) => *i as u64,
+            cp::Value::Float(f) | cp::Value::Percent(f) => f.to_bits(),
+            cp::Value::Str(s) => u64::from(self.intern(s)),
+            cp::Value::Enum(_, m) => u64::from(*m),
+            cp::Value::Tier(t) => *t as u64,
+            cp::Value::Set(_) => 0,
+        }
+    }
+
     fn policy(&mut self) -> Policy {
         let p = self.program;
         let fields = p
@@ -105,6 +120,7 @@ impl Lowerer<'_> {
                 segments: f.path.split('.').map(str::to_string).collect(),
                 ty: field_type(f.ty),
                 optional: f.optional,
+                default: f.default.as_ref().map(|v| self.default_bits(v)),
             })
             .collect();
         let enums = p

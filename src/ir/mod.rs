@@ -54,6 +54,8 @@ pub struct Field {
     pub segments: Vec<String>,
     pub ty: FieldType,
     pub optional: bool,
+    /// A schema default, as the slot holds it: an absent field takes it.
+    pub default: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -24,7 +24,11 @@ pub fn print(policy: &Policy) -> String {
             FieldType::StrSet => "set<string>".to_string(),
         };
         let opt = if f.optional { "?" } else { "" };
-        let _ = writeln!(out, "slot {slot} {}: {ty}{opt}", f.path);
+        let default = f
+            .default
+            .map(|bits| format!(" = bits {bits:#x}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "slot {slot} {}: {ty}{opt}{default}", f.path);
     }
     for (i, s) in policy.strings.iter().enumerate() {
         let _ = writeln!(out, "string #{i} {s:?}");

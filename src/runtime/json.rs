@@ -128,6 +128,9 @@ pub(crate) fn decode(
     for (slot, field) in policy.fields.iter().enumerate() {
         match decoding.problems.get(slot).cloned().flatten() {
             Some(message) => errors.push(InputError::new(&field.path, message)),
+            None if field.default.is_some() && !decoding.record.is_present(slot) => {
+                decoding.record.set_default(slot, field.default);
+            }
             None if !field.optional && !decoding.record.is_present(slot) => {
                 errors.push(InputError::new(&field.path, "required field is missing"));
             }
@@ -462,13 +465,15 @@ impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
     }
 
     fn visit_unit<E>(self) -> Result<(), E> {
-        let optional = self
+        // `null` is absence for an optional field, and for one with a default (which
+        // it then takes).
+        let absent_ok = self
             .decoding
             .policy
             .fields
             .get(self.slot)
-            .is_some_and(|f| f.optional);
-        if optional {
+            .is_some_and(|f| f.optional || f.default.is_some());
+        if absent_ok {
             self.decoding.record.clear(self.slot);
         } else {
             self.fail("required field is null".to_string());

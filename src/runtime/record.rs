@@ -56,6 +56,25 @@ impl Record {
             .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
+    /// Gives an absent field its schema default, if it has one.
+    pub(crate) fn set_default(&mut self, slot: usize, default: Option<u64>) {
+        if let Some(bits) = default
+            && let Some(s) = self.slots.get_mut(slot)
+        {
+            *s = bits;
+            self.mark_present(slot, true);
+        }
+    }
+
+    /// Every absent field with a default takes it.
+    pub(crate) fn fill_defaults(&mut self, policy: &Policy) {
+        for (slot, field) in policy.fields.iter().enumerate() {
+            if field.default.is_some() && !self.is_present(slot) {
+                self.set_default(slot, field.default);
+            }
+        }
+    }
+
     fn mark_present(&mut self, slot: usize, present: bool) {
         if let Some(w) = self.present.get_mut(slot / 64) {
             if present {
@@ -198,6 +217,9 @@ impl Encoder {
                     {
                         errors.push(InputError::new(&field.path, message));
                     }
+                }
+                Lookup::Absent | Lookup::Null if field.default.is_some() => {
+                    record.set_default(slot, field.default);
                 }
                 Lookup::Absent => {
                     if !field.optional {
@@ -344,6 +366,7 @@ impl Encoder {
         for (slot, value) in values {
             self.store_value(&mut record, slot, value);
         }
+        record.fill_defaults(policy);
         missing_required(policy, &record)?;
         Ok(record)
     }
@@ -502,7 +525,8 @@ impl<'g> RecordBuilder<'g> {
         )
     }
 
-    pub fn build(self) -> Result<Record, Vec<InputError>> {
+    pub fn build(mut self) -> Result<Record, Vec<InputError>> {
+        self.record.fill_defaults(self.policy);
         let mut errors = self.errors;
         if let Err(missing) = missing_required(self.policy, &self.record) {
             // A field whose value was refused is already named once.

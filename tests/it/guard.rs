@@ -470,3 +470,35 @@ fn a_named_rule_is_its_own_id_and_an_unnamed_one_keeps_its_id_when_rules_move() 
         [alone[0].clone(), format!("{}-2", alone[0])]
     );
 }
+
+#[test]
+fn an_absent_field_with_a_default_takes_it_in_both_engines() {
+    let source = r#"policy p version "1.0.0"
+schema request {
+  score: float
+  output.deepfake: bool = false
+  model: string = "none"
+}
+deny when output.deepfake because "deepfake"
+escalate when model == "none" because "no model named"
+"#;
+    let ids = |request| -> Vec<String> {
+        decide(source, request)
+            .reasons
+            .iter()
+            .map(|r| r.message.clone())
+            .collect()
+    };
+    assert_eq!(ids(json!({"score": 0.1})), ["no model named"]);
+    assert_eq!(
+        ids(json!({"score": 0.1, "model": "m", "output": {"deepfake": true}})),
+        ["deepfake"]
+    );
+    // `null` is absence for a field with a default.
+    assert_eq!(
+        ids(json!({"score": 0.1, "model": null, "output": null})),
+        ["no model named"]
+    );
+    // A field without a default is still required.
+    assert_eq!(decide(source, json!({})).outcome, Outcome::Deny);
+}
