@@ -258,6 +258,30 @@ impl KeyedWindows {
         hit: bool,
         evaluate: impl FnOnce(Tally) -> bool,
     ) -> (KeyedTally, bool) {
+        self.counted(key, now, hit, |window| {
+            let tally = window.tally();
+            let was_active = window.active;
+            let holds = evaluate(tally);
+            window.active = holds;
+            (KeyedTally { tally, was_active }, holds)
+        })
+    }
+
+    /// Counts a decision for `key` where the predicate did not hold, without
+    /// evaluating the condition: the key's episode is left as it is.
+    pub fn record_miss(&self, key: &str, now: Timestamp) {
+        self.counted(key, now, false, |_| ());
+    }
+
+    /// Counts one decision in `key`'s window (making room for a new key first), then
+    /// runs `then` on the window under its shard's lock.
+    fn counted<R>(
+        &self,
+        key: &str,
+        now: Timestamp,
+        hit: bool,
+        then: impl FnOnce(&mut KeyWindow) -> R,
+    ) -> R {
         let key = bounded(key);
         let key = key.as_ref();
         let epoch = self.buckets.epoch(now);
@@ -272,30 +296,7 @@ impl KeyedWindows {
         let window = shard.entry(Box::from(key)).or_default();
         window.expire(epoch, len);
         window.add(epoch, hit);
-        let tally = window.tally();
-        let was_active = window.active;
-        let holds = evaluate(tally);
-        window.active = holds;
-        (KeyedTally { tally, was_active }, holds)
-    }
-
-    /// Counts a decision for `key` where the predicate did not hold, without
-    /// evaluating the condition: the key's episode is left as it is.
-    pub fn record_miss(&self, key: &str, now: Timestamp) {
-        let key = bounded(key);
-        let key = key.as_ref();
-        let epoch = self.buckets.epoch(now);
-        let len = self.buckets.len;
-        let mut shard = match self.shard(key).lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if !shard.contains_key(key) && shard.len() >= self.per_shard {
-            evict(&mut shard, epoch, len, self.per_shard);
-        }
-        let window = shard.entry(Box::from(key)).or_default();
-        window.expire(epoch, len);
-        window.add(epoch, false);
+        then(window)
     }
 
     /// A key's counts at `now`, without recording anything.

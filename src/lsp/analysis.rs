@@ -464,9 +464,26 @@ impl Analysis {
                         Some(format!("{}{q}", program.type_name(f.ty)))
                     })
                     .unwrap_or_default();
-                let mut out = code(format!("{path}: {ty}"));
+                let default = self.checked.file.decls.iter().find_map(|d| match d {
+                    Decl::Schema(schema) => schema
+                        .fields
+                        .iter()
+                        .find(|f| f.path.dotted() == *path)
+                        .and_then(|f| f.default.as_ref())
+                        .map(|e| self.slice(e.span).to_string()),
+                    _ => None,
+                });
+                let mut out = match &default {
+                    Some(value) => code(format!("{path}: {ty} = {value}")),
+                    None => code(format!("{path}: {ty}")),
+                };
                 if ty.ends_with('?') {
                     out.push_str("\n\nOptional: read it with `has(…)` or `… ?? default`.");
+                }
+                if let Some(value) = default {
+                    out.push_str(&format!(
+                        "\n\nHas a default: absent or `null` in a request or fixture, it is `{value}`."
+                    ));
                 }
                 out
             }

@@ -496,6 +496,7 @@ proptest::proptest! {
         let mut served = pick(0).clone();
         let mut written_valid = vec![served.clone()];
         let mut clock = 0u64;
+        let mut last_text: Option<String> = None;
         for state in &script {
             let (text, ms) = match state {
                 FileState::Valid(v, ms) => (pick(*v).clone(), *ms),
@@ -508,6 +509,14 @@ proptest::proptest! {
                 FileState::Empty(ms) => (String::new(), *ms),
                 FileState::Broken(v, ms) => (pick(*v).replacen("schema request", "schema requets", 1), *ms),
             };
+            // Two partial writes cut at the same line are one prefix held for their
+            // total time, which may pass the settle time: a writer pausing that long is
+            // what the settle time cannot tell from a finished one (docs/server.md), so
+            // the second is dropped from the script.
+            if matches!(state, FileState::Partial(..)) && last_text.as_ref() == Some(&text) {
+                continue;
+            }
+            last_text = Some(text.clone());
             if matches!(state, FileState::Valid(..)) {
                 written_valid.push(text.clone());
             }

@@ -503,3 +503,16 @@ fn rapid_changes_are_analysed_once_on_the_newest_text() {
     assert!(published <= 2, "{published} analyses for 22 versions");
     client.shutdown();
 }
+
+#[test]
+fn hover_shows_a_fields_default_and_the_outline_a_rules_name() {
+    use bylaw::lsp::analysis::Analysis;
+    let text = "policy p version \"1.0.0\"\nschema request {\n  output.deepfake: bool = false\n}\ndeny deepfakes when output.deepfake because \"labelled elsewhere\"\n";
+    let analysis = Analysis::new("p.bylaw", text, &Default::default());
+    let at = text.rfind("output.deepfake").unwrap() as u32 + 3;
+    let (_, field) = analysis.hover(at).unwrap();
+    assert!(field.contains("output.deepfake: bool = false"), "{field}");
+    assert!(field.contains("it is `false`"), "{field}");
+    let names: Vec<String> = analysis.outline().iter().map(|o| o.name.clone()).collect();
+    assert!(names.contains(&"deny deepfakes".to_string()), "{names:?}");
+}
