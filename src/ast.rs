@@ -385,6 +385,7 @@ pub enum BinOp {
     Sub,
     Mul,
     Div,
+    Rem,
 }
 
 impl BinOp {
@@ -399,6 +400,7 @@ impl BinOp {
             BinOp::Sub => "-",
             BinOp::Mul => "*",
             BinOp::Div => "/",
+            BinOp::Rem => "%",
         }
     }
 }

@@ -535,7 +535,9 @@ impl Checker<'_> {
             BinOp::Cmp(cmp) => self.comparison(cmp, a, b, span),
             BinOp::In => self.membership(a, b, span),
             BinOp::Coalesce => self.coalesce(a, b, span),
-            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => self.arithmetic(op, a, b, span),
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
+                self.arithmetic(op, a, b, span)
+            }
         }
     }
 
@@ -841,6 +843,7 @@ impl Checker<'_> {
             BinOp::Add => ArithOp::Add,
             BinOp::Sub => ArithOp::Sub,
             BinOp::Mul => ArithOp::Mul,
+            BinOp::Rem => ArithOp::Rem,
             _ => ArithOp::Div,
         };
         let additive = matches!(arith, ArithOp::Add | ArithOp::Sub);
@@ -864,6 +867,21 @@ impl Checker<'_> {
                 return error_expr(span);
             }
         };
+        if arith == ArithOp::Rem && left.ty != Ty::Int {
+            let ty = self.type_name(left.ty);
+            self.error(
+                Diagnostic::error(
+                    Code::InvalidOperand,
+                    format!(
+                        "`%` is the remainder of whole numbers; it cannot be applied to `{ty}`"
+                    ),
+                    span,
+                    "invalid arithmetic",
+                )
+                .with_help("both sides of `%` must be `int`"),
+            );
+            return error_expr(span);
+        }
         Expr {
             ty: left.ty,
             kind: ExprKind::Arith(arith, boxed(left), boxed(right)),

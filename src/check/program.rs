@@ -82,6 +82,8 @@ pub enum ArithOp {
     Sub,
     Mul,
     Div,
+    /// The remainder of integer division (sign of the dividend), checked.
+    Rem,
 }
 
 impl ArithOp {
@@ -91,6 +93,7 @@ impl ArithOp {
             ArithOp::Sub => "-",
             ArithOp::Mul => "*",
             ArithOp::Div => "/",
+            ArithOp::Rem => "%",
         }
     }
 }

@@ -795,6 +795,13 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                     self.fail_if(by_zero, status::DIVISION_BY_ZERO, site);
                     self.builder.ins().fdiv(x, y)
                 }
+                // The checker allows `%` on integers only; Cranelift has no float
+                // remainder, so a float reaching here fails closed.
+                ArithOp::Rem => {
+                    let always = self.builder.ins().iconst(types::I8, 1);
+                    self.fail_if(always, status::OVERFLOW, site);
+                    x
+                }
             };
         }
         match op {
@@ -807,14 +814,18 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 self.fail_if(overflowed, status::OVERFLOW, site);
                 result
             }
-            ArithOp::Div => {
+            ArithOp::Div | ArithOp::Rem => {
                 let by_zero = self.builder.ins().icmp_imm_s(IntCC::Equal, y, 0);
                 self.fail_if(by_zero, status::DIVISION_BY_ZERO, site);
                 let is_min = self.builder.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
                 let minus_one = self.builder.ins().icmp_imm_s(IntCC::Equal, y, -1);
                 let overflow = self.builder.ins().band(is_min, minus_one);
                 self.fail_if(overflow, status::OVERFLOW, site);
-                self.builder.ins().sdiv(x, y)
+                if op == ArithOp::Div {
+                    self.builder.ins().sdiv(x, y)
+                } else {
+                    self.builder.ins().srem(x, y)
+                }
             }
         }
     }

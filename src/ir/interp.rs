@@ -265,6 +265,13 @@ fn arith(op: ArithOp, kind: Kind, x: V, y: V, site: u32) -> Result<V, Failure> {
                 }
                 a / b
             }
+            // The checker allows `%` on integers only.
+            ArithOp::Rem => {
+                if b == 0.0 {
+                    return Err(by_zero);
+                }
+                a % b
+            }
         }));
     }
     let (a, b) = (x.int(), y.int());
@@ -277,6 +284,13 @@ fn arith(op: ArithOp, kind: Kind, x: V, y: V, site: u32) -> Result<V, Failure> {
                 return Err(by_zero);
             }
             a.checked_div(b)
+        }
+        ArithOp::Rem => {
+            if b == 0 {
+                return Err(by_zero);
+            }
+            // `i64::MIN % -1` overflows the division it comes from: fail closed, as `/`.
+            a.checked_rem(b)
         }
     };
     result.map(V::I).ok_or(overflow)

@@ -340,6 +340,7 @@ impl Lowerer<'_> {
                     cp::ArithOp::Sub => ArithOp::Sub,
                     cp::ArithOp::Mul => ArithOp::Mul,
                     cp::ArithOp::Div => ArithOp::Div,
+                    cp::ArithOp::Rem => ArithOp::Rem,
                 };
                 Expr::Arith {
                     op,

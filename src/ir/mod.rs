@@ -86,6 +86,7 @@ pub enum ArithOp {
     Sub,
     Mul,
     Div,
+    Rem,
 }
 
 #[derive(Debug, PartialEq)]

@@ -184,6 +184,7 @@ fn expr_inner(policy: &Policy, e: &Expr) -> String {
                 ArithOp::Sub => "-",
                 ArithOp::Mul => "*",
                 ArithOp::Div => "/",
+                ArithOp::Rem => "%",
             };
             format!(
                 "({op}.{} {} {} @{site})",

@@ -206,6 +206,10 @@ pub enum Tok<'src> {
     Star,
     #[token("/")]
     Slash,
+    /// `%`, the checked remainder (language v1). Right after digits, `5%` is a
+    /// percentage (the longer match), so a remainder of a number is written `7 % 2`.
+    #[token("%")]
+    PercentSign,
     #[token("?")]
     Question,
     #[token("??")]
@@ -442,6 +446,7 @@ impl Tok<'_> {
             Tok::Minus => "-",
             Tok::Star => "*",
             Tok::Slash => "/",
+            Tok::PercentSign => "%",
             Tok::Question => "?",
             Tok::QuestionQuestion => "??",
             Tok::Comment(_)

@@ -99,7 +99,7 @@ fn int_expr() -> impl Strategy<Value = String> {
         prop_oneof![
             (
                 inner.clone(),
-                proptest::sample::select(&["+", "-", "*", "/"][..]),
+                proptest::sample::select(&["+", "-", "*", "/", "%"][..]),
                 inner.clone()
             )
                 .prop_map(|(a, op, b)| format!("({a} {op} {b})")),

@@ -502,3 +502,34 @@ escalate when model == "none" because "no model named"
     // A field without a default is still required.
     assert_eq!(decide(source, json!({})).outcome, Outcome::Deny);
 }
+
+#[test]
+fn the_remainder_is_checked_in_both_engines() {
+    let source = r#"policy p version "1.0.0"
+schema request {
+  a: int
+  b: int
+}
+deny when a % b == 1 because "odd remainder"
+"#;
+    assert_eq!(
+        decide(source, json!({"a": 7, "b": 2})).outcome,
+        Outcome::Deny
+    );
+    assert_eq!(
+        decide(source, json!({"a": -7, "b": 2})).outcome,
+        Outcome::Allow,
+        "-7 % 2 is -1"
+    );
+    let by_zero = decide(source, json!({"a": 7, "b": 0}));
+    assert_eq!(by_zero.outcome, Outcome::Deny);
+    assert!(
+        by_zero.reasons.iter().any(|r| r.id == "division-by-zero"),
+        "{by_zero:?}"
+    );
+    let overflow = decide(source, json!({"a": i64::MIN, "b": -1}));
+    assert!(
+        overflow.reasons.iter().any(|r| r.id == "overflow"),
+        "{overflow:?}"
+    );
+}
