@@ -97,26 +97,21 @@ pub fn matrix(policy: &Policy, results: &[TestResult]) -> Matrix {
     }
     // Reporting obligations and suspensions are carried by triggers and services: they
     // implement their articles, though no `test` block can exercise them.
-    for trigger in &program.triggers {
-        for cite in &trigger.cites {
-            let (source, line) = place(trigger.span);
+    let triggers = program
+        .triggers
+        .iter()
+        .map(|t| ("trigger", &t.name, t.span, &t.cites));
+    let services = program
+        .services
+        .iter()
+        .map(|s| ("service", &s.name, s.span, &s.cites));
+    for (kind, name, span, cites) in triggers.chain(services) {
+        for cite in cites {
+            let (source, line) = place(span);
             by_cite.entry(cite.clone()).or_default().push(Implementor {
-                kind: "trigger",
-                id: trigger.name.clone(),
-                summary: format!("trigger `{}`", trigger.name),
-                source,
-                line,
-                tests: Vec::new(),
-            });
-        }
-    }
-    for service in &program.services {
-        for cite in &service.cites {
-            let (source, line) = place(service.span);
-            by_cite.entry(cite.clone()).or_default().push(Implementor {
-                kind: "service",
-                id: service.name.clone(),
-                summary: format!("service `{}`", service.name),
+                kind,
+                id: name.clone(),
+                summary: format!("{kind} `{name}`"),
                 source,
                 line,
                 tests: Vec::new(),

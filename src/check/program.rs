@@ -76,6 +76,22 @@ pub enum Value {
     Set(Vec<Value>),
 }
 
+impl Value {
+    /// The 64 bits a record slot holds for a scalar value (`None` for a set, whose
+    /// encoding depends on the record). `intern` gives a string its id.
+    pub fn scalar_bits(&self, intern: impl FnOnce(&str) -> u32) -> Option<u64> {
+        Some(match self {
+            Value::Bool(b) => u64::from(*b),
+            Value::Int(i) | Value::Duration(i) => *i as u64,
+            Value::Float(f) | Value::Percent(f) => f.to_bits(),
+            Value::Str(s) => u64::from(intern(s)),
+            Value::Enum(_, m) => u64::from(*m),
+            Value::Tier(t) => *t as u64,
+            Value::Set(_) => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArithOp {
     Add,

@@ -540,7 +540,7 @@ impl Governor {
         };
         self.guard
             .decide_compact(record, admission == Admission::ServeDegraded, compact);
-        let blocked = self.blocked(record, now, events);
+        let blocked = self.blocked(record, now);
         let judged = compact.status() == status::OK;
         if judged {
             self.watch(record, compact, now, events);
@@ -785,30 +785,16 @@ impl Governor {
         self.next_unblock.store(next, Ordering::Release);
     }
 
-    /// The block on this request's key, if any; expired blocks are lifted here.
-    fn blocked(&self, record: &Record, now: Timestamp, events: &mut Vec<Event>) -> Option<Block> {
+    /// The block in force on this request's key, if any (expired ones were lifted by
+    /// [`Governor::lift_expired_blocks`] at the start of the decision).
+    fn blocked(&self, record: &Record, now: Timestamp) -> Option<Block> {
         if self.block_count.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let mut expired = None;
-        {
-            let table = read(&self.blocks);
-            for (&slot, keys) in &table.by_slot {
-                let Some(key) = record.value_text(self.ir(), slot) else {
-                    continue;
-                };
-                if let Some(block) = keys.get(key.as_ref()) {
-                    if block.until > now {
-                        return Some(block.clone());
-                    }
-                    expired = Some((slot, block.clone()));
-                }
-            }
-        }
-        if let Some((slot, block)) = expired {
-            let _ = self.lift_block(slot, &block.key, block.until, "the block expired", events);
-        }
-        None
+        read(&self.blocks).by_slot.iter().find_map(|(&slot, keys)| {
+            let key = record.value_text(self.ir(), slot)?;
+            keys.get(key.as_ref()).filter(|b| b.until > now).cloned()
+        })
     }
 
     fn lift_block(
@@ -1419,9 +1405,8 @@ fn episode_went_on(trigger: &ir::Trigger, rising: bool, tally: Tally, hit: bool)
     };
     match trigger.threshold {
         Threshold::Rate(_) if rising => before.hits > 0,
-        Threshold::Count(_) if rising => condition_holds(trigger, before),
-        // Conditions evaluated on every decision: the last evaluation was the last
-        // decision, so only what time changed since then can have ended the episode.
+        // A count falls only as hits leave the window; a condition evaluated on every
+        // decision was last evaluated on the decision before this one.
         _ => condition_holds(trigger, before),
     }
 }

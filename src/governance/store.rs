@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::clock::Timestamp;
+use super::clock::{Clock, SystemClock, Timestamp};
 use super::lock;
 
 const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("services");
@@ -56,31 +56,29 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-const CORRUPTED: &str = "is corrupted";
-
 thread_local! {
     /// How deep this thread is inside [`guarded`]: panics there are answered as
     /// errors, so the panic hook keeps quiet about them.
     static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-/// Runs `f`, turning a panic inside redb (a corrupted file can cause one) into an
-/// error that names the file.
-fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+/// Runs `f`; the outer `Err` is a panic inside redb (a corrupted file can cause one),
+/// as an error that names the file.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T, StoreError> {
     GUARDED.with(|g| g.set(g.get() + 1));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     GUARDED.with(|g| g.set(g.get().saturating_sub(1)));
-    result.unwrap_or_else(|panic| {
+    result.map_err(|panic| {
         let detail = panic
             .downcast_ref::<String>()
             .map(String::as_str)
             .or_else(|| panic.downcast_ref::<&str>().copied())
             .unwrap_or("no detail");
-        Err(StoreError(format!(
-            "the state store `{}` {CORRUPTED} ({detail}); restore it from a backup, or \
+        StoreError(format!(
+            "the state store `{}` is corrupted ({detail}); restore it from a backup, or \
              move it aside to start with an empty state",
             path.display()
-        )))
+        ))
     })
 }
 
@@ -211,7 +209,7 @@ pub struct Verification {
 impl Store {
     /// Opens or creates the state file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        guarded(path, || Store::open_unguarded(path))
+        guarded(path, || Store::open_unguarded(path)).and_then(|opened| opened)
     }
 
     fn open_unguarded(path: &Path) -> Result<Store, StoreError> {
@@ -397,24 +395,22 @@ impl Store {
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
         let fail = store_error("cannot read the state store", &self.path);
-        let result = guarded(&self.path, || {
+        self.guarded(|| {
             let txn = self.db.begin_read().map_err(|e| fail(e.into()))?;
             f(&txn).map_err(&fail)
-        });
-        self.fail_if_corrupted(result)
+        })
     }
 
-    /// A store found corrupted refuses writes from then on, so that nothing is
-    /// appended to a file that cannot be trusted and decisions needing it fail closed.
-    fn fail_if_corrupted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(e) = &result
-            && e.0.contains(CORRUPTED)
-        {
+    /// [`guarded`], and a store found corrupted refuses writes from then on, so that
+    /// nothing is appended to a file that cannot be trusted and decisions needing it
+    /// fail closed.
+    fn guarded<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        guarded(&self.path, f).unwrap_or_else(|corrupted| {
             let mut progress = lock(&self.progress.0);
-            progress.failed.get_or_insert_with(|| e.0.clone());
+            progress.failed.get_or_insert_with(|| corrupted.0.clone());
             self.progress.1.notify_all();
-        }
-        result
+            Err(corrupted)
+        })
     }
 
     /// Every row of the state tables.
@@ -443,20 +439,12 @@ impl Store {
 
     /// Audit records with `seq >= from`, at most `limit`.
     pub fn records(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<String> = self.read(|txn| {
-            let table = txn.open_table(AUDIT)?;
-            let mut rows = Vec::new();
-            for row in table.range(from..)?.take(limit) {
-                rows.push(row?.1.value().to_string());
-            }
-            Ok(rows)
+        let mut records = Vec::new();
+        self.each_record(from, limit, |record| {
+            records.push(record);
+            true
         })?;
-        rows.iter()
-            .map(|text| {
-                serde_json::from_str(text)
-                    .map_err(|e| StoreError(format!("corrupt audit record: {e}")))
-            })
-            .collect()
+        Ok(records)
     }
 
     /// When the newest audit record happened, if there is one: operator commands at an
@@ -476,10 +464,7 @@ impl Store {
 
     /// Checks the whole chain as of now: see [`Store::verify_at`].
     pub fn verify(&self) -> Result<Verification, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        self.verify_at(Timestamp(now))
+        self.verify_at(SystemClock.now())
     }
 
     /// Checks the whole chain: every link, every hash, every body's digest, that every
@@ -578,8 +563,7 @@ impl Store {
     /// Purges the bodies of records whose retention ended by `now`. Returns how many.
     pub fn purge(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.check_failed()?;
-        let result = guarded(&self.path, || self.purge_unguarded(now));
-        self.fail_if_corrupted(result)
+        self.guarded(|| self.purge_unguarded(now))
     }
 
     fn purge_unguarded(&self, now: Timestamp) -> Result<u64, StoreError> {
@@ -641,9 +625,8 @@ fn write_loop(
         let result = if failed {
             Ok(())
         } else {
-            guarded(path, || {
-                commit_group(db, &group).map_err(|e| StoreError(e.to_string()))
-            })
+            guarded(path, || commit_group(db, &group))
+                .and_then(|committed| committed.map_err(|e| StoreError(e.to_string())))
         };
         let mut p = lock(&progress.0);
         match result {
@@ -766,7 +749,7 @@ fn check_record(
             Some(_) => check.purged += 1,
         },
     }
-    let retention = (record.chain >= 2).then_some(record.retain_until);
+    let retention = (record.chain >= CHAIN_FORMAT).then_some(record.retain_until);
     let digest = decode_hex(&record.digest);
     let hash = chain_hash(
         prev,

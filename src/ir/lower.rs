@@ -99,15 +99,7 @@ impl Lowerer<'_> {
     /// every engine (and the C module) gives them the same id; a set default is the
     /// empty set, 0 as a mask and as a packed string set alike.
     fn default_bits(&mut self, value: &cp::Value) -> u64 {
-        match value {
-            cp::Value::Bool(b) => u64::from(*b),
-            cp::Value::Int(i) | cp::Value::Duration(i) => *i as u64,
-            cp::Value::Float(f) | cp::Value::Percent(f) => f.to_bits(),
-            cp::Value::Str(s) => u64::from(self.intern(s)),
-            cp::Value::Enum(_, m) => u64::from(*m),
-            cp::Value::Tier(t) => *t as u64,
-            cp::Value::Set(_) => 0,
-        }
+        value.scalar_bits(|s| self.intern(s)).unwrap_or(0)
     }
 
     fn policy(&mut self) -> Policy {

@@ -58,6 +58,14 @@ pub struct Field {
     pub default: Option<u64>,
 }
 
+impl Field {
+    /// Whether a request without this field is invalid: neither optional nor given a
+    /// default.
+    pub fn required(&self) -> bool {
+        !self.optional && self.default.is_none()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Enum {
     pub name: String,

@@ -36,6 +36,18 @@ pub enum Atom {
     StrEq { var: u32, value: u32 },
 }
 
+impl Atom {
+    /// The variable a literal reads, by name: free booleans and fields in one space.
+    fn var(&self) -> u64 {
+        match *self {
+            Atom::Flag(k) => u64::from(k) | 1 << 40,
+            Atom::Num { var, .. } | Atom::Members { var, .. } | Atom::StrEq { var, .. } => {
+                u64::from(var)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lit {
     atom: Atom,
@@ -264,18 +276,7 @@ impl<'p> Logic<'p> {
     /// `None` when its DNF is unknown.
     pub fn vars(&self, dnf: &Dnf) -> Option<std::collections::BTreeSet<u64>> {
         let terms = dnf.as_ref()?;
-        Some(
-            terms
-                .iter()
-                .flatten()
-                .map(|lit| match lit.atom {
-                    Atom::Flag(k) => u64::from(k) | 1 << 40,
-                    Atom::Num { var, .. } | Atom::Members { var, .. } | Atom::StrEq { var, .. } => {
-                        u64::from(var)
-                    }
-                })
-                .collect(),
-        )
+        Some(terms.iter().flatten().map(|lit| lit.atom.var()).collect())
     }
 
     /// Per term of a DNF: a 64-bit summary of the variables it reads (one bit per
@@ -290,12 +291,7 @@ impl<'p> Logic<'p> {
                 .iter()
                 .map(|t| {
                     let mask = t.iter().fold(0u64, |m, lit| {
-                        let var = match lit.atom {
-                            Atom::Flag(k) => u64::from(k) | 1 << 40,
-                            Atom::Num { var, .. }
-                            | Atom::Members { var, .. }
-                            | Atom::StrEq { var, .. } => u64::from(var),
-                        };
+                        let var = lit.atom.var();
                         m | 1 << (xxhash_rust::xxh3::xxh3_64(&var.to_le_bytes()) % 64)
                     });
                     (mask, self.term_satisfiable(t))

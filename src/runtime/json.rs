@@ -125,13 +125,11 @@ pub(crate) fn decode(
         .iter()
         .map(|path| InputError::new(path, "the key appears more than once in its object"))
         .collect();
+    decoding.record.fill_defaults(policy);
     for (slot, field) in policy.fields.iter().enumerate() {
         match decoding.problems.get(slot).cloned().flatten() {
             Some(message) => errors.push(InputError::new(&field.path, message)),
-            None if field.default.is_some() && !decoding.record.is_present(slot) => {
-                decoding.record.set_default(slot, field.default);
-            }
-            None if !field.optional && !decoding.record.is_present(slot) => {
+            None if field.required() && !decoding.record.is_present(slot) => {
                 errors.push(InputError::new(&field.path, "required field is missing"));
             }
             None => {}
@@ -472,7 +470,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
             .policy
             .fields
             .get(self.slot)
-            .is_some_and(|f| f.optional || f.default.is_some());
+            .is_some_and(|f| !f.required());
         if absent_ok {
             self.decoding.record.clear(self.slot);
         } else {

@@ -56,21 +56,16 @@ impl Record {
             .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
-    /// Gives an absent field its schema default, if it has one.
-    pub(crate) fn set_default(&mut self, slot: usize, default: Option<u64>) {
-        if let Some(bits) = default
-            && let Some(s) = self.slots.get_mut(slot)
-        {
-            *s = bits;
-            self.mark_present(slot, true);
-        }
-    }
-
-    /// Every absent field with a default takes it.
+    /// Every absent field with a schema default takes it. Every way of building a
+    /// record calls this once, at the end, before required fields are checked.
     pub(crate) fn fill_defaults(&mut self, policy: &Policy) {
         for (slot, field) in policy.fields.iter().enumerate() {
-            if field.default.is_some() && !self.is_present(slot) {
-                self.set_default(slot, field.default);
+            if let Some(bits) = field.default
+                && !self.is_present(slot)
+                && let Some(s) = self.slots.get_mut(slot)
+            {
+                *s = bits;
+                self.mark_present(slot, true);
             }
         }
     }
@@ -218,16 +213,13 @@ impl Encoder {
                         errors.push(InputError::new(&field.path, message));
                     }
                 }
-                Lookup::Absent | Lookup::Null if field.default.is_some() => {
-                    record.set_default(slot, field.default);
-                }
                 Lookup::Absent => {
-                    if !field.optional {
+                    if field.required() {
                         errors.push(InputError::new(&field.path, "required field is missing"));
                     }
                 }
                 Lookup::Null => {
-                    if !field.optional {
+                    if field.required() {
                         errors.push(InputError::new(&field.path, "required field is null"));
                     }
                 }
@@ -237,6 +229,7 @@ impl Encoder {
                 )),
             }
         }
+        record.fill_defaults(policy);
         if errors.is_empty() {
             Ok(record)
         } else {
@@ -321,12 +314,6 @@ impl Encoder {
             return;
         };
         let bits = match value {
-            Value::Bool(b) => u64::from(*b),
-            Value::Int(i) | Value::Duration(i) => *i as u64,
-            Value::Float(f) | Value::Percent(f) => f.to_bits(),
-            Value::Str(s) => u64::from(self.intern(record, s)),
-            Value::Enum(_, m) => u64::from(*m),
-            Value::Tier(t) => *t as u64,
             Value::Set(items) => {
                 if items.iter().all(|i| matches!(i, Value::Str(_)))
                     && items.iter().any(|i| matches!(i, Value::Str(_)))
@@ -349,6 +336,9 @@ impl Encoder {
                     })
                 }
             }
+            scalar => scalar
+                .scalar_bits(|s| self.intern(record, s))
+                .unwrap_or_default(),
         };
         if let Some(s) = record.slots.get_mut(slot) {
             *s = bits;
@@ -377,7 +367,7 @@ fn missing_required(policy: &Policy, record: &Record) -> Result<(), Vec<InputErr
         .fields
         .iter()
         .enumerate()
-        .filter(|(slot, f)| !f.optional && !record.is_present(*slot))
+        .filter(|(slot, f)| f.required() && !record.is_present(*slot))
         .map(|(_, f)| InputError::new(&f.path, "required field is missing"))
         .collect();
     if errors.is_empty() {

@@ -653,10 +653,7 @@ fn decide_bytes(
 }
 
 /// Waits, off the async workers, until the audit record behind `ticket` is durable.
-async fn await_record(loaded: &Loaded, ticket: Ticket) -> Result<(), String> {
-    let Some(store) = loaded.governor.store().cloned() else {
-        return Ok(());
-    };
+async fn await_record(store: Arc<Store>, ticket: Ticket) -> Result<(), String> {
     if store.is_durable(&ticket) {
         return Ok(());
     }
@@ -691,18 +688,24 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let loaded = app.current.load_full();
-    match decide_bytes(&app, &loaded, &body) {
-        Ok((mut decision, pending)) => {
-            if let Some(ticket) = pending
-                && let Err(e) = await_record(&loaded, ticket).await
-            {
-                crate::governance::fail_for_audit(&mut decision, &e);
+    // Only a retained decision takes the store with it across the wait; the policy
+    // itself is not held (nor its reference count touched) beyond deciding.
+    let (mut decision, pending) = {
+        let loaded = app.current.load();
+        match decide_bytes(&app, &loaded, &body) {
+            Ok((decision, pending)) => {
+                let store = loaded.governor.store();
+                (decision, pending.zip(store.cloned()))
             }
-            json_response(StatusCode::OK, &decision)
+            Err(message) => return error(StatusCode::BAD_REQUEST, "malformed-json", message),
         }
-        Err(message) => error(StatusCode::BAD_REQUEST, "malformed-json", message),
+    };
+    if let Some((ticket, store)) = pending
+        && let Err(e) = await_record(store, ticket).await
+    {
+        crate::governance::fail_for_audit(&mut decision, &e);
     }
+    json_response(StatusCode::OK, &decision)
 }
 
 async fn decide_batch(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -769,8 +772,6 @@ const BATCH_CHUNK_BYTES: usize = 64 << 10;
 /// …at most this many of them waiting for the client.
 const BATCH_CHUNKS_IN_FLIGHT: usize = 4;
 
-/// One decision (or error) per non-blank line, each serialized straight into the
-/// answer.
 /// One decision (or error) per non-blank line, serialized straight into the answer's
 /// chunks. A chunk is sent only once the records of the retained decisions in it are
 /// durable (they are committed in order, so its last one covers them); if they cannot
@@ -887,27 +888,25 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     // (a scrape is not an operation).
     let loaded = app.current.load();
     let status = loaded.governor.view(SystemClock.now());
-    {
-        let open = status.reports.iter().filter(|r| r.filed.is_none()).count();
+    let open = status.reports.iter().filter(|r| r.filed.is_none()).count();
+    app.metrics
+        .open_reports
+        .set(i64::try_from(open).unwrap_or(i64::MAX));
+    for (trigger, n) in loaded.governor.suppressed_reports() {
         app.metrics
-            .open_reports
-            .set(i64::try_from(open).unwrap_or(i64::MAX));
-        for (trigger, n) in loaded.governor.suppressed_reports() {
+            .suppressed_reports
+            .get_or_create(&TriggerLabels { trigger })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    for s in status.services {
+        for state in ["active", "degraded", "suspended", "recovering"] {
             app.metrics
-                .suppressed_reports
-                .get_or_create(&TriggerLabels { trigger })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        for s in status.services {
-            for state in ["active", "degraded", "suspended", "recovering"] {
-                app.metrics
-                    .services
-                    .get_or_create(&ServiceLabels {
-                        service: s.name.clone(),
-                        state: state.into(),
-                    })
-                    .set(i64::from(s.state.name() == state));
-            }
+                .services
+                .get_or_create(&ServiceLabels {
+                    service: s.name.clone(),
+                    state: state.into(),
+                })
+                .set(i64::from(s.state.name() == state));
         }
     }
     let mut text = String::new();

@@ -6,7 +6,7 @@ use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 use serde_json::json;
 
-use crate::replay::{bylaw, chat_request};
+use crate::replay::{bylaw, chat_request, retained};
 
 /// A store with services, a report, blocks and retained decisions in it.
 fn real_store(dir: &std::path::Path) -> std::path::PathBuf {
@@ -18,7 +18,7 @@ fn real_store(dir: &std::path::Path) -> std::path::PathBuf {
         let jailbreak = if i % 3 == 0 { 0.85 } else { 0.1 };
         let mut request = chat_request(i as usize, jailbreak, 0.1, Some(&format!("m-{}", i % 7)));
         if i % 2 == 0 {
-            request["output"] = json!({"synthetic": true, "explicit_label": true});
+            request = retained(request);
         }
         lines.push(json!({"at": t0 + i * 1000, "request": request}).to_string());
     }

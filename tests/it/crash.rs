@@ -14,7 +14,7 @@ use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 use serde_json::{Value, json};
 
-use crate::replay::{bylaw, chat_request};
+use crate::replay::{bylaw, chat_request, retained};
 
 /// Kills per test run; `BYLAW_CRASH_RUNS` for longer runs.
 fn runs() -> usize {
@@ -210,11 +210,9 @@ fn a_full_disk_fails_closed_and_keeps_the_chain_whole() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.redb");
     let traffic = dir.path().join("traffic.jsonl");
-    // Synthetic, labelled output in China: tier limited, so `keep_logs` (retain) applies.
     let lines: String = (0..3000)
         .map(|i| {
-            let mut request = chat_request(i, 0.0, 0.1, None);
-            request["output"] = json!({"synthetic": true, "explicit_label": true});
+            let request = retained(chat_request(i, 0.0, 0.1, None));
             format!(
                 "{}\n",
                 json!({"at": 1_795_000_000_000u64 + i as u64 * 1000, "request": request})
@@ -292,13 +290,6 @@ fn a_full_disk_fails_closed_and_keeps_the_chain_whole() {
     );
 }
 
-/// A retained decision (`keep_logs`: `retain 6 months`) with a unique id.
-fn retained_request(id: usize) -> Value {
-    let mut request = chat_request(id, 0.1, 0.1, None);
-    request["output"] = json!({"synthetic": true, "explicit_label": true});
-    request
-}
-
 #[test]
 fn sigkill_under_load_loses_no_answered_retained_decision() {
     let mut dir = tempfile::tempdir().unwrap();
@@ -321,7 +312,7 @@ fn sigkill_under_load_loses_no_answered_retained_decision() {
                         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                             n += 1;
                             let id = (round * 10 + worker) * 1_000_000 + n;
-                            let body = retained_request(id).to_string();
+                            let body = retained(chat_request(id, 0.1, 0.1, None)).to_string();
                             // A request cut off by the kill was never answered.
                             let Ok(mut response) = agent
                                 .post(format!("{base}/v1/decide"))

@@ -19,15 +19,11 @@ fn records(state: &std::path::Path) -> usize {
         .len()
 }
 
-#[test]
-fn ctl_status_is_a_query_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.redb");
-    let policy = crate::example("genai_chat.bylaw");
-    let (policy, state_text) = (policy.to_str().unwrap(), state.to_str().unwrap());
+/// The kill switch on `chat` at 2026-11-18T10:00:00Z.
+fn suspend_chat_on_the_18th(policy: &str, state: &str) {
     let out = ctl(
         policy,
-        state_text,
+        state,
         &[
             "--at",
             "2026-11-18T10:00:00Z",
@@ -43,6 +39,15 @@ fn ctl_status_is_a_query_and_writes_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn ctl_status_is_a_query_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let policy = crate::example("genai_chat.bylaw");
+    let (policy, state_text) = (policy.to_str().unwrap(), state.to_str().unwrap());
+    suspend_chat_on_the_18th(policy, state_text);
     let before = records(&state);
     // A day later the cooldown is over: status shows it, and records nothing.
     for _ in 0..3 {
@@ -72,19 +77,7 @@ fn ctl_refuses_a_time_before_the_newest_record() {
     let state = dir.path().join("state.redb");
     let policy = crate::example("genai_chat.bylaw");
     let (policy, state_text) = (policy.to_str().unwrap(), state.to_str().unwrap());
-    let out = ctl(
-        policy,
-        state_text,
-        &[
-            "--at",
-            "2026-11-18T10:00:00Z",
-            "suspend",
-            "chat",
-            "--reason",
-            "incident",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0));
+    suspend_chat_on_the_18th(policy, state_text);
     let before = records(&state);
     let out = ctl(
         policy,

@@ -37,6 +37,13 @@ pub(crate) fn chat_request(id: usize, jailbreak: f64, toxicity: f64, model: Opti
     })
 }
 
+/// `request` with synthetic, labelled output in China: tier `limited`, so the
+/// `keep_logs` duty (`retain 6 months`) applies and its decision is audited.
+pub(crate) fn retained(mut request: Value) -> Value {
+    request["output"] = json!({"synthetic": true, "explicit_label": true});
+    request
+}
+
 /// A day of chat traffic, generated: calm, a jailbreak wave (suspension), recovery
 /// with an approval refused and one given, a relapse during the ramp, recovery again,
 /// a model abused (notify, report), and toxicity drift (degrade).

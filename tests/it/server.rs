@@ -606,8 +606,7 @@ impl Server {
 fn the_audit_log_of_a_running_server_is_readable_and_verifiable() {
     let server = Server::start();
     for id in 0..3 {
-        let mut request = chat_request(id, 0.1, 0.1, None);
-        request["output"] = json!({"synthetic": true, "explicit_label": true});
+        let request = crate::replay::retained(chat_request(id, 0.1, 0.1, None));
         assert_eq!(server.decide(&request)["outcome"], "allow");
     }
     let (status, _) = server.post(
