@@ -419,6 +419,8 @@ pub enum ExprKind {
     Binary(BinOp, Box<Expr>, Box<Expr>),
     SetLit(Vec<Expr>),
     Paren(Box<Expr>),
+    /// A built-in function applied to its arguments: `starts_with(model.id, "gpt-4")`.
+    Call(Name, Vec<Expr>),
 }
 
 #[derive(Debug)]
@@ -464,7 +466,7 @@ impl crate::tree_drop::Tree for Expr {
                 out.push(*a);
                 out.push(*b);
             }
-            ExprKind::SetLit(items) => out.extend(items),
+            ExprKind::SetLit(items) | ExprKind::Call(_, items) => out.extend(items),
             ExprKind::Lit(_) | ExprKind::Path(_) | ExprKind::Tier | ExprKind::Has(_) => {}
         }
     }

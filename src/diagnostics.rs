@@ -83,6 +83,11 @@ codes! {
     NullOutsideFixture = "E0211", "null-outside-fixture", "`null` in a condition";
     UntypedSet = "E0212", "untyped-set", "a set literal whose element type cannot be inferred";
     NotComparable = "E0213", "not-comparable", "two values of types that cannot be compared";
+    UnknownFunction = "E0214", "unknown-function", "a call of a function that is not built in";
+    ArgumentCount = "E0215", "argument-count", "a function called with too few or too many arguments";
+    InvalidArgument = "E0216", "invalid-argument", "a function argument of a type the function does not take";
+    InvalidPattern = "E0217", "invalid-pattern", "a `matches` pattern that is not a literal, does not parse, or is too large to compile";
+    ComputedStringDefault = "E0218", "computed-string-default", "`lower(…)` or `upper(…)` as the default of `??` (apply it to the whole `??` instead)";
     UnknownService = "E0300", "unknown-service", "a trigger action naming a service that is not declared";
     UnknownByField = "E0301", "unknown-by-field", "a trigger `by` key that is not a schema field";
     BlockKeyMismatch = "E0302", "block-key-mismatch", "`block` of a key other than the trigger's `by` path";

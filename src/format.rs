@@ -598,6 +598,10 @@ impl<'a> Formatter<'a> {
                 format!("{{{}}}", items.join(", "))
             }
             ExprKind::Paren(inner) => format!("({})", self.expr(inner)),
+            ExprKind::Call(f, args) => {
+                let args: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
+                format!("{}({})", f.node, args.join(", "))
+            }
         }
     }
 }

@@ -114,10 +114,12 @@ pub mod ir;
 pub mod lint;
 pub mod lsp;
 pub mod modules;
+pub mod pattern;
 pub mod report;
 pub mod runtime;
 pub mod server;
 pub mod stdlib;
+pub mod strings;
 pub mod testing;
 mod tree_drop;
 

@@ -18,7 +18,7 @@ enum Resolved {
     Unknown,
 }
 
-fn error_expr(span: Span) -> Expr {
+pub(super) fn error_expr(span: Span) -> Expr {
     Expr {
         kind: ExprKind::Const(Value::Bool(false)),
         ty: Ty::Error,
@@ -26,7 +26,7 @@ fn error_expr(span: Span) -> Expr {
     }
 }
 
-fn boxed(e: Expr) -> Box<Expr> {
+pub(super) fn boxed(e: Expr) -> Box<Expr> {
     Box::new(e)
 }
 
@@ -109,6 +109,7 @@ impl Checker<'_> {
                 error_expr(e.span)
             }
             AstKind::Binary(op, a, b) => self.binary(*op, a, b, e.span),
+            AstKind::Call(name, args) => self.call(name, args, e.span),
         }
     }
 
@@ -499,7 +500,7 @@ impl Checker<'_> {
     }
 
     /// Checks an operand's type, reporting `op` applied to the wrong type.
-    fn operand(&mut self, e: Expr, op: &str, ok: impl Fn(Ty) -> bool) -> Expr {
+    pub(super) fn operand(&mut self, e: Expr, op: &str, ok: impl Fn(Ty) -> bool) -> Expr {
         if e.ty == Ty::Error || ok(e.ty) {
             return e;
         }
@@ -805,6 +806,21 @@ impl Checker<'_> {
         if default.ty == Ty::Error || field.ty == Ty::Error {
             return error_expr(span);
         }
+        if self.is_computed_string(&default) {
+            self.error(
+                Diagnostic::error(
+                    Code::ComputedStringDefault,
+                    "the default of `??` cannot be a computed string",
+                    default.span,
+                    "computed by a function",
+                )
+                .with_help(format!(
+                    "apply the function to the whole `??`, as in `lower({} ?? \"…\")`",
+                    field.path
+                )),
+            );
+            return error_expr(span);
+        }
         let default = if field.ty == Ty::Float && default.ty == Ty::Int {
             promote(default)
         } else {
@@ -890,7 +906,7 @@ impl Checker<'_> {
     }
 }
 
-fn set_elem(ty: Ty) -> Option<Ty> {
+pub(super) fn set_elem(ty: Ty) -> Option<Ty> {
     match ty {
         Ty::Set(Elem::Enum(id)) => Some(Ty::Enum(id)),
         Ty::Set(Elem::Str) => Some(Ty::Str),
@@ -898,7 +914,7 @@ fn set_elem(ty: Ty) -> Option<Ty> {
     }
 }
 
-fn promote(e: Expr) -> Expr {
+pub(super) fn promote(e: Expr) -> Expr {
     let span = e.span;
     if let ExprKind::Const(Value::Int(i)) = e.kind {
         return Expr {
@@ -919,7 +935,7 @@ fn promote(e: Expr) -> Expr {
     clippy::result_large_err,
     reason = "both arms hand the two operands back; boxing them would only add allocations"
 )]
-fn unify_numeric(a: Expr, b: Expr) -> Result<(Expr, Expr), (Expr, Expr)> {
+pub(super) fn unify_numeric(a: Expr, b: Expr) -> Result<(Expr, Expr), (Expr, Expr)> {
     match (a.ty, b.ty) {
         (x, y) if x == y => Ok((a, b)),
         (Ty::Int, Ty::Float) => Ok((promote(a), b)),

@@ -6,6 +6,7 @@
 
 mod expr;
 mod fixtures;
+pub mod functions;
 mod items;
 pub mod program;
 mod rule_id;
@@ -67,6 +68,8 @@ struct Checker<'a> {
     reads_tier: bool,
     /// Set while typing a tier condition, where reading `tier` is a cycle.
     in_tier_condition: bool,
+    /// The patterns of `matches` calls, compiled as they are checked.
+    patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
 }
 
 impl<'a> Checker<'a> {
@@ -121,6 +124,7 @@ impl<'a> Checker<'a> {
             services,
             fixtures,
             tests,
+            patterns: std::mem::take(&mut self.patterns),
         }
     }
 
@@ -638,7 +642,7 @@ fn is_semver(version: &str) -> bool {
 }
 
 /// Adds "did you mean" help when a candidate is close to `wanted`.
-fn with_suggestion<'c>(
+pub(super) fn with_suggestion<'c>(
     diag: Diagnostic,
     wanted: &str,
     candidates: impl Iterator<Item = &'c str>,

@@ -137,6 +137,56 @@ pub enum ExprKind {
     InSet(Box<Expr>, Box<Expr>),
     /// Membership in a set literal.
     InList(Box<Expr>, Vec<Expr>),
+    /// A built-in function, its arguments checked against its signature.
+    Call(Builtin, Vec<Expr>),
+}
+
+/// A built-in function with its overload resolved (`len` of a string or of a set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    StartsWith,
+    EndsWith,
+    /// `contains(s, x)` on strings; on a set it is checked as `x in set`.
+    Contains,
+    /// `matches(s, "…")`: the index of the compiled pattern in `Program::patterns`.
+    Matches(usize),
+    Lower,
+    Upper,
+    /// The length of a string, in Unicode scalar values.
+    StrLen,
+    /// The number of (distinct) members of a set.
+    SetLen,
+    ContainsAny,
+    ContainsAll,
+    IsSubset,
+    Intersects,
+    Abs,
+    Min,
+    Max,
+    /// `int(f)`: truncation toward zero; out of range fails closed.
+    FloatToInt,
+}
+
+impl Builtin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::StartsWith => "starts_with",
+            Builtin::EndsWith => "ends_with",
+            Builtin::Contains => "contains",
+            Builtin::Matches(_) => "matches",
+            Builtin::Lower => "lower",
+            Builtin::Upper => "upper",
+            Builtin::StrLen | Builtin::SetLen => "len",
+            Builtin::ContainsAny => "contains_any",
+            Builtin::ContainsAll => "contains_all",
+            Builtin::IsSubset => "is_subset",
+            Builtin::Intersects => "intersects",
+            Builtin::Abs => "abs",
+            Builtin::Min => "min",
+            Builtin::Max => "max",
+            Builtin::FloatToInt => "int",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -329,6 +379,8 @@ pub struct Program {
     pub services: Vec<Service>,
     pub fixtures: Vec<Fixture>,
     pub tests: Vec<Test>,
+    /// The patterns of `matches` calls, compiled once (`Builtin::Matches` indexes it).
+    pub patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
 }
 
 impl Program {
@@ -390,6 +442,7 @@ impl crate::tree_drop::Tree for Expr {
                 out.push(*e);
                 out.extend(items);
             }
+            ExprKind::Call(_, args) => out.extend(args),
             _ => {}
         }
     }

@@ -55,6 +55,15 @@ fn expr(hash: &mut Sha256, e: &crate::ast::Expr) {
             }
             hash.update(b"}");
         }
+        ExprKind::Call(f, args) => {
+            hash.update(b"c");
+            hash.update(f.node.as_bytes());
+            hash.update(b"(");
+            for arg in args {
+                expr(hash, arg);
+            }
+            hash.update(b")");
+        }
     })
 }
 

@@ -327,6 +327,7 @@ impl Server {
                     CandidateKind::Member => CompletionItemKind::ENUM_MEMBER,
                     CandidateKind::Tier => CompletionItemKind::CONSTANT,
                     CandidateKind::Service => CompletionItemKind::MODULE,
+                    CandidateKind::Function => CompletionItemKind::FUNCTION,
                 }),
                 detail: Some(c.detail),
                 ..CompletionItem::default()

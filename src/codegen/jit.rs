@@ -5,7 +5,9 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, default_libcall_names};
 
 use super::{CodegenError, RawRecord, err};
-use crate::ir::{Compact, Policy};
+use std::ffi::c_void;
+
+use crate::ir::{Calls, Compact, Policy, Texts};
 use crate::runtime::record::Record;
 
 type GuardFn = unsafe extern "C" fn(*const RawRecord, *mut u64);
@@ -16,6 +18,42 @@ pub struct JitGuard {
     function: GuardFn,
     words: usize,
     fields: usize,
+    /// What string and set calls read, kept by the guard so it borrows no policy.
+    calls: Calls,
+    literals: Vec<String>,
+}
+
+/// What the call helpers receive: the guard's tables and the record being decided.
+pub struct CallEnv<'a> {
+    calls: &'a Calls,
+    texts: Texts<'a>,
+}
+
+/// A string function, for generated code.
+///
+/// # Safety
+/// `env` must point to a live [`CallEnv`].
+unsafe extern "C" fn str_call(env: *const c_void, call: i64, a: i64, b: i64) -> i64 {
+    // SAFETY: generated code passes the `env` its `RawRecord` carries, which `decide`
+    // points at a `CallEnv` that outlives the call.
+    let env = unsafe { &*env.cast::<CallEnv<'_>>() };
+    crate::ir::str_call(env.calls, env.texts, call as u32, a as u64, b as u64)
+}
+
+/// `contains_all`/`contains_any` of two `set<string>` values, for generated code.
+///
+/// # Safety
+/// `env` must point to a live [`CallEnv`].
+unsafe extern "C" fn str_set_rel(env: *const c_void, all: i64, a: i64, b: i64) -> i64 {
+    // SAFETY: as for `str_call`.
+    let env = unsafe { &*env.cast::<CallEnv<'_>>() };
+    i64::from(crate::ir::str_set_rel(
+        env.calls,
+        env.texts,
+        all != 0,
+        a as u64,
+        b as u64,
+    ))
 }
 
 // SAFETY: after `finalize_definitions` the module's code is immutable and never freed
@@ -39,9 +77,11 @@ impl JitGuard {
         let isa = super::host_isa(false)?;
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
         builder.symbol(
-            "bylaw_str_set_contains",
+            super::translate::STR_SET_CONTAINS,
             super::str_set_contains as *const u8,
         );
+        builder.symbol(super::translate::STR_CALL, str_call as *const u8);
+        builder.symbol(super::translate::STR_SET_REL, str_set_rel as *const u8);
         let mut module = JITModule::new(builder);
         let id = super::define_guard(&mut module, policy, "bylaw_guard", Linkage::Local)?;
         module
@@ -56,6 +96,8 @@ impl JitGuard {
             function,
             words: policy.layout.words,
             fields: policy.fields.len(),
+            calls: policy.calls.clone(),
+            literals: policy.strings.clone(),
         })
     }
 
@@ -73,11 +115,19 @@ impl JitGuard {
             out.fail(crate::ir::status::OVERFLOW, u32::MAX);
             return;
         }
+        let env = CallEnv {
+            calls: &self.calls,
+            texts: Texts {
+                literals: &self.literals,
+                record,
+            },
+        };
         let raw = RawRecord {
             slots: record.slots.as_ptr(),
             present: record.present.as_ptr(),
             set_items: record.set_items.as_ptr(),
             degraded: u64::from(degraded),
+            env: (&raw const env).cast(),
         };
         // SAFETY: the generated code reads `fields` slots and their presence words (the
         // lengths were checked above), set items only through packed slots the record

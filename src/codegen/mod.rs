@@ -12,7 +12,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{FuncId, Linkage, Module};
 
 use crate::ir::Policy;
-use translate::{FunctionTranslator, Part, part_signature, str_set_signature};
+use translate::{
+    FunctionTranslator, Helpers, Part, STR_CALL, STR_SET_CONTAINS, STR_SET_REL, call_signature,
+    part_signature, str_set_signature,
+};
 
 /// Why native code could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +160,15 @@ fn define_guard<M: Module>(
     let mut helper_sig = module.make_signature();
     str_set_signature(&mut helper_sig, pointer);
     let helper = module
-        .declare_function("bylaw_str_set_contains", Linkage::Import, &helper_sig)
+        .declare_function(STR_SET_CONTAINS, Linkage::Import, &helper_sig)
+        .map_err(|e| err("declaring the set helper")(e.to_string()))?;
+    let mut call_sig = module.make_signature();
+    call_signature(&mut call_sig, pointer);
+    let str_call = module
+        .declare_function(STR_CALL, Linkage::Import, &call_sig)
+        .map_err(|e| err("declaring the string helper")(e.to_string()))?;
+    let str_set_rel = module
+        .declare_function(STR_SET_REL, Linkage::Import, &call_sig)
         .map_err(|e| err("declaring the set helper")(e.to_string()))?;
 
     let plan = Part::plan(policy);
@@ -183,7 +194,11 @@ fn define_guard<M: Module>(
         ctx.func.name = UserFuncName::user(0, id.as_u32());
         {
             let mut fb = FunctionBuilder::new(&mut ctx.func, &mut func_ctx);
-            let helper_ref = module.declare_func_in_func(helper, fb.func);
+            let helpers = Helpers {
+                str_set_contains: module.declare_func_in_func(helper, fb.func),
+                str_call: module.declare_func_in_func(str_call, fb.func),
+                str_set_rel: module.declare_func_in_func(str_set_rel, fb.func),
+            };
             let callees: Vec<_> = if *part == Part::Main {
                 ids.iter()
                     .skip(1)
@@ -192,7 +207,7 @@ fn define_guard<M: Module>(
             } else {
                 Vec::new()
             };
-            FunctionTranslator::translate(&mut fb, policy, helper_ref, part.clone(), &callees);
+            FunctionTranslator::translate(&mut fb, policy, helpers, part.clone(), &callees);
             fb.finalize(module.target_config());
         }
         if plan.len() == 1 {
@@ -229,6 +244,9 @@ pub struct RawRecord {
     pub present: *const u64,
     pub set_items: *const u32,
     pub degraded: u64,
+    /// What the call helpers read: for the JIT a [`jit::CallEnv`], for the C module
+    /// the request.
+    pub env: *const std::ffi::c_void,
 }
 
 /// Offsets of [`RawRecord`]'s fields, for the generated loads.
@@ -237,6 +255,7 @@ pub(crate) mod raw_offsets {
     pub const PRESENT: i32 = 8;
     pub const SET_ITEMS: i32 = 16;
     pub const DEGRADED: i32 = 24;
+    pub const ENV: i32 = 32;
 }
 
 /// Membership in a `set<string>`: called by generated code, since the set's length is

@@ -10,12 +10,33 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::raw_offsets;
 use crate::ast::CmpOp;
-use crate::ir::{ArithOp, Expr, Kind, Layout, NO_TIER, Policy, outcome_code, status};
+use crate::ir::{
+    ArithOp, Expr, Kind, LITERAL_SET, Layout, NO_TIER, Policy, StrFunc, outcome_code, status,
+};
+
+/// The functions generated code calls, for what has loops or needs the strings' text.
+#[derive(Clone, Copy)]
+pub(crate) struct Helpers {
+    /// `bylaw_str_set_contains(items, packed, id) -> u8`.
+    pub str_set_contains: FuncRef,
+    /// `bylaw_str_call(env, call, a, b) -> i64`: a string function's result, negative
+    /// when it could not run.
+    pub str_call: FuncRef,
+    /// `bylaw_str_set_rel(env, all, a, b) -> i64`: `contains_all`/`contains_any` of two
+    /// `set<string>` values.
+    pub str_set_rel: FuncRef,
+}
+
+/// The helpers' names, as the JIT registers them and the C module defines them.
+pub(crate) const STR_SET_CONTAINS: &str = "bylaw_str_set_contains";
+pub(crate) const STR_CALL: &str = "bylaw_str_call";
+pub(crate) const STR_SET_REL: &str = "bylaw_str_set_rel";
 
 pub(crate) struct FunctionTranslator<'a, 'b> {
     pub builder: &'a mut FunctionBuilder<'b>,
     pub policy: &'a Policy,
-    pub str_set_contains: FuncRef,
+    pub helpers: Helpers,
+    env: Value,
     slots: Value,
     present: Value,
     set_items: Value,
@@ -108,6 +129,10 @@ pub(crate) fn branches_in(policy: &Policy, part: &Part) -> usize {
                 | Expr::InStrSet { .. }
                 | Expr::Coalesce { .. }
                 | Expr::InList { .. }
+                | Expr::StrCall { .. }
+                | Expr::SetRel { strings: true, .. }
+                | Expr::Abs { .. }
+                | Expr::FloatToInt { .. }
         ) {
             branches += 1;
         }
@@ -159,8 +184,16 @@ fn is_eager(e: &Expr) -> bool {
         return true;
     }
     stacker::maybe_grow(64 * 1024, 1024 * 1024, || match e {
-        Expr::Arith { .. } | Expr::InStrSet { .. } => false,
-        Expr::Neg { kind, a, .. } => *kind == Kind::Float && is_eager(a),
+        Expr::Arith { .. }
+        | Expr::InStrSet { .. }
+        | Expr::StrCall { .. }
+        | Expr::SetRel { strings: true, .. }
+        | Expr::FloatToInt { .. } => false,
+        Expr::Neg { kind, a, .. } | Expr::Abs { kind, a, .. } => {
+            *kind == Kind::Float && is_eager(a)
+        }
+        Expr::SetRel { a, b, .. } | Expr::MinMax { a, b, .. } => is_eager(a) && is_eager(b),
+        Expr::SetLen { a, .. } => is_eager(a),
         Expr::Coalesce { default, .. } => is_eager(default),
         Expr::Not(a)
         | Expr::IntToFloat(a)
@@ -178,7 +211,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
     pub fn translate(
         builder: &'a mut FunctionBuilder<'b>,
         policy: &'a Policy,
-        str_set_contains: FuncRef,
+        helpers: Helpers,
         part: Part,
         callees: &[FuncRef],
     ) {
@@ -203,6 +236,9 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         let degraded = builder
             .ins()
             .load(types::I64, flags(), rec, raw_offsets::DEGRADED);
+        let env = builder
+            .ins()
+            .load(types::I64, flags(), rec, raw_offsets::ENV);
         let tier = builder.declare_var(types::I64);
         let initial_tier = match tier_param {
             Some(t) => t,
@@ -235,7 +271,8 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         let mut t = FunctionTranslator {
             builder,
             policy,
-            str_set_contains,
+            helpers,
+            env,
             slots,
             present,
             set_items,
@@ -699,7 +736,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 let call = self
                     .builder
                     .ins()
-                    .call(self.str_set_contains, &[self.set_items, packed, id]);
+                    .call(self.helpers.str_set_contains, &[self.set_items, packed, id]);
                 match self.builder.inst_results(call) {
                     [found] => *found,
                     _ => self.builder.ins().iconst(types::I8, 0),
@@ -734,6 +771,113 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 self.builder.switch_to_block(merge);
                 result
             }
+            Expr::StrCall { call, a, b, site } => {
+                let x = self.translate_expr(a);
+                let y = match b {
+                    Some(b) => self.translate_expr(b),
+                    None => self.builder.ins().iconst(types::I64, 0),
+                };
+                let index = self.builder.ins().iconst(types::I64, i64::from(*call));
+                let result = self.call_helper(self.helpers.str_call, index, x, y);
+                let failed = self
+                    .builder
+                    .ins()
+                    .icmp_imm_s(IntCC::SignedLessThan, result, 0);
+                self.fail_if(failed, status::OUT_OF_MEMORY, *site);
+                let is_len = self
+                    .policy
+                    .calls
+                    .str_calls
+                    .get(*call as usize)
+                    .is_some_and(|c| c.func == StrFunc::Len);
+                if is_len {
+                    result
+                } else {
+                    self.builder.ins().icmp_imm_s(IntCC::NotEqual, result, 0)
+                }
+            }
+            Expr::StrSet(i) => self
+                .builder
+                .ins()
+                .iconst(types::I64, (LITERAL_SET | u64::from(*i)) as i64),
+            Expr::SetRel { all, strings, a, b } => {
+                let x = self.translate_expr(a);
+                let y = self.translate_expr(b);
+                if *strings {
+                    let all = self.builder.ins().iconst(types::I64, i64::from(*all));
+                    let result = self.call_helper(self.helpers.str_set_rel, all, x, y);
+                    self.builder.ins().icmp_imm_s(IntCC::NotEqual, result, 0)
+                } else {
+                    let common = self.builder.ins().band(x, y);
+                    if *all {
+                        self.builder.ins().icmp(IntCC::Equal, common, y)
+                    } else {
+                        self.builder.ins().icmp_imm_s(IntCC::NotEqual, common, 0)
+                    }
+                }
+            }
+            Expr::SetLen { strings, a } => {
+                let x = self.translate_expr(a);
+                if *strings {
+                    self.builder.ins().band_imm_s(x, 0xffff_ffff)
+                } else {
+                    self.builder.ins().popcnt(x)
+                }
+            }
+            Expr::Abs { kind, a, site } => {
+                let x = self.translate_expr(a);
+                if *kind == Kind::Float {
+                    self.builder.ins().fabs(x)
+                } else {
+                    let is_min = self.builder.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                    self.fail_if(is_min, status::OVERFLOW, *site);
+                    self.builder.ins().iabs(x)
+                }
+            }
+            Expr::MinMax { max, kind, a, b } => {
+                let x = self.translate_expr(a);
+                let y = self.translate_expr(b);
+                let op = if *max { CmpOp::Gt } else { CmpOp::Lt };
+                let take_b = self.translate_compare(op, *kind, y, x);
+                self.builder.ins().select(take_b, y, x)
+            }
+            Expr::FloatToInt { a, site } => {
+                let x = self.translate_expr(a);
+                // −2^63 ≤ x < 2^63; NaN fails both comparisons.
+                let low = self.builder.ins().f64const(-9_223_372_036_854_775_808.0);
+                let high = self.builder.ins().f64const(9_223_372_036_854_775_808.0);
+                let above = self.builder.ins().fcmp(FloatCC::GreaterThanOrEqual, x, low);
+                let below = self.builder.ins().fcmp(FloatCC::LessThan, x, high);
+                let in_range = self.builder.ins().band(above, below);
+                let out_of_range = self.builder.ins().bxor_imm_s(in_range, 1);
+                self.fail_if(out_of_range, status::OVERFLOW, *site);
+                self.builder.ins().fcvt_to_sint_sat(types::I64, x)
+            }
+        }
+    }
+
+    /// Calls a helper `fn(env, arg, a, b) -> i64`.
+    fn call_helper(&mut self, helper: FuncRef, arg: Value, a: Value, b: Value) -> Value {
+        let a = self.as_bits(a);
+        let b = self.as_bits(b);
+        let call = self.builder.ins().call(helper, &[self.env, arg, a, b]);
+        match self.builder.inst_results(call) {
+            [result] => *result,
+            _ => self.builder.ins().iconst(types::I64, 0),
+        }
+    }
+
+    /// An operand as the 64 bits its slot would hold.
+    fn as_bits(&mut self, v: Value) -> Value {
+        let ty = self.builder.func.dfg.value_type(v);
+        if ty == types::F64 {
+            self.builder
+                .ins()
+                .bitcast(types::I64, MemFlagsData::new(), v)
+        } else if ty == types::I8 {
+            self.builder.ins().uextend(types::I64, v)
+        } else {
+            v
         }
     }
 
@@ -846,7 +990,17 @@ pub(crate) fn part_signature(
     }
 }
 
-/// The helper's signature: `fn(items: *const u32, packed: u64, id: u64) -> u8`.
+/// The call helpers' signature: `fn(env: *const c_void, arg: i64, a: i64, b: i64) ->
+/// i64`.
+pub(crate) fn call_signature(sig: &mut cranelift_codegen::ir::Signature, pointer: Type) {
+    sig.params.push(AbiParam::new(pointer));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.returns.push(AbiParam::new(types::I64));
+}
+
+/// The set helper's signature: `fn(items: *const u32, packed: u64, id: u64) -> u8`.
 pub(crate) fn str_set_signature(sig: &mut cranelift_codegen::ir::Signature, pointer: Type) {
     sig.params.push(AbiParam::new(pointer));
     sig.params.push(AbiParam::new(types::I64));

@@ -40,6 +40,7 @@ impl V {
 }
 
 struct Ctx<'a> {
+    policy: &'a Policy,
     record: &'a Record,
     degraded: bool,
     tier: u64,
@@ -56,6 +57,7 @@ pub fn decide(policy: &Policy, record: &Record, degraded: bool, out: &mut Compac
 fn run(policy: &Policy, record: &Record, degraded: bool, out: &mut Compact) -> Result<(), Failure> {
     let layout = policy.layout;
     let mut ctx = Ctx {
+        policy,
         record,
         degraded,
         tier: NO_TIER,
@@ -204,7 +206,82 @@ fn eval_inner(ctx: &Ctx<'_>, e: &Expr) -> Result<V, Failure> {
             }
             V::B(found)
         }
+        Expr::StrCall { call, a, b, .. } => {
+            let x = id(eval(ctx, a)?);
+            let y = match b {
+                Some(b) => bits(eval(ctx, b)?),
+                None => 0,
+            };
+            let result = super::str_call(&ctx.policy.calls, ctx.texts(), *call, x, y);
+            match ctx.policy.calls.str_calls.get(*call as usize) {
+                Some(spec) if spec.func == super::StrFunc::Len => V::I(result),
+                _ => V::B(result != 0),
+            }
+        }
+        Expr::StrSet(i) => V::I((super::LITERAL_SET | u64::from(*i)) as i64),
+        Expr::SetRel { all, strings, a, b } => {
+            let (x, y) = (bits(eval(ctx, a)?), bits(eval(ctx, b)?));
+            V::B(if *strings {
+                super::str_set_rel(&ctx.policy.calls, ctx.texts(), *all, x, y)
+            } else if *all {
+                x & y == y
+            } else {
+                x & y != 0
+            })
+        }
+        Expr::SetLen { strings, a } => {
+            let x = bits(eval(ctx, a)?);
+            V::I(if *strings {
+                (x & 0xffff_ffff) as i64
+            } else {
+                i64::from(x.count_ones())
+            })
+        }
+        Expr::Abs { kind, a, site } => match (kind, eval(ctx, a)?) {
+            (Kind::Float, v) => V::F(v.float().abs()),
+            (_, v) => V::I(v.int().checked_abs().ok_or(Failure {
+                status: status::OVERFLOW,
+                site: *site,
+            })?),
+        },
+        Expr::MinMax { max, kind, a, b } => {
+            let (x, y) = (eval(ctx, a)?, eval(ctx, b)?);
+            let op = if *max { CmpOp::Gt } else { CmpOp::Lt };
+            if compare(op, *kind, y, x) { y } else { x }
+        }
+        Expr::FloatToInt { a, site } => {
+            V::I(float_to_int(eval(ctx, a)?.float()).ok_or(Failure {
+                status: status::OVERFLOW,
+                site: *site,
+            })?)
+        }
     })
+}
+
+impl<'a> Ctx<'a> {
+    fn texts(&self) -> super::Texts<'a> {
+        super::Texts {
+            literals: &self.policy.strings,
+            record: self.record,
+        }
+    }
+}
+
+/// The bits a value has in a slot: how string ids and set values reach a call.
+fn bits(v: V) -> u64 {
+    match v {
+        V::B(b) => u64::from(b),
+        V::I(i) => i as u64,
+        V::F(f) => f.to_bits(),
+        V::Id(i) => i,
+    }
+}
+
+/// `int(f)`: truncation toward zero, or `None` for NaN and values outside the int
+/// range (−2^63 ≤ f < 2^63).
+pub(crate) fn float_to_int(f: f64) -> Option<i64> {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    (-LIMIT..LIMIT).contains(&f).then_some(f as i64)
 }
 
 fn id(v: V) -> u64 {

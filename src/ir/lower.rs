@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 
 use super::{
-    Action, ArithOp, Duty, Enum, Expr, Field, FieldType, Kind, Layout, Loc, Policy, Report,
-    Require, Rule, Service, Site, Threshold, Tier, Trigger,
+    Action, ArithOp, Calls, Duty, Enum, Expr, Field, FieldType, Kind, Layout, Loc, Policy, Report,
+    Require, Rule, Service, Site, StrCall, StrFunc, Threshold, Tier, Trigger,
 };
-use crate::check::program::{self as cp, Elem, Program, Ty, Value};
+use crate::ast::CmpOp;
+use crate::check::program::{self as cp, Builtin, Elem, Program, Ty, Value};
 use crate::source::SourceMap;
+use crate::strings::Case;
 use crate::syntax::span::Span;
 
 /// Lowers a checked program. `sources` turns spans into line and column numbers.
@@ -20,6 +22,10 @@ pub fn lower(program: &Program, sources: &SourceMap) -> Policy {
         string_ids: HashMap::new(),
         sites: Vec::new(),
         defs: vec![None; program.defs.len()],
+        calls: Calls {
+            patterns: program.patterns.clone(),
+            ..Calls::default()
+        },
     };
     lowerer.policy()
 }
@@ -31,6 +37,7 @@ struct Lowerer<'p> {
     string_ids: HashMap<String, u32>,
     sites: Vec<Site>,
     defs: Vec<Option<Expr>>,
+    calls: Calls,
 }
 
 fn kind_of(ty: Ty) -> Kind {
@@ -178,6 +185,7 @@ impl Lowerer<'_> {
             triggers,
             services,
             sites: std::mem::take(&mut self.sites),
+            calls: std::mem::take(&mut self.calls),
             layout,
         }
     }
@@ -319,6 +327,13 @@ impl Lowerer<'_> {
             }
             K::And(a, b) => Expr::And(self.boxed(a), self.boxed(b)),
             K::Or(a, b) => Expr::Or(self.boxed(a), self.boxed(b)),
+            K::Cmp(op, a, b) if self.is_cased(a) || self.is_cased(b) => {
+                let equal = self.str_call(StrFunc::Equals, a, Some(b), e.span);
+                match op {
+                    CmpOp::Ne => Expr::Not(Box::new(equal)),
+                    _ => equal,
+                }
+            }
             K::Cmp(op, a, b) => Expr::Cmp {
                 op: *op,
                 kind: kind_of(a.ty),
@@ -343,6 +358,21 @@ impl Lowerer<'_> {
                 }
             }
             K::IntToFloat(a) => Expr::IntToFloat(self.boxed(a)),
+            K::InSet(elem, set) if self.is_cased(elem) => {
+                self.str_call(StrFunc::InSet, elem, Some(set), e.span)
+            }
+            K::InList(elem, items) if self.is_cased(elem) => {
+                let texts: Vec<Value> = items
+                    .iter()
+                    .filter_map(|i| match &i.kind {
+                        K::Const(v @ Value::Str(_)) => Some(v.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let set = self.literal_str_set(&texts);
+                self.string_call(StrFunc::InSet, elem, Some((set, Vec::new())), e.span)
+            }
+            K::Call(builtin, args) => self.call(*builtin, args, e),
             K::InSet(elem, set) => {
                 let slot = self.set_slot(set);
                 match set.ty {
@@ -383,7 +413,179 @@ impl Lowerer<'_> {
     }
 }
 
-impl Lowerer<'_> {
+impl<'p> Lowerer<'p> {
+    fn resolve<'e>(&self, e: &'e cp::Expr) -> &'e cp::Expr
+    where
+        'p: 'e,
+    {
+        let mut e = e;
+        while let cp::ExprKind::Def(id) = &e.kind {
+            match self.program.defs.get(*id) {
+                Some(def) => e = &def.value,
+                None => break,
+            }
+        }
+        e
+    }
+
+    /// Whether `e` is a string with a case mapping applied (`lower(…)`, `upper(…)`):
+    /// such a string has no interned id, so comparing it is a string call.
+    fn is_cased(&self, e: &cp::Expr) -> bool {
+        matches!(
+            self.resolve(e).kind,
+            cp::ExprKind::Call(Builtin::Lower | Builtin::Upper, _)
+        )
+    }
+
+    /// A string operand as an id expression and the case mappings on it, innermost
+    /// first. A literal under case mappings is mapped here, at compile time.
+    fn str_operand(&mut self, e: &cp::Expr) -> (Expr, Vec<Case>) {
+        let mut cases = Vec::new();
+        let mut inner = self.resolve(e);
+        while let cp::ExprKind::Call(b @ (Builtin::Lower | Builtin::Upper), args) = &inner.kind {
+            let Some(arg) = args.first() else { break };
+            cases.push(if *b == Builtin::Lower {
+                Case::Lower
+            } else {
+                Case::Upper
+            });
+            inner = self.resolve(arg);
+        }
+        cases.reverse();
+        if let cp::ExprKind::Const(Value::Str(text)) = &inner.kind {
+            let mapped = crate::strings::apply(text, &cases).into_owned();
+            return (Expr::Str(self.intern(&mapped)), Vec::new());
+        }
+        (self.expr(inner), cases)
+    }
+
+    /// A string call of `a` and `b`: the second string, or for `InSet` the set.
+    fn str_call(&mut self, func: StrFunc, a: &cp::Expr, b: Option<&cp::Expr>, span: Span) -> Expr {
+        let b = match (func, b) {
+            (StrFunc::InSet, Some(set)) => Some((self.set_value(set), Vec::new())),
+            (_, Some(b)) => Some(self.str_operand(b)),
+            (_, None) => None,
+        };
+        self.string_call(func, a, b, span)
+    }
+
+    fn string_call(
+        &mut self,
+        func: StrFunc,
+        a: &cp::Expr,
+        b: Option<(Expr, Vec<Case>)>,
+        span: Span,
+    ) -> Expr {
+        let (a_id, a_cases) = self.str_operand(a);
+        let (b_id, b_cases) = match b {
+            Some((id, cases)) => (Some(Box::new(id)), cases),
+            None => (None, Vec::new()),
+        };
+        let call = self.calls.str_calls.len() as u32;
+        self.calls.str_calls.push(StrCall {
+            func,
+            a_cases,
+            b_cases,
+        });
+        let site = self.site(span);
+        Expr::StrCall {
+            call,
+            a: Box::new(a_id),
+            b: b_id,
+            site,
+        }
+    }
+
+    fn literal_str_set(&mut self, items: &[Value]) -> Expr {
+        let mut ids: Vec<u32> = items
+            .iter()
+            .filter_map(|v| match v {
+                Value::Str(s) => Some(self.intern(s)),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let index = self.calls.str_sets.len() as u32;
+        self.calls.str_sets.push(ids);
+        Expr::StrSet(index)
+    }
+
+    /// A set operand: a literal becomes a mask (`set<enum>`) or a `StrSet`; a field its
+    /// slot's value.
+    fn set_value(&mut self, e: &cp::Expr) -> Expr {
+        let e = self.resolve(e);
+        match (&e.kind, e.ty) {
+            (cp::ExprKind::Const(Value::Set(items)), Ty::Set(Elem::Enum(_))) => {
+                Expr::Int(enum_mask(items) as i64)
+            }
+            (cp::ExprKind::Const(Value::Set(items)), _) => self.literal_str_set(items),
+            _ => Expr::Load {
+                slot: self.set_slot(e),
+                kind: Kind::Int,
+            },
+        }
+    }
+
+    fn call(&mut self, builtin: Builtin, args: &[cp::Expr], e: &cp::Expr) -> Expr {
+        let strings = |arg: Option<&cp::Expr>| arg.is_some_and(|a| a.ty == Ty::Set(Elem::Str));
+        match (builtin, args) {
+            (Builtin::StartsWith, [a, b]) => self.str_call(StrFunc::StartsWith, a, Some(b), e.span),
+            (Builtin::EndsWith, [a, b]) => self.str_call(StrFunc::EndsWith, a, Some(b), e.span),
+            (Builtin::Contains, [a, b]) => self.str_call(StrFunc::Contains, a, Some(b), e.span),
+            (Builtin::Matches(p), [a]) => {
+                self.str_call(StrFunc::Matches(p as u32), a, None, e.span)
+            }
+            (Builtin::StrLen, [a]) => self.str_call(StrFunc::Len, a, None, e.span),
+            (Builtin::SetLen, [a]) => match &self.resolve(a).kind {
+                cp::ExprKind::Const(Value::Set(items)) => Expr::Int(items.len() as i64),
+                _ => Expr::SetLen {
+                    strings: strings(Some(a)),
+                    a: Box::new(self.set_value(a)),
+                },
+            },
+            (Builtin::ContainsAny | Builtin::Intersects | Builtin::ContainsAll, [a, b]) => {
+                Expr::SetRel {
+                    all: builtin == Builtin::ContainsAll,
+                    strings: strings(Some(a)),
+                    a: Box::new(self.set_value(a)),
+                    b: Box::new(self.set_value(b)),
+                }
+            }
+            // `is_subset(a, b)` is `contains_all(b, a)`.
+            (Builtin::IsSubset, [a, b]) => Expr::SetRel {
+                all: true,
+                strings: strings(Some(a)),
+                a: Box::new(self.set_value(b)),
+                b: Box::new(self.set_value(a)),
+            },
+            (Builtin::Abs, [a]) => {
+                let site = self.site(e.span);
+                Expr::Abs {
+                    kind: kind_of(e.ty),
+                    a: self.boxed(a),
+                    site,
+                }
+            }
+            (Builtin::Min | Builtin::Max, [a, b]) => Expr::MinMax {
+                max: builtin == Builtin::Max,
+                kind: kind_of(e.ty),
+                a: self.boxed(a),
+                b: self.boxed(b),
+            },
+            (Builtin::FloatToInt, [a]) => {
+                let site = self.site(e.span);
+                Expr::FloatToInt {
+                    a: self.boxed(a),
+                    site,
+                }
+            }
+            // A computed string outside a string function or comparison: the checker
+            // lets none through (every string context is one of those).
+            _ => Expr::Bool(false),
+        }
+    }
+
     /// The slot of a set-typed expression: sets are only ever fields, perhaps named by
     /// a `def`.
     fn set_slot(&self, set: &cp::Expr) -> u32 {
@@ -397,6 +599,13 @@ impl Lowerer<'_> {
             _ => u32::MAX,
         }
     }
+}
+
+fn enum_mask(items: &[Value]) -> u64 {
+    items.iter().fold(0u64, |mask, v| match v {
+        Value::Enum(_, m) if *m < 64 => mask | (1 << m),
+        _ => mask,
+    })
 }
 
 /// The longest excerpt of source a failure message quotes.

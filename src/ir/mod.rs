@@ -5,11 +5,13 @@
 //! (`crate::codegen`) — read this and nothing else, and write the same
 //! [`Compact`] result. The interpreter is the oracle the JIT is tested against.
 
+mod calls;
 pub mod interp;
 mod lower;
 mod print;
 
 use crate::ast::{CmpOp, Outcome, WindowKind};
+pub use calls::{LITERAL_SET, Texts, str_call, str_set_rel};
 pub use lower::lower;
 pub use print::print;
 
@@ -164,6 +166,76 @@ pub enum Expr {
         kind: Kind,
         items: Vec<Expr>,
     },
+    /// A string function: `Policy::str_calls[call]` says which, over the texts of the
+    /// interned ids `a` and `b` (`b` a packed `set<string>` for `StrFunc::InSet`).
+    /// Bool, or int for `StrFunc::Len`. An engine that cannot run it (out of memory)
+    /// fails closed at `site`.
+    StrCall {
+        call: u32,
+        a: Box<Expr>,
+        b: Option<Box<Expr>>,
+        site: u32,
+    },
+    /// A `set<string>` literal of the policy: `Policy::str_sets[index]`, read only by
+    /// `SetRel`.
+    StrSet(u32),
+    /// `contains_any` (`all: false`) or `contains_all` (`all: true`) of two sets: bit
+    /// masks for `set<enum>`, packed `set<string>` slots or `StrSet` literals for
+    /// strings.
+    SetRel {
+        all: bool,
+        strings: bool,
+        a: Box<Expr>,
+        b: Box<Expr>,
+    },
+    /// The number of members of a `set<enum>` mask or a packed `set<string>` slot.
+    SetLen {
+        strings: bool,
+        a: Box<Expr>,
+    },
+    /// `abs`: of the smallest int it overflows at `site`.
+    Abs {
+        kind: Kind,
+        a: Box<Expr>,
+        site: u32,
+    },
+    /// `min` (`b` when `b < a`, else `a`) or `max` (`b` when `b > a`, else `a`).
+    MinMax {
+        max: bool,
+        kind: Kind,
+        a: Box<Expr>,
+        b: Box<Expr>,
+    },
+    /// `int(f)`: truncation toward zero; NaN or outside the int range overflows at
+    /// `site`.
+    FloatToInt {
+        a: Box<Expr>,
+        site: u32,
+    },
+}
+
+/// What a string call computes. The case mappings apply to each operand's text first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrCall {
+    pub func: StrFunc,
+    pub a_cases: Vec<crate::strings::Case>,
+    pub b_cases: Vec<crate::strings::Case>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrFunc {
+    StartsWith,
+    EndsWith,
+    Contains,
+    /// `==` with a case mapping on either side.
+    Equals,
+    /// Whether the pattern `Policy::patterns[i]` matches anywhere.
+    Matches(u32),
+    /// The length in characters.
+    Len,
+    /// Member of the `set<string>` `b`, after `a_cases` (the items are compared as
+    /// they are).
+    InSet,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -287,7 +359,18 @@ pub struct Policy {
     pub triggers: Vec<Trigger>,
     pub services: Vec<Service>,
     pub sites: Vec<Site>,
+    pub calls: Calls,
     pub layout: Layout,
+}
+
+/// The tables string functions read at run time, shared by the interpreter and the
+/// JIT's helper (which keeps its own copy, so a guard does not borrow its policy).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Calls {
+    pub str_calls: Vec<StrCall>,
+    pub patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
+    /// `set<string>` literals as sorted, distinct literal ids.
+    pub str_sets: Vec<Vec<u32>>,
 }
 
 /// Where each part of the compact result lives, in 64-bit words.
@@ -328,6 +411,10 @@ pub mod status {
     pub const OK: u64 = 0;
     pub const OVERFLOW: u64 = 1;
     pub const DIVISION_BY_ZERO: u64 = 2;
+    /// Reserved for a C module's invalid request (`BYLAW_INVALID`).
+    pub const INVALID: u64 = 3;
+    /// A string function could not get the memory it needed (the C module only).
+    pub const OUT_OF_MEMORY: u64 = 4;
 }
 
 /// No tier: the policy has no `tiers` block, or the request was not judged.
@@ -416,6 +503,7 @@ impl Expr {
                 | Expr::Has { .. }
                 | Expr::Degraded
                 | Expr::CurrentTier
+                | Expr::StrSet(_)
         )
     }
 }
@@ -430,11 +518,18 @@ impl Expr {
             | Expr::IntToFloat(a)
             | Expr::InEnumSet { elem: a, .. }
             | Expr::InStrSet { elem: a, .. }
-            | Expr::InMask { elem: a, .. } => vec![a],
+            | Expr::InMask { elem: a, .. }
+            | Expr::SetLen { a, .. }
+            | Expr::Abs { a, .. }
+            | Expr::FloatToInt { a, .. }
+            | Expr::StrCall { a, b: None, .. } => vec![a],
             Expr::And(a, b)
             | Expr::Or(a, b)
             | Expr::Cmp { a, b, .. }
-            | Expr::Arith { a, b, .. } => vec![a, b],
+            | Expr::Arith { a, b, .. }
+            | Expr::SetRel { a, b, .. }
+            | Expr::MinMax { a, b, .. }
+            | Expr::StrCall { a, b: Some(b), .. } => vec![a, b],
             Expr::InList { elem, items, .. } => {
                 std::iter::once(&**elem).chain(items.iter()).collect()
             }
@@ -516,6 +611,48 @@ impl Clone for Expr {
                 kind: *kind,
                 items: items.clone(),
             },
+            Expr::StrCall {
+                call,
+                a,
+                b: y,
+                site,
+            } => Expr::StrCall {
+                call: *call,
+                a: b(a),
+                b: y.as_deref().map(b),
+                site: *site,
+            },
+            Expr::StrSet(i) => Expr::StrSet(*i),
+            Expr::SetRel {
+                all,
+                strings,
+                a,
+                b: y,
+            } => Expr::SetRel {
+                all: *all,
+                strings: *strings,
+                a: b(a),
+                b: b(y),
+            },
+            Expr::SetLen { strings, a } => Expr::SetLen {
+                strings: *strings,
+                a: b(a),
+            },
+            Expr::Abs { kind, a, site } => Expr::Abs {
+                kind: *kind,
+                a: b(a),
+                site: *site,
+            },
+            Expr::MinMax { max, kind, a, b: y } => Expr::MinMax {
+                max: *max,
+                kind: *kind,
+                a: b(a),
+                b: b(y),
+            },
+            Expr::FloatToInt { a, site } => Expr::FloatToInt {
+                a: b(a),
+                site: *site,
+            },
         })
     }
 }
@@ -539,11 +676,18 @@ impl crate::tree_drop::Tree for Expr {
             | Expr::IntToFloat(a)
             | Expr::InEnumSet { elem: a, .. }
             | Expr::InStrSet { elem: a, .. }
-            | Expr::InMask { elem: a, .. } => take(a),
+            | Expr::InMask { elem: a, .. }
+            | Expr::SetLen { a, .. }
+            | Expr::Abs { a, .. }
+            | Expr::FloatToInt { a, .. }
+            | Expr::StrCall { a, b: None, .. } => take(a),
             Expr::And(a, b)
             | Expr::Or(a, b)
             | Expr::Cmp { a, b, .. }
-            | Expr::Arith { a, b, .. } => {
+            | Expr::Arith { a, b, .. }
+            | Expr::SetRel { a, b, .. }
+            | Expr::MinMax { a, b, .. }
+            | Expr::StrCall { a, b: Some(b), .. } => {
                 take(a);
                 take(b);
             }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Action, ArithOp, Expr, FieldType, Kind, Policy, Threshold};
+use super::{Action, ArithOp, Expr, FieldType, Kind, Policy, StrFunc, Threshold};
 
 pub fn print(policy: &Policy) -> String {
     let mut out = String::new();
@@ -32,6 +32,18 @@ pub fn print(policy: &Policy) -> String {
     }
     for (i, s) in policy.strings.iter().enumerate() {
         let _ = writeln!(out, "string #{i} {s:?}");
+    }
+    for (i, p) in policy.calls.patterns.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "pattern #{i} {:?} ({} states)",
+            p.source,
+            p.table().is_match.len()
+        );
+    }
+    for (i, set) in policy.calls.str_sets.iter().enumerate() {
+        let items: Vec<String> = set.iter().map(|id| format!("str#{id}")).collect();
+        let _ = writeln!(out, "strset #{i} {{{}}}", items.join(" "));
     }
     for (i, t) in policy.tiers.iter().enumerate() {
         match &t.cond {
@@ -211,5 +223,57 @@ fn expr_inner(policy: &Policy, e: &Expr) -> String {
                 items.join(" ")
             )
         }
+        Expr::StrCall { call, a, b, site } => str_call(policy, *call, a, b.as_deref(), *site),
+        Expr::StrSet(i) => format!("strset#{i}"),
+        Expr::SetRel { all, strings, a, b } => format!(
+            "({}.{} {} {})",
+            if *all { "contains_all" } else { "contains_any" },
+            if *strings { "strset" } else { "enumset" },
+            expr(policy, a),
+            expr(policy, b)
+        ),
+        Expr::SetLen { strings, a } => format!(
+            "(len.{} {})",
+            if *strings { "strset" } else { "enumset" },
+            expr(policy, a)
+        ),
+        Expr::Abs { kind: k, a, site } => format!("(abs.{} {} @{site})", kind(*k), expr(policy, a)),
+        Expr::MinMax { max, kind: k, a, b } => format!(
+            "({}.{} {} {})",
+            if *max { "max" } else { "min" },
+            kind(*k),
+            expr(policy, a),
+            expr(policy, b)
+        ),
+        Expr::FloatToInt { a, site } => format!("(int {} @{site})", expr(policy, a)),
     }
+}
+
+/// `(starts_with lower(str#1) str#2 @3)`: the function, each operand under its case
+/// mappings, the failure site.
+fn str_call(policy: &Policy, call: u32, a: &Expr, b: Option<&Expr>, site: u32) -> String {
+    let Some(spec) = policy.calls.str_calls.get(call as usize) else {
+        return format!("(call#{call}?)");
+    };
+    let operand = |e: &Expr, cases: &[crate::strings::Case]| {
+        cases
+            .iter()
+            .fold(expr(policy, e), |inner, c| format!("{}({inner})", c.name()))
+    };
+    let name = match spec.func {
+        StrFunc::StartsWith => "starts_with".to_string(),
+        StrFunc::EndsWith => "ends_with".to_string(),
+        StrFunc::Contains => "contains".to_string(),
+        StrFunc::Equals => "equals".to_string(),
+        StrFunc::Matches(p) => format!("matches pattern#{p}"),
+        StrFunc::Len => "len".to_string(),
+        StrFunc::InSet => "in".to_string(),
+    };
+    let mut text = format!("({name} {}", operand(a, &spec.a_cases));
+    if let Some(b) = b {
+        text.push(' ');
+        text.push_str(&operand(b, &spec.b_cases));
+    }
+    let _ = write!(text, " @{site})");
+    text
 }

@@ -640,6 +640,14 @@ fn text_inner(program: &Program, e: &Expr) -> String {
             let items: Vec<String> = items.iter().map(|i| text(program, i)).collect();
             format!("{} in {{{}}}", text(program, a), items.join(", "))
         }
+        ExprKind::Call(f, args) => {
+            let mut parts: Vec<String> = args.iter().map(|a| text(program, a)).collect();
+            if let crate::check::program::Builtin::Matches(i) = f {
+                let source = program.patterns.get(*i).map_or("", |p| p.source.as_str());
+                parts.push(format!("{source:?}"));
+            }
+            format!("{}({})", f.name(), parts.join(", "))
+        }
     }
 }
 

@@ -458,6 +458,7 @@ pub fn children<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
             out.push(a);
             out.extend(items);
         }
+        ExprKind::Call(_, args) => out.extend(args),
         ExprKind::Const(_)
         | ExprKind::Field(_)
         | ExprKind::Def(_)

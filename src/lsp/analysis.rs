@@ -70,6 +70,13 @@ pub enum CandidateKind {
     Member,
     Tier,
     Service,
+    /// A built-in function.
+    Function,
+}
+
+/// Hover text for a built-in function: its signatures and what it does.
+fn describe_function(f: &crate::check::functions::Function) -> String {
+    format!("```bylaw\n{}\n```\n\n{}", f.signatures.join("\n"), f.doc)
 }
 
 /// Every word completion offers as a keyword (the TextMate grammar colours them all).
@@ -146,6 +153,8 @@ pub struct Analysis {
     pub occurrences: Vec<Occurrence>,
     definitions: HashMap<Symbol, Span>,
     cites: Vec<(Span, String)>,
+    /// Where built-in functions are called, by name.
+    calls: Vec<(Span, String)>,
     field_types: HashMap<String, String>,
     enums: Vec<(String, Vec<String>)>,
 }
@@ -164,6 +173,7 @@ impl Analysis {
             occurrences: Vec::new(),
             definitions: HashMap::new(),
             cites: Vec::new(),
+            calls: Vec::new(),
             field_types: HashMap::new(),
             enums: Vec::new(),
         };
@@ -406,6 +416,10 @@ impl Analysis {
                     stack.push(b);
                 }
                 ExprKind::SetLit(items) => stack.extend(items),
+                ExprKind::Call(name, args) => {
+                    self.calls.push((name.span, name.node.clone()));
+                    stack.extend(args);
+                }
                 ExprKind::Lit(_) | ExprKind::Tier => {}
             }
         }
@@ -445,6 +459,14 @@ impl Analysis {
         }
         if let Some(o) = self.occurrence_at(offset) {
             return Some((o.span, self.describe(&o.symbol)));
+        }
+        if let Some((span, name)) = self
+            .calls
+            .iter()
+            .find(|(s, _)| s.start <= offset && offset <= s.end)
+            && let Some(function) = crate::check::functions::function(name)
+        {
+            return Some((*span, describe_function(function)));
         }
         self.rule_at(offset)
     }
@@ -598,6 +620,15 @@ impl Analysis {
                 detail: "keyword".into(),
             })
             .collect();
+        out.extend(
+            crate::check::functions::FUNCTIONS
+                .iter()
+                .map(|f| Candidate {
+                    label: f.name.to_string(),
+                    kind: CandidateKind::Function,
+                    detail: f.signatures.join(" | "),
+                }),
+        );
         let mut symbols: Vec<&Symbol> = self.definitions.keys().collect();
         symbols.sort_by_key(|s| format!("{s:?}"));
         for symbol in symbols {

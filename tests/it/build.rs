@@ -98,7 +98,9 @@ impl Rng {
 /// A valid request for any policy: values by field type, literals of the policy among
 /// the strings, optional fields sometimes absent.
 fn request(policy: &bylaw::ir::Policy, rng: &mut Rng) -> Json {
-    let mut strings: Vec<String> = vec!["a".into(), "x".into(), "長い".into(), "chat".into()];
+    let mut strings: Vec<String> = ["a", "x", "長い", "chat", "GPT-4o", "Straße", "İx", "ΑΣ", ""]
+        .map(String::from)
+        .to_vec();
     strings.extend(
         policy
             .strings
@@ -269,6 +271,14 @@ allow when "x" in tags or EU in regions because "tagged"
 #[test]
 fn modules_with_schema_defaults_agree_with_the_interpreter() {
     assert_eq!(agree(DEFAULTS, "defaults", 400, 5), 800);
+}
+
+/// String, set and number functions, with strings that case mapping changes in length
+/// (`ß`, `İ`): the module's own implementation against the interpreter's.
+#[test]
+fn modules_with_functions_agree_with_the_interpreter() {
+    let source = std::fs::read_to_string(crate::data("guard/functions.bylaw")).unwrap();
+    assert_eq!(agree(&source, "functions", 600, 11), 1200);
 }
 
 #[test]

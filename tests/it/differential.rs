@@ -85,7 +85,18 @@ const INT_LITERALS: &[&str] = &[
     "(-9223372036854775807)",
 ];
 const FLOAT_LITERALS: &[&str] = &["0.0", "0.5", "1.5", "100.25", "(-0.0)", "(-2.5)"];
-const STRINGS: &[&str] = &["a", "b", "x", "", "長い"];
+const STRINGS: &[&str] = &["a", "b", "x", "", "長い", "GPT-4o", "Straße", "İx", "ΑΣ"];
+/// Patterns for `matches`: anchors, classes, case folding, non-ASCII.
+const PATTERNS: &[&str] = &[
+    "^a",
+    "x$",
+    "(?i)gpt-[0-9]",
+    "^$",
+    "[a-c]+",
+    "ß|SS",
+    "長.",
+    "^.{2}$",
+];
 
 fn int_expr() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
@@ -94,9 +105,20 @@ fn int_expr() -> impl Strategy<Value = String> {
         Just("n.x".to_string()),
         proptest::sample::select(INT_LITERALS).prop_map(str::to_string),
         proptest::sample::select(INT_LITERALS).prop_map(|l| format!("(oi ?? {l})")),
+        cased_string().prop_map(|s| format!("len({s})")),
+        proptest::sample::select(&["ss", "cs", "e64s", "{\"a\", \"b\"}"][..])
+            .prop_map(|s| format!("len({s})")),
     ];
     leaf.prop_recursive(3, 12, 2, |inner| {
         prop_oneof![
+            inner.clone().prop_map(|a| format!("abs({a})")),
+            (
+                proptest::sample::select(&["min", "max"][..]),
+                inner.clone(),
+                inner.clone()
+            )
+                .prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+            float_leaf().prop_map(|f| format!("int({f})")),
             (
                 inner.clone(),
                 proptest::sample::select(&["+", "-", "*", "/", "%"][..]),
@@ -108,13 +130,29 @@ fn int_expr() -> impl Strategy<Value = String> {
     })
 }
 
-fn float_expr() -> impl Strategy<Value = String> {
-    let leaf = prop_oneof![
+/// Float leaves without integer expressions (which would recurse into `int(…)`).
+fn float_leaf() -> impl Strategy<Value = String> {
+    prop_oneof![
         Just("f1".to_string()),
         Just("f2".to_string()),
+        Just("(f1 * 10000000000.0)".to_string()),
         proptest::sample::select(FLOAT_LITERALS).prop_map(str::to_string),
         proptest::sample::select(FLOAT_LITERALS).prop_map(|l| format!("(of ?? {l})")),
+    ]
+}
+
+fn float_expr() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        float_leaf(),
         int_expr(),
+        int_expr().prop_map(|i| format!("float({i})")),
+        float_leaf().prop_map(|f| format!("abs({f})")),
+        (
+            proptest::sample::select(&["min", "max"][..]),
+            float_leaf(),
+            int_expr()
+        )
+            .prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
     ];
     leaf.prop_recursive(2, 8, 2, |inner| {
         prop_oneof![
@@ -143,9 +181,63 @@ fn string_expr() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A string, perhaps under `lower`/`upper` (directly or twice).
+fn cased_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => string_expr(),
+        1 => string_expr().prop_map(|s| format!("lower({s})")),
+        1 => string_expr().prop_map(|s| format!("upper({s})")),
+        1 => string_expr().prop_map(|s| format!("lower(upper({s}))")),
+    ]
+}
+
+/// Calls of the string and set functions.
+fn function_expr() -> BoxedStrategy<String> {
+    prop_oneof![
+        (
+            proptest::sample::select(&["starts_with", "ends_with", "contains"][..]),
+            cased_string(),
+            cased_string()
+        )
+            .prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+        (cased_string(), proptest::sample::select(PATTERNS))
+            .prop_map(|(s, p)| format!("matches({s}, {p:?})")),
+        (
+            cased_string(),
+            proptest::sample::select(&["==", "!="][..]),
+            cased_string()
+        )
+            .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        cased_string().prop_map(|s| format!("{s} in {{\"a\", \"GPT-4O\", \"straße\"}}")),
+        cased_string().prop_map(|s| format!("{s} in ss")),
+        (
+            proptest::sample::select(
+                &["contains_any", "contains_all", "is_subset", "intersects"][..]
+            ),
+            proptest::sample::select(&["ss", "{\"a\", \"x\"}", "{\"b\"}"][..]),
+            proptest::sample::select(&["ss", "{\"a\", \"長い\"}", "{}"][..]),
+        )
+            .prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+        (
+            proptest::sample::select(
+                &["contains_any", "contains_all", "is_subset", "intersects"][..]
+            ),
+            proptest::sample::select(&["cs", "{red, blue}", "{green}"][..]),
+            proptest::sample::select(&["cs", "{red}", "{}"][..]),
+        )
+            .prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+        string_expr().prop_map(|s| format!("contains(ss, {s})")),
+        Just("contains(cs, c1)".to_string()),
+        Just("contains_all(e64s, {eb63, eb0})".to_string()),
+    ]
+    .boxed()
+}
+
 /// Boolean conditions over the schema; `with_tier` allows reading `tier`.
 fn bool_expr(with_tier: bool) -> BoxedStrategy<String> {
     let mut leaves: Vec<BoxedStrategy<String>> = vec![
+        function_expr(),
+        function_expr(),
         Just("b1".to_string()).boxed(),
         Just("b2".to_string()).boxed(),
         Just("true".to_string()).boxed(),

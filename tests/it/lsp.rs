@@ -516,3 +516,34 @@ fn hover_shows_a_fields_default_and_the_outline_a_rules_name() {
     let names: Vec<String> = analysis.outline().iter().map(|o| o.name.clone()).collect();
     assert!(names.contains(&"deny deepfakes".to_string()), "{names:?}");
 }
+
+#[test]
+fn functions_are_offered_and_explained() {
+    let text = std::fs::read_to_string(crate::data("guard/functions.bylaw")).unwrap();
+    let mut client = Client::start();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    assert!(
+        client.diagnostics().iter().all(|d| d["severity"] != 1),
+        "the functions policy checks"
+    );
+    let (l, c) = find(&text, "starts_with(model", 3);
+    let hover = client.request("textDocument/hover", at(l, c));
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        value.contains("starts_with(s: string, prefix: string) -> bool")
+            && value.contains("begins with"),
+        "{value}"
+    );
+    let items = client.request("textDocument/completion", at(l, c));
+    let matches = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["label"] == "matches")
+        .expect("`matches` offered");
+    assert_eq!(matches["kind"], 3, "a function");
+    assert_eq!(matches["detail"], "matches(s: string, \"pattern\") -> bool");
+}

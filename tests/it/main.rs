@@ -11,6 +11,7 @@ mod durable;
 mod fail_closed;
 mod format;
 mod frontend;
+mod functions;
 mod governance;
 mod guard;
 mod lint;

@@ -22,6 +22,10 @@ fn sexpr(e: &Expr) -> String {
             let items: Vec<String> = items.iter().map(sexpr).collect();
             format!("{{{}}}", items.join(" "))
         }
+        ExprKind::Call(f, args) => {
+            let args: Vec<String> = args.iter().map(sexpr).collect();
+            format!("({}() {})", f.node, args.join(" "))
+        }
     }
 }
 

@@ -1,0 +1,242 @@
+//! Regular expressions for `matches(s, "…")`, compiled once with the policy.
+//!
+//! A pattern becomes a deterministic automaton (`regex-automata`'s dense DFA) and, from
+//! it, a plain transition table that every engine can walk: the interpreter walks the
+//! table, the JIT's helper runs `regex-automata`'s own search over the DFA, and the C
+//! module walks the same table written out as C arrays. Two implementations of one
+//! automaton, compared by the differential tests.
+//!
+//! `matches` asks whether the pattern matches *anywhere* in the string (anchor it with
+//! `^…$` for the whole string). Matching is over the UTF-8 bytes, Unicode-aware.
+
+use regex_automata::dfa::{Automaton, StartKind, dense};
+use regex_automata::util::primitives::StateID;
+use regex_automata::util::start;
+use regex_automata::{Anchored, Input};
+
+/// The largest automaton one pattern may compile to, and the most memory building it
+/// may take: a pattern past these is a compile error, never a slow guard.
+pub const MAX_DFA_BYTES: usize = 2 << 20;
+const MAX_DETERMINIZE_BYTES: usize = 8 << 20;
+/// The most states the exported table may have (a `u32` index, and a bound on the C
+/// module's size).
+pub const MAX_STATES: usize = 65_536;
+
+/// A compiled pattern.
+pub struct Pattern {
+    pub source: String,
+    dfa: dense::DFA<Vec<u32>>,
+    table: Table,
+}
+
+/// The automaton as a table: state 0 is dead; `start` is where a search begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// The byte class of each byte value.
+    pub classes: [u8; 256],
+    pub class_count: usize,
+    /// `next[state * class_count + class]`.
+    pub next: Vec<u32>,
+    /// Whether reaching the state means a match ended before the byte just read.
+    pub is_match: Vec<bool>,
+    /// Whether the state followed by the end of the string is a match.
+    pub matches_at_end: Vec<bool>,
+    pub start: u32,
+}
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pattern")
+            .field("source", &self.source)
+            .field("states", &self.table.is_match.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Pattern {
+    /// Compiles `source`, or says why it cannot be: a syntax error, a feature the
+    /// automaton cannot express, or a pattern too large.
+    pub fn compile(source: &str) -> Result<Pattern, String> {
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Unanchored)
+                    .dfa_size_limit(Some(MAX_DFA_BYTES))
+                    .determinize_size_limit(Some(MAX_DETERMINIZE_BYTES)),
+            )
+            .build(source)
+            .map_err(|e| describe(&innermost(&e)))?;
+        let table = Table::of(&dfa)?;
+        Ok(Pattern {
+            source: source.to_string(),
+            dfa,
+            table,
+        })
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Whether the pattern matches anywhere in `text`, by `regex-automata`'s search
+    /// (accelerated states, the JIT's path).
+    pub fn search(&self, text: &str) -> bool {
+        let input = Input::new(text).earliest(true);
+        // The DFA has no quit bytes and Unicode word boundaries are refused when it is
+        // built, so a search cannot give up; if it did, fall back to the table.
+        match self.dfa.try_search_fwd(&input) {
+            Ok(found) => found.is_some(),
+            Err(_) => self.table.walk(text.as_bytes()),
+        }
+    }
+}
+
+/// The most specific message in an error's chain: the syntax error under "error
+/// building NFA".
+fn innermost(error: &dyn std::error::Error) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+fn describe(error: &str) -> String {
+    if error.contains("exceeded") || error.contains("size limit") {
+        format!(
+            "the pattern's automaton is larger than {} MiB; simplify it (fewer bounded \
+             repetitions such as `{{1000}}`, or narrower classes)",
+            MAX_DFA_BYTES >> 20
+        )
+    } else {
+        error.to_string()
+    }
+}
+
+impl Table {
+    /// Enumerates the states reachable from the unanchored start of a string.
+    fn of(dfa: &dense::DFA<Vec<u32>>) -> Result<Table, String> {
+        let classes_of = dfa.byte_classes();
+        let mut classes = [0u8; 256];
+        let mut representative = Vec::new();
+        for byte in 0..=255u8 {
+            let class = classes_of.get(byte);
+            classes[usize::from(byte)] = class;
+            if usize::from(class) == representative.len() {
+                representative.push(byte);
+            }
+        }
+        let class_count = representative.len();
+        let begin = dfa
+            .start_state(&start::Config::new().anchored(Anchored::No))
+            .map_err(|e| e.to_string())?;
+        let mut index = std::collections::HashMap::new();
+        let mut order = Vec::new();
+        // Table state 0 is the dead state, whether or not the DFA can reach it (a dense
+        // DFA's dead state is always its id zero).
+        let dead = StateID::ZERO;
+        let mut visit = |id, order: &mut Vec<_>| -> u32 {
+            let next = index.len() as u32;
+            *index.entry(id).or_insert_with(|| {
+                order.push(id);
+                next
+            })
+        };
+        visit(dead, &mut order);
+        let start = visit(begin, &mut order);
+        let mut next = Vec::new();
+        let mut k = 0;
+        while let Some(&id) = order.get(k) {
+            if order.len() > MAX_STATES {
+                return Err(format!(
+                    "the pattern's automaton has more than {MAX_STATES} states; simplify it"
+                ));
+            }
+            for &byte in &representative {
+                let to = if dfa.is_dead_state(id) {
+                    dead
+                } else {
+                    dfa.next_state(id, byte)
+                };
+                let to = if dfa.is_dead_state(to) { dead } else { to };
+                next.push(visit(to, &mut order));
+            }
+            k += 1;
+        }
+        let is_match = order.iter().map(|&id| dfa.is_match_state(id)).collect();
+        let matches_at_end = order
+            .iter()
+            .map(|&id| !dfa.is_dead_state(id) && dfa.is_match_state(dfa.next_eoi_state(id)))
+            .collect();
+        Ok(Table {
+            classes,
+            class_count,
+            next,
+            is_match,
+            matches_at_end,
+            start,
+        })
+    }
+
+    /// Whether the pattern matches anywhere in `bytes`, by walking the table (the
+    /// interpreter's path, and what the C module does).
+    pub fn walk(&self, bytes: &[u8]) -> bool {
+        let mut state = self.start as usize;
+        for &b in bytes {
+            let class = usize::from(self.classes[usize::from(b)]);
+            state = self
+                .next
+                .get(state * self.class_count + class)
+                .map_or(0, |&s| s as usize);
+            if self.is_match.get(state).copied().unwrap_or(false) {
+                return true;
+            }
+            if state == 0 {
+                return false;
+            }
+        }
+        self.matches_at_end.get(state).copied().unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "the patterns under test are known to compile"
+)]
+mod tests {
+    use super::Pattern;
+
+    #[test]
+    fn the_table_and_the_search_agree() {
+        let cases = [
+            ("^(gpt|o)[0-9]", ["gpt-4", "o3-mini", "xgpt4", "", "o"]),
+            ("mini$", ["o3-mini", "minimal", "mini", "", "x"]),
+            (
+                "(?i)jailbreak",
+                ["JailBreak me", "jail break", "", "JAILBREAK", "x"],
+            ),
+            ("^$", ["", "a", " ", "\n", "長い"]),
+            ("a*", ["", "b", "aaa", "長い", "x"]),
+            ("長い.", ["長い", "長いx", "とても長い話", "", "x"]),
+        ];
+        for (source, texts) in cases {
+            let p = Pattern::compile(source).unwrap();
+            let reference = regex::Regex::new(source).unwrap();
+            for text in texts {
+                assert_eq!(
+                    p.search(text),
+                    reference.is_match(text),
+                    "{source} on {text:?}"
+                );
+                assert_eq!(p.table().walk(text.as_bytes()), reference.is_match(text));
+            }
+        }
+    }
+}
