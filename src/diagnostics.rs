@@ -88,6 +88,8 @@ codes! {
     InvalidArgument = "E0216", "invalid-argument", "a function argument of a type the function does not take";
     InvalidPattern = "E0217", "invalid-pattern", "a `matches` pattern that is not a literal, does not parse, or is too large to compile";
     ComputedStringDefault = "E0218", "computed-string-default", "`lower(…)` or `upper(…)` as the default of `??` (apply it to the whole `??` instead)";
+    InvalidTimestamp = "E0219", "invalid-timestamp", "a date or timestamp that is not a valid day or an RFC 3339 timestamp with an offset";
+    UnknownTimeZone = "E0220", "unknown-time-zone", "a time zone that the IANA database does not name";
     UnknownService = "E0300", "unknown-service", "a trigger action naming a service that is not declared";
     UnknownByField = "E0301", "unknown-by-field", "a trigger `by` key that is not a schema field";
     BlockKeyMismatch = "E0302", "block-key-mismatch", "`block` of a key other than the trigger's `by` path";

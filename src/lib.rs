@@ -121,6 +121,7 @@ pub mod server;
 pub mod stdlib;
 pub mod strings;
 pub mod testing;
+pub mod time;
 mod tree_drop;
 
 pub use guard::{Diagnostics, Engine, Guard, Policy};

@@ -863,6 +863,20 @@ impl Checker<'_> {
             _ => ArithOp::Div,
         };
         let additive = matches!(arith, ArithOp::Add | ArithOp::Sub);
+        // Time: `t ± d` and `d + t` are timestamps, `t - u` a duration.
+        let time = match (left.ty, arith, right.ty) {
+            (Ty::Timestamp, ArithOp::Add | ArithOp::Sub, Ty::Duration)
+            | (Ty::Duration, ArithOp::Add, Ty::Timestamp) => Some(Ty::Timestamp),
+            (Ty::Timestamp, ArithOp::Sub, Ty::Timestamp) => Some(Ty::Duration),
+            _ => None,
+        };
+        if let Some(ty) = time {
+            return Expr {
+                ty,
+                kind: ExprKind::Arith(arith, boxed(left), boxed(right)),
+                span,
+            };
+        }
         let (left, right) = match unify_numeric(left, right) {
             Ok(pair) if pair.0.ty.is_numeric() || (additive && pair.0.ty == Ty::Duration) => pair,
             Ok((left, right)) | Err((left, right)) => {

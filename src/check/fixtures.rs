@@ -217,8 +217,24 @@ impl Checker<'_> {
     }
 
     fn scalar_constant(&mut self, e: &ast::Expr, ty: Ty) -> Option<Value> {
+        if let (ExprKind::Lit(Literal::Str(text)), Ty::Timestamp) = (&e.kind, ty) {
+            // A timestamp is written as in JSON: RFC 3339 text with an offset.
+            return match crate::time::parse_timestamp(text) {
+                Ok(secs) => Some(Value::Timestamp(secs)),
+                Err(reason) => {
+                    self.error(Diagnostic::error(
+                        Code::InvalidTimestamp,
+                        "invalid timestamp",
+                        e.span,
+                        reason,
+                    ));
+                    None
+                }
+            };
+        }
         let is_constant = match &e.kind {
             ExprKind::Lit(_) | ExprKind::Path(_) => true,
+            ExprKind::Call(name, _) => name.node == "date",
             ExprKind::Neg(inner) => matches!(
                 inner.kind,
                 ExprKind::Lit(Literal::Int(_) | Literal::Float(_))

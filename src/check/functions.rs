@@ -105,6 +105,24 @@ pub const FUNCTIONS: &[Function] = &[
         doc: "The `float` nearest to `i`.",
     },
     Function {
+        name: "date",
+        signatures: &["date(\"2026-08-02\") -> timestamp"],
+        doc: "Midnight UTC of the day written (a literal); a whole RFC 3339 timestamp with an \
+              offset is read as that instant.",
+    },
+    Function {
+        name: "hour_of_day",
+        signatures: &["hour_of_day(t: timestamp, \"Asia/Shanghai\") -> int"],
+        doc: "The hour (0–23) of `t` on the clocks of an IANA time zone (a literal), with its \
+              daylight-saving rules.",
+    },
+    Function {
+        name: "weekday",
+        signatures: &["weekday(t: timestamp, \"Europe/Paris\") -> Weekday"],
+        doc: "The day of the week of `t` in an IANA time zone: a member of \
+              `Weekday { mon, tue, wed, thu, fri, sat, sun }`.",
+    },
+    Function {
         name: "int",
         signatures: &["int(f: float) -> int"],
         doc: "`f` truncated toward zero; a value outside the `int` range fails closed.",
@@ -117,7 +135,7 @@ pub fn function(name: &str) -> Option<&'static Function> {
 
 fn arity(name: &str) -> usize {
     match name {
-        "lower" | "upper" | "len" | "abs" | "float" | "int" => 1,
+        "lower" | "upper" | "len" | "abs" | "float" | "int" | "date" => 1,
         _ => 2,
     }
 }
@@ -167,6 +185,7 @@ impl Checker<'_> {
             "contains_any" | "contains_all" | "is_subset" | "intersects" => {
                 self.set_relation(function.name, args, span)
             }
+            "date" | "hour_of_day" | "weekday" => self.time_call(function.name, args, span),
             _ => self.number_call(function.name, args, span),
         }
     }
@@ -472,7 +491,7 @@ impl Checker<'_> {
                 if typed.ty == Ty::Error {
                     return error_expr(span);
                 }
-                if !typed.ty.is_ordered() {
+                if !typed.ty.is_ordered() || typed.ty == Ty::Timestamp {
                     return self.wrong_argument(name, "a number", &typed);
                 }
                 let ty = typed.ty;
@@ -537,6 +556,136 @@ impl Checker<'_> {
             }
             _ => error_expr(span),
         }
+    }
+
+    fn time_call(&mut self, name: &str, args: &[ast::Expr], span: Span) -> Expr {
+        match (name, args) {
+            ("date", [text]) => {
+                let Some((source, lit_span)) = self.literal_text(name, text) else {
+                    return error_expr(span);
+                };
+                match crate::time::parse_date(&source) {
+                    Ok(secs) => Expr {
+                        kind: ExprKind::Const(Value::Timestamp(secs)),
+                        ty: Ty::Timestamp,
+                        span,
+                    },
+                    Err(reason) => {
+                        self.error(Diagnostic::error(
+                            Code::InvalidTimestamp,
+                            "invalid date",
+                            lit_span,
+                            reason,
+                        ));
+                        error_expr(span)
+                    }
+                }
+            }
+            (_, [t, zone]) => {
+                let typed = self.expr(t, Some(Ty::Timestamp));
+                let zone = self.zone(name, zone);
+                if typed.ty == Ty::Error {
+                    return error_expr(span);
+                }
+                if typed.ty != Ty::Timestamp {
+                    return self.wrong_argument(name, "a `timestamp`", &typed);
+                }
+                let Some(zone) = zone else {
+                    return error_expr(span);
+                };
+                if name == "hour_of_day" {
+                    return finish(Builtin::HourOfDay(zone), vec![typed], Ty::Int, span);
+                }
+                match self.weekday_enum(span) {
+                    Some(id) => finish(Builtin::Weekday(zone), vec![typed], Ty::Enum(id), span),
+                    None => error_expr(span),
+                }
+            }
+            _ => error_expr(span),
+        }
+    }
+
+    /// A string literal argument's text, or an error saying it must be one.
+    fn literal_text(&mut self, function: &str, arg: &ast::Expr) -> Option<(String, Span)> {
+        if let AstKind::Lit(Literal::Str(text)) = &arg.kind {
+            return Some((text.clone(), arg.span));
+        }
+        let typed = self.expr(arg, None);
+        if typed.ty != Ty::Error {
+            self.error(
+                Diagnostic::error(
+                    Code::InvalidArgument,
+                    format!("`{function}` takes a string literal"),
+                    arg.span,
+                    "not a literal",
+                )
+                .with_help(signature_help(function)),
+            );
+        }
+        None
+    }
+
+    /// Loads a time zone named by a literal (once per policy).
+    fn zone(&mut self, function: &str, arg: &ast::Expr) -> Option<usize> {
+        let (name, span) = self.literal_text(function, arg)?;
+        if let Some(i) = self.zones.iter().position(|z| z.name == name) {
+            return Some(i);
+        }
+        match crate::time::Zone::load(&name) {
+            Ok(zone) => {
+                self.zones.push(zone);
+                Some(self.zones.len() - 1)
+            }
+            Err(reason) => {
+                let names = crate::time::zone_names();
+                let diag = Diagnostic::error(
+                    Code::UnknownTimeZone,
+                    format!("unknown time zone `{name}`"),
+                    span,
+                    reason,
+                );
+                self.error(super::with_suggestion(
+                    diag,
+                    &name,
+                    names.iter().map(String::as_str),
+                ));
+                None
+            }
+        }
+    }
+
+    /// The `Weekday` enum `weekday` returns: the policy's own if it declares one with
+    /// the seven members in order, else declared here on first use.
+    fn weekday_enum(&mut self, span: Span) -> Option<usize> {
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        if let Some(&id) = self.enum_by_name.get("Weekday") {
+            let same = self
+                .enums
+                .get(id)
+                .is_some_and(|e| e.members.iter().map(String::as_str).eq(DAYS));
+            if !same {
+                self.error(
+                    Diagnostic::error(
+                        Code::InvalidArgument,
+                        "`weekday` returns `Weekday { mon, tue, wed, thu, fri, sat, sun }`, but \
+                         this policy declares another `Weekday`",
+                        span,
+                        "returns the built-in `Weekday`",
+                    )
+                    .with_help("rename your enum, or declare it with those seven members in order"),
+                );
+                return None;
+            }
+            return Some(id);
+        }
+        let id = self.enums.len();
+        self.enum_by_name.insert("Weekday".to_string(), id);
+        self.enums.push(super::program::EnumDef {
+            name: "Weekday".to_string(),
+            members: DAYS.iter().map(|d| d.to_string()).collect(),
+            span,
+        });
+        Some(id)
     }
 
     /// Whether `e` is a string that a function computed (`lower`, `upper`), directly or

@@ -70,6 +70,8 @@ struct Checker<'a> {
     in_tier_condition: bool,
     /// The patterns of `matches` calls, compiled as they are checked.
     patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
+    /// The time zones of `hour_of_day` and `weekday` calls, loaded as they are checked.
+    zones: Vec<crate::time::Zone>,
 }
 
 impl<'a> Checker<'a> {
@@ -125,6 +127,7 @@ impl<'a> Checker<'a> {
             fixtures,
             tests,
             patterns: std::mem::take(&mut self.patterns),
+            zones: std::mem::take(&mut self.zones),
         }
     }
 

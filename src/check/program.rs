@@ -27,6 +27,8 @@ pub enum Ty {
     Str,
     Duration,
     Percent,
+    /// Whole seconds since 1970-01-01T00:00:00Z.
+    Timestamp,
     Enum(EnumId),
     Tier,
     Set(Elem),
@@ -39,7 +41,10 @@ impl Ty {
     }
 
     pub fn is_ordered(self) -> bool {
-        matches!(self, Ty::Int | Ty::Float | Ty::Duration | Ty::Percent)
+        matches!(
+            self,
+            Ty::Int | Ty::Float | Ty::Duration | Ty::Percent | Ty::Timestamp
+        )
     }
 }
 
@@ -71,6 +76,8 @@ pub enum Value {
     Duration(i64),
     /// As written: `5%` is 5.0.
     Percent(f64),
+    /// Seconds since 1970-01-01T00:00:00Z.
+    Timestamp(i64),
     Enum(EnumId, u32),
     Tier(TierId),
     Set(Vec<Value>),
@@ -82,7 +89,7 @@ impl Value {
     pub fn scalar_bits(&self, intern: impl FnOnce(&str) -> u32) -> Option<u64> {
         Some(match self {
             Value::Bool(b) => u64::from(*b),
-            Value::Int(i) | Value::Duration(i) => *i as u64,
+            Value::Int(i) | Value::Duration(i) | Value::Timestamp(i) => *i as u64,
             Value::Float(f) | Value::Percent(f) => f.to_bits(),
             Value::Str(s) => u64::from(intern(s)),
             Value::Enum(_, m) => u64::from(*m),
@@ -163,6 +170,10 @@ pub enum Builtin {
     Abs,
     Min,
     Max,
+    /// `hour_of_day(t, "zone")`: the index of the zone in `Program::zones`.
+    HourOfDay(usize),
+    /// `weekday(t, "zone")`.
+    Weekday(usize),
     /// `int(f)`: truncation toward zero; out of range fails closed.
     FloatToInt,
 }
@@ -185,6 +196,8 @@ impl Builtin {
             Builtin::Min => "min",
             Builtin::Max => "max",
             Builtin::FloatToInt => "int",
+            Builtin::HourOfDay(_) => "hour_of_day",
+            Builtin::Weekday(_) => "weekday",
         }
     }
 }
@@ -381,6 +394,8 @@ pub struct Program {
     pub tests: Vec<Test>,
     /// The patterns of `matches` calls, compiled once (`Builtin::Matches` indexes it).
     pub patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
+    /// The time zones of `hour_of_day` and `weekday` (`Builtin::HourOfDay` indexes it).
+    pub zones: Vec<crate::time::Zone>,
 }
 
 impl Program {
@@ -403,6 +418,7 @@ pub fn type_name(enums: &[EnumDef], ty: Ty) -> String {
         Ty::Str => "string".into(),
         Ty::Duration => "duration".into(),
         Ty::Percent => "percent".into(),
+        Ty::Timestamp => "timestamp".into(),
         Ty::Enum(id) => enum_name(id),
         Ty::Tier => "tier".into(),
         Ty::Set(Elem::Enum(id)) => format!("set<{}>", enum_name(id)),

@@ -99,14 +99,22 @@ impl Checker<'_> {
                 "string" => Ty::Str,
                 "duration" => Ty::Duration,
                 "percent" => Ty::Percent,
+                "timestamp" => Ty::Timestamp,
                 other => match self.enum_by_name.get(other) {
                     Some(&id) => Ty::Enum(id),
                     None => {
-                        let mut candidates: Vec<String> =
-                            ["bool", "int", "float", "string", "duration", "percent"]
-                                .iter()
-                                .map(|s| s.to_string())
-                                .collect();
+                        let mut candidates: Vec<String> = [
+                            "bool",
+                            "int",
+                            "float",
+                            "string",
+                            "duration",
+                            "percent",
+                            "timestamp",
+                        ]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
                         candidates.extend(self.enums.iter().map(|e| e.name.clone()));
                         let diag = Diagnostic::error(
                             Code::UnknownType,

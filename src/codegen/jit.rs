@@ -40,6 +40,16 @@ unsafe extern "C" fn str_call(env: *const c_void, call: i64, a: i64, b: i64) -> 
     crate::ir::str_call(env.calls, env.texts, call as u32, a as u64, b as u64)
 }
 
+/// `hour_of_day` or `weekday`, for generated code: -1 when it cannot be computed.
+///
+/// # Safety
+/// `env` must point to a live [`CallEnv`].
+unsafe extern "C" fn time_call(env: *const c_void, arg: i64, t: i64, _: i64) -> i64 {
+    // SAFETY: as for `str_call`.
+    let env = unsafe { &*env.cast::<CallEnv<'_>>() };
+    crate::ir::time_call(env.calls, arg & 1 != 0, (arg >> 1) as u32, t).unwrap_or(-1)
+}
+
 /// `contains_all`/`contains_any` of two `set<string>` values, for generated code.
 ///
 /// # Safety
@@ -82,6 +92,7 @@ impl JitGuard {
         );
         builder.symbol(super::translate::STR_CALL, str_call as *const u8);
         builder.symbol(super::translate::STR_SET_REL, str_set_rel as *const u8);
+        builder.symbol(super::translate::TIME_CALL, time_call as *const u8);
         let mut module = JITModule::new(builder);
         let id = super::define_guard(&mut module, policy, "bylaw_guard", Linkage::Local)?;
         module

@@ -13,8 +13,8 @@ use cranelift_module::{FuncId, Linkage, Module};
 
 use crate::ir::Policy;
 use translate::{
-    FunctionTranslator, Helpers, Part, STR_CALL, STR_SET_CONTAINS, STR_SET_REL, call_signature,
-    part_signature, str_set_signature,
+    FunctionTranslator, Helpers, Part, STR_CALL, STR_SET_CONTAINS, STR_SET_REL, TIME_CALL,
+    call_signature, part_signature, str_set_signature,
 };
 
 /// Why native code could not be made.
@@ -170,6 +170,9 @@ fn define_guard<M: Module>(
     let str_set_rel = module
         .declare_function(STR_SET_REL, Linkage::Import, &call_sig)
         .map_err(|e| err("declaring the set helper")(e.to_string()))?;
+    let time_call = module
+        .declare_function(TIME_CALL, Linkage::Import, &call_sig)
+        .map_err(|e| err("declaring the time helper")(e.to_string()))?;
 
     let plan = Part::plan(policy);
     let mut ids = Vec::with_capacity(plan.len());
@@ -198,6 +201,7 @@ fn define_guard<M: Module>(
                 str_set_contains: module.declare_func_in_func(helper, fb.func),
                 str_call: module.declare_func_in_func(str_call, fb.func),
                 str_set_rel: module.declare_func_in_func(str_set_rel, fb.func),
+                time_call: module.declare_func_in_func(time_call, fb.func),
             };
             let callees: Vec<_> = if *part == Part::Main {
                 ids.iter()

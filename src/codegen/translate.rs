@@ -25,12 +25,16 @@ pub(crate) struct Helpers {
     /// `bylaw_str_set_rel(env, all, a, b) -> i64`: `contains_all`/`contains_any` of two
     /// `set<string>` values.
     pub str_set_rel: FuncRef,
+    /// `bylaw_time_call(env, zone << 1 | weekday, t, 0) -> i64`: `hour_of_day` or
+    /// `weekday`, negative when the local time is past the int range.
+    pub time_call: FuncRef,
 }
 
 /// The helpers' names, as the JIT registers them and the C module defines them.
 pub(crate) const STR_SET_CONTAINS: &str = "bylaw_str_set_contains";
 pub(crate) const STR_CALL: &str = "bylaw_str_call";
 pub(crate) const STR_SET_REL: &str = "bylaw_str_set_rel";
+pub(crate) const TIME_CALL: &str = "bylaw_time_call";
 
 pub(crate) struct FunctionTranslator<'a, 'b> {
     pub builder: &'a mut FunctionBuilder<'b>,
@@ -133,6 +137,7 @@ pub(crate) fn branches_in(policy: &Policy, part: &Part) -> usize {
                 | Expr::SetRel { strings: true, .. }
                 | Expr::Abs { .. }
                 | Expr::FloatToInt { .. }
+                | Expr::TimeCall { .. }
         ) {
             branches += 1;
         }
@@ -188,7 +193,8 @@ fn is_eager(e: &Expr) -> bool {
         | Expr::InStrSet { .. }
         | Expr::StrCall { .. }
         | Expr::SetRel { strings: true, .. }
-        | Expr::FloatToInt { .. } => false,
+        | Expr::FloatToInt { .. }
+        | Expr::TimeCall { .. } => false,
         Expr::Neg { kind, a, .. } | Expr::Abs { kind, a, .. } => {
             *kind == Kind::Float && is_eager(a)
         }
@@ -841,6 +847,12 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 let take_b = self.translate_compare(op, *kind, y, x);
                 self.builder.ins().select(take_b, y, x)
             }
+            Expr::TimeCall {
+                weekday,
+                zone,
+                a,
+                site,
+            } => self.translate_time_call(*weekday, *zone, a, *site),
             Expr::FloatToInt { a, site } => {
                 let x = self.translate_expr(a);
                 // −2^63 ≤ x < 2^63; NaN fails both comparisons.
@@ -854,6 +866,22 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 self.builder.ins().fcvt_to_sint_sat(types::I64, x)
             }
         }
+    }
+
+    fn translate_time_call(&mut self, weekday: bool, zone: u32, a: &Expr, site: u32) -> Value {
+        let t = self.translate_expr(a);
+        let arg = self
+            .builder
+            .ins()
+            .iconst(types::I64, (i64::from(zone) << 1) | i64::from(weekday));
+        let zero = self.builder.ins().iconst(types::I64, 0);
+        let result = self.call_helper(self.helpers.time_call, arg, t, zero);
+        let failed = self
+            .builder
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThan, result, 0);
+        self.fail_if(failed, status::OVERFLOW, site);
+        result
     }
 
     /// Calls a helper `fn(env, arg, a, b) -> i64`.

@@ -72,6 +72,13 @@ pub fn str_call(calls: &Calls, texts: Texts<'_>, call: u32, a: u64, b: u64) -> i
     i64::from(test)
 }
 
+/// `hour_of_day` or `weekday` of `t` in `calls.zones[zone]`, or `None` when the local
+/// time is past the int range.
+pub fn time_call(calls: &Calls, weekday: bool, zone: u32, t: i64) -> Option<i64> {
+    let offset = calls.zones.get(zone as usize).map_or(0, |z| z.offset(t));
+    crate::time::local(t, offset, weekday)
+}
+
 /// `contains_all(a, b)` (`all`) or `contains_any(a, b)` of two `set<string>` values.
 pub fn str_set_rel(calls: &Calls, texts: Texts<'_>, all: bool, a: u64, b: u64) -> bool {
     let (a, b) = (texts.set(calls, a), texts.set(calls, b));

@@ -249,6 +249,23 @@ fn eval_inner(ctx: &Ctx<'_>, e: &Expr) -> Result<V, Failure> {
             let op = if *max { CmpOp::Gt } else { CmpOp::Lt };
             if compare(op, *kind, y, x) { y } else { x }
         }
+        Expr::TimeCall {
+            weekday,
+            zone,
+            a,
+            site,
+        } => {
+            let t = eval(ctx, a)?.int();
+            let local = super::time_call(&ctx.policy.calls, *weekday, *zone, t).ok_or(Failure {
+                status: status::OVERFLOW,
+                site: *site,
+            })?;
+            if *weekday {
+                V::Id(local as u64)
+            } else {
+                V::I(local)
+            }
+        }
         Expr::FloatToInt { a, site } => {
             V::I(float_to_int(eval(ctx, a)?.float()).ok_or(Failure {
                 status: status::OVERFLOW,

@@ -24,6 +24,7 @@ pub fn lower(program: &Program, sources: &SourceMap) -> Policy {
         defs: vec![None; program.defs.len()],
         calls: Calls {
             patterns: program.patterns.clone(),
+            zones: program.zones.clone(),
             ..Calls::default()
         },
     };
@@ -43,7 +44,7 @@ struct Lowerer<'p> {
 fn kind_of(ty: Ty) -> Kind {
     match ty {
         Ty::Bool => Kind::Bool,
-        Ty::Int | Ty::Duration => Kind::Int,
+        Ty::Int | Ty::Duration | Ty::Timestamp => Kind::Int,
         Ty::Float | Ty::Percent => Kind::Float,
         Ty::Str => Kind::Str,
         Ty::Enum(_) => Kind::Enum,
@@ -60,6 +61,7 @@ fn field_type(ty: Ty) -> FieldType {
         Ty::Float => FieldType::Float,
         Ty::Str => FieldType::Str,
         Ty::Duration => FieldType::Duration,
+        Ty::Timestamp => FieldType::Timestamp,
         Ty::Percent => FieldType::Percent,
         Ty::Enum(id) => FieldType::Enum(id),
         Ty::Set(Elem::Enum(id)) => FieldType::EnumSet(id),
@@ -269,7 +271,7 @@ impl Lowerer<'_> {
     fn constant(&mut self, value: &Value) -> Expr {
         match value {
             Value::Bool(b) => Expr::Bool(*b),
-            Value::Int(i) | Value::Duration(i) => Expr::Int(*i),
+            Value::Int(i) | Value::Duration(i) | Value::Timestamp(i) => Expr::Int(*i),
             Value::Float(f) | Value::Percent(f) => Expr::Float(*f),
             Value::Str(s) => Expr::Str(self.intern(s)),
             Value::Enum(_, member) => Expr::Enum(*member),
@@ -573,6 +575,15 @@ impl<'p> Lowerer<'p> {
                 a: self.boxed(a),
                 b: self.boxed(b),
             },
+            (Builtin::HourOfDay(zone) | Builtin::Weekday(zone), [t]) => {
+                let site = self.site(e.span);
+                Expr::TimeCall {
+                    weekday: matches!(builtin, Builtin::Weekday(_)),
+                    zone: zone as u32,
+                    a: self.boxed(t),
+                    site,
+                }
+            }
             (Builtin::FloatToInt, [a]) => {
                 let site = self.site(e.span);
                 Expr::FloatToInt {

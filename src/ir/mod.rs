@@ -11,7 +11,7 @@ mod lower;
 mod print;
 
 use crate::ast::{CmpOp, Outcome, WindowKind};
-pub use calls::{LITERAL_SET, Texts, str_call, str_set_rel};
+pub use calls::{LITERAL_SET, Texts, str_call, str_set_rel, time_call};
 pub use lower::lower;
 pub use print::print;
 
@@ -40,6 +40,9 @@ pub enum FieldType {
     Str,
     /// Whole seconds, written in JSON as an integer.
     Duration,
+    /// Seconds since 1970-01-01T00:00:00Z, written in JSON as RFC 3339 text with an
+    /// offset.
+    Timestamp,
     /// Percent units, written in JSON as a number (`5` is 5%).
     Percent,
     Enum(usize),
@@ -212,6 +215,14 @@ pub enum Expr {
         a: Box<Expr>,
         site: u32,
     },
+    /// `hour_of_day(a, zone)` (int) or `weekday(a, zone)` (the member index, Monday 0)
+    /// in `Calls::zones[zone]`; a local time past the int range overflows at `site`.
+    TimeCall {
+        weekday: bool,
+        zone: u32,
+        a: Box<Expr>,
+        site: u32,
+    },
 }
 
 /// What a string call computes. The case mappings apply to each operand's text first.
@@ -371,6 +382,7 @@ pub struct Calls {
     pub patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
     /// `set<string>` literals as sorted, distinct literal ids.
     pub str_sets: Vec<Vec<u32>>,
+    pub zones: Vec<crate::time::Zone>,
 }
 
 /// Where each part of the compact result lives, in 64-bit words.
@@ -522,6 +534,7 @@ impl Expr {
             | Expr::SetLen { a, .. }
             | Expr::Abs { a, .. }
             | Expr::FloatToInt { a, .. }
+            | Expr::TimeCall { a, .. }
             | Expr::StrCall { a, b: None, .. } => vec![a],
             Expr::And(a, b)
             | Expr::Or(a, b)
@@ -653,6 +666,17 @@ impl Clone for Expr {
                 a: b(a),
                 site: *site,
             },
+            Expr::TimeCall {
+                weekday,
+                zone,
+                a,
+                site,
+            } => Expr::TimeCall {
+                weekday: *weekday,
+                zone: *zone,
+                a: b(a),
+                site: *site,
+            },
         })
     }
 }
@@ -680,6 +704,7 @@ impl crate::tree_drop::Tree for Expr {
             | Expr::SetLen { a, .. }
             | Expr::Abs { a, .. }
             | Expr::FloatToInt { a, .. }
+            | Expr::TimeCall { a, .. }
             | Expr::StrCall { a, b: None, .. } => take(a),
             Expr::And(a, b)
             | Expr::Or(a, b)

@@ -19,6 +19,7 @@ pub fn print(policy: &Policy) -> String {
             FieldType::Str => "string".to_string(),
             FieldType::Duration => "duration".to_string(),
             FieldType::Percent => "percent".to_string(),
+            FieldType::Timestamp => "timestamp".to_string(),
             FieldType::Enum(id) => format!("enum #{id}"),
             FieldType::EnumSet(id) => format!("set<enum #{id}>"),
             FieldType::StrSet => "set<string>".to_string(),
@@ -39,6 +40,14 @@ pub fn print(policy: &Policy) -> String {
             "pattern #{i} {:?} ({} states)",
             p.source,
             p.table().is_match.len()
+        );
+    }
+    for (i, zone) in policy.calls.zones.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "zone #{i} {:?} ({} offsets)",
+            zone.name,
+            zone.offsets.len()
         );
     }
     for (i, set) in policy.calls.str_sets.iter().enumerate() {
@@ -246,6 +255,16 @@ fn expr_inner(policy: &Policy, e: &Expr) -> String {
             expr(policy, b)
         ),
         Expr::FloatToInt { a, site } => format!("(int {} @{site})", expr(policy, a)),
+        Expr::TimeCall {
+            weekday,
+            zone,
+            a,
+            site,
+        } => format!(
+            "({} {} zone#{zone} @{site})",
+            if *weekday { "weekday" } else { "hour_of_day" },
+            expr(policy, a)
+        ),
     }
 }
 

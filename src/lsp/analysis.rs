@@ -144,6 +144,7 @@ pub const KEYWORDS: &[&str] = &[
     "string",
     "duration",
     "percent",
+    "timestamp",
 ];
 
 pub struct Analysis {

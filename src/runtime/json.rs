@@ -370,6 +370,7 @@ impl FieldSeed<'_, '_> {
             FieldType::Int | FieldType::Duration => "an integer",
             FieldType::Float | FieldType::Percent => "a number",
             FieldType::Str => "a string",
+            FieldType::Timestamp => "an RFC 3339 timestamp",
             FieldType::Enum(_) => "a string naming a member",
             FieldType::EnumSet(_) | FieldType::StrSet => "an array",
         };
@@ -455,6 +456,10 @@ impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
             }
             FieldType::Enum(id) => match super::record::member(self.decoding.policy, id, v) {
                 Ok(m) => self.store(u64::from(m)),
+                Err(message) => self.fail(message),
+            },
+            FieldType::Timestamp => match crate::time::parse_timestamp(v) {
+                Ok(secs) => self.store(secs as u64),
                 Err(message) => self.fail(message),
             },
             _ => self.wrong("a string"),

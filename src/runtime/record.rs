@@ -106,6 +106,7 @@ impl Record {
         Some(match policy.fields.get(slot)?.ty {
             FieldType::Bool => Cow::Borrowed(if bits != 0 { "true" } else { "false" }),
             FieldType::Int | FieldType::Duration => Cow::Owned((bits as i64).to_string()),
+            FieldType::Timestamp => Cow::Owned(crate::time::format_timestamp(bits as i64)),
             FieldType::Float | FieldType::Percent => Cow::Owned(f64::from_bits(bits).to_string()),
             FieldType::Str => Cow::Borrowed(self.text(policy, bits)?),
             FieldType::Enum(e) => Cow::Borrowed(
@@ -268,6 +269,10 @@ impl Encoder {
             FieldType::Str => match value {
                 Json::String(s) => u64::from(self.intern(record, s)),
                 other => return Err(expected("a string", other)),
+            },
+            FieldType::Timestamp => match value {
+                Json::String(s) => crate::time::parse_timestamp(s)? as u64,
+                other => return Err(expected("an RFC 3339 timestamp", other)),
             },
             FieldType::Enum(id) => match value {
                 Json::String(s) => u64::from(member(policy, *id, s)?),

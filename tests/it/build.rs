@@ -138,6 +138,15 @@ fn request(policy: &bylaw::ir::Policy, rng: &mut Rng) -> Json {
                 0.0, -0.0, 0.05, 0.3, 0.5, 0.51, 0.8, 0.81, 0.95, 1.0, 1e308, -2.5
             ])),
             FieldType::Str => json!(rng.pick(&strings).clone()),
+            FieldType::Timestamp => json!(*rng.pick(&[
+                "1970-01-01T00:00:00Z",
+                "1969-12-31T23:59:59.5Z",
+                "2026-03-29T00:59:59Z",
+                "2026-03-29T01:00:00Z",
+                "2026-08-02T00:00:00+08:00",
+                "2026-12-31T23:30:00-05:00",
+                "9999-12-30T12:00:00Z",
+            ])),
             FieldType::Enum(id) => json!(rng.pick(&policy.enums[*id].members).clone()),
             FieldType::EnumSet(id) => {
                 let members = &policy.enums[*id].members;

@@ -69,8 +69,32 @@ schema request {
   os: string?
   oc: Color?
   of: float?
+  t1: timestamp
+  ot: timestamp?
 }
 "#;
+
+/// Timestamps near the edges: the epoch, before it, fractions, daylight-saving changes
+/// (Paris 2026-03-29 01:00Z, Lord Howe's half hour), offsets, the year 9999.
+const TIMESTAMPS: &[&str] = &[
+    "1970-01-01T00:00:00Z",
+    "1969-12-31T23:59:59.5Z",
+    "1899-06-01T12:00:00Z",
+    "2026-03-29T00:59:59Z",
+    "2026-03-29T01:00:00Z",
+    "2026-08-02T00:00:00+08:00",
+    "2026-10-04T14:59:59.999Z",
+    "2026-12-31T23:30:00-05:00",
+    "2150-07-01T03:00:00+05:45",
+    "9999-12-30T12:00:00Z",
+];
+const ZONES: &[&str] = &[
+    "UTC",
+    "Asia/Shanghai",
+    "Europe/Paris",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+];
 
 const INT_LITERALS: &[&str] = &[
     "0",
@@ -191,6 +215,42 @@ fn cased_string() -> impl Strategy<Value = String> {
     ]
 }
 
+fn timestamp_expr() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("t1".to_string()),
+        proptest::sample::select(TIMESTAMPS).prop_map(|t| format!("(ot ?? date({t:?}))")),
+        proptest::sample::select(TIMESTAMPS).prop_map(|t| format!("date({t:?})")),
+        proptest::sample::select(&["30d", "1h", "90m"][..]).prop_map(|d| format!("(t1 + {d})")),
+        Just("(t1 - 6 months)".to_string()),
+    ]
+}
+
+/// Calls of the time functions, and timestamp arithmetic.
+fn time_expr() -> BoxedStrategy<String> {
+    prop_oneof![
+        (
+            timestamp_expr(),
+            proptest::sample::select(ZONES),
+            cmp_op(),
+            0i64..24
+        )
+            .prop_map(|(t, z, op, h)| format!("hour_of_day({t}, {z:?}) {op} {h}")),
+        (
+            timestamp_expr(),
+            proptest::sample::select(ZONES),
+            proptest::sample::select(&["mon", "sat", "sun"][..])
+        )
+            .prop_map(|(t, z, d)| format!("weekday({t}, {z:?}) == {d}")),
+        (timestamp_expr(), proptest::sample::select(ZONES))
+            .prop_map(|(t, z)| format!("weekday({t}, {z:?}) in {{fri, sat}}")),
+        (timestamp_expr(), cmp_op(), timestamp_expr())
+            .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        (timestamp_expr(), timestamp_expr(), cmp_op())
+            .prop_map(|(a, b, op)| format!("{a} - {b} {op} 7d")),
+    ]
+    .boxed()
+}
+
 /// Calls of the string and set functions.
 fn function_expr() -> BoxedStrategy<String> {
     prop_oneof![
@@ -238,6 +298,7 @@ fn bool_expr(with_tier: bool) -> BoxedStrategy<String> {
     let mut leaves: Vec<BoxedStrategy<String>> = vec![
         function_expr(),
         function_expr(),
+        time_expr(),
         Just("b1".to_string()).boxed(),
         Just("b2".to_string()).boxed(),
         Just("true".to_string()).boxed(),
@@ -451,6 +512,8 @@ prop_compose! {
         os in optional(string_value()),
         oc in optional(color_value()),
         of in optional(float_value()),
+        t1 in proptest::sample::select(TIMESTAMPS),
+        ot in optional(proptest::sample::select(TIMESTAMPS).prop_map(Json::from)),
         drop_field in proptest::option::weighted(0.05, 0usize..6),
         corrupt in proptest::option::weighted(0.15, (proptest::sample::select(CORRUPTIBLE), invalid_value())),
     ) -> Json {
@@ -461,11 +524,11 @@ prop_compose! {
             "f1": floats[0].clone(), "f2": floats[1].clone(),
             "s1": strings[0].clone(), "s2": strings[1].clone(),
             "d1": d1, "p1": p1, "c1": c1, "z1": z1, "cs": cs, "ss": ss,
-            "e63s": e63s, "e64s": e64s, "e65": e65, "e200": e200,
+            "e63s": e63s, "e64s": e64s, "e65": e65, "e200": e200, "t1": t1,
             "extra": {"ignored": true},
         });
         let obj = req.as_object_mut().unwrap();
-        for (name, value) in [("oi", oi), ("os", os), ("oc", oc), ("of", of)] {
+        for (name, value) in [("oi", oi), ("os", os), ("oc", oc), ("of", of), ("ot", ot)] {
             if let Some(v) = value {
                 obj.insert(name.to_string(), v);
             }

@@ -20,7 +20,8 @@ fn guards() -> [Guard; 2] {
 /// A request with neutral values, `changes` merged in.
 fn request(changes: Json) -> Json {
     let mut base = json!({
-        "model": "x", "prompt": "hi", "tags": [], "colors": [], "score": 0.0, "n": 1
+        "model": "x", "prompt": "hi", "tags": [], "colors": [], "score": 0.0, "n": 1,
+        "at": "2025-06-04T12:00:00Z"
     });
     for (k, v) in changes.as_object().unwrap() {
         base[k] = v.clone();
@@ -104,6 +105,45 @@ fn number_functions() {
     check(json!({"score": -0.59}), &[]);
     assert!(applying(json!({"n": 5})).contains(&"capped".to_string()));
     assert!(!applying(json!({"n": 101})).contains(&"capped".to_string()));
+}
+
+#[test]
+fn time_functions() {
+    // 14:30 UTC is 22:30 in Shanghai (UTC+8, no daylight saving).
+    check(
+        json!({"at": "2025-06-04T14:30:00Z"}),
+        &["night_in_shanghai"],
+    );
+    check(
+        json!({"at": "2025-06-04T22:30:00+08:00"}),
+        &["night_in_shanghai"],
+    );
+    // Saturday 2025-06-07 begins at 00:00 in Paris, 22:00 UTC the day before (summer).
+    check(json!({"at": "2025-06-06T21:59:59Z"}), &[]);
+    check(json!({"at": "2025-06-06T22:00:00Z"}), &["weekend_in_paris"]);
+    // In winter Paris is UTC+1: Saturday begins at 23:00 UTC.
+    check(json!({"at": "2025-12-05T22:59:59Z"}), &[]);
+    check(json!({"at": "2025-12-05T23:00:00Z"}), &["weekend_in_paris"]);
+    check(
+        json!({"at": "2026-08-02T00:00:00Z"}),
+        &["weekend_in_paris", "in_force", "a_year_on"],
+    );
+    check(
+        json!({"at": "2026-08-01T23:59:59.9Z"}),
+        &["weekend_in_paris", "a_year_on"],
+    );
+    check(json!({"at": "2026-09-01T00:00:00Z"}), &["a_year_on"]);
+}
+
+#[test]
+fn timestamps_without_an_offset_are_invalid() {
+    let bytes = serde_json::to_vec(&request(json!({"at": "2026-08-02T10:00:00"}))).unwrap();
+    for guard in guards() {
+        let d = guard.decide_json(&bytes);
+        assert_eq!(d.outcome, Outcome::Deny);
+        assert_eq!(d.errors[0].field, "at");
+        assert!(d.errors[0].message.contains("RFC 3339"), "{:?}", d.errors);
+    }
 }
 
 /// `abs` of the smallest int and `int` of a float past the int range cannot be
