@@ -45,6 +45,25 @@ pub enum Decl {
     Service(ServiceDecl),
     Fixture(FixtureDecl),
     Test(TestDecl),
+    /// `clock request.time` (language v1): the timestamp field `now` and `effective`
+    /// read.
+    Clock(ClockDecl),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClockDecl {
+    pub path: Path,
+    pub span: Span,
+}
+
+/// `effective from date("…") [until date("…")]` (language v1), with the contextual
+/// words as written: the checker insists on `from` and `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    pub from_word: Name,
+    pub from: Expr,
+    pub until: Option<(Name, Expr)>,
+    pub span: Span,
 }
 
 impl Decl {
@@ -61,6 +80,7 @@ impl Decl {
             Decl::Duty(d) => d.span,
             Decl::Trigger(d) => d.span,
             Decl::Service(d) => d.span,
+            Decl::Clock(d) => d.span,
             Decl::Fixture(d) => d.span,
             Decl::Test(d) => d.span,
         }
@@ -175,6 +195,7 @@ pub struct RuleDecl {
     pub when: Expr,
     pub because: Spanned<String>,
     pub cite: Option<Spanned<String>>,
+    pub effective: Option<Effective>,
     pub span: Span,
 }
 
@@ -205,6 +226,7 @@ pub enum DutyItem {
     },
     Notice(Spanned<String>, Span),
     Cite(Spanned<String>, Span),
+    Effective(Effective),
 }
 
 impl DutyItem {
@@ -217,6 +239,7 @@ impl DutyItem {
             | DutyItem::Notice(_, span)
             | DutyItem::Cite(_, span) => *span,
             DutyItem::Require { span, .. } | DutyItem::Report { span, .. } => *span,
+            DutyItem::Effective(e) => e.span,
         }
     }
 }
@@ -263,6 +286,7 @@ pub struct TriggerDecl {
     pub threshold: Spanned<Literal>,
     pub actions: Vec<Action>,
     pub cite: Option<Spanned<String>>,
+    pub effective: Option<Effective>,
     pub span: Span,
 }
 

@@ -249,7 +249,7 @@ pub fn source(policy: &Policy) -> String {
         policy.name, policy.version
     );
     c.push_str(
-        "#include \"guard.h\"\n#include <errno.h>\n#include <stdlib.h>\n#include <string.h>\n\n",
+        "#include \"guard.h\"\n#include <errno.h>\n#include <stdlib.h>\n#include <string.h>\n#include <time.h>\n\n",
     );
     let _ = writeln!(
         c,
@@ -340,7 +340,8 @@ pub fn source(policy: &Policy) -> String {
     let has_default: Vec<String> = policy
         .fields
         .iter()
-        .map(|f| u8::from(f.default.is_some()).to_string())
+        // The clock is filled like a default, with the time of the decision.
+        .map(|f| u8::from(f.default.is_some() || f.clock).to_string())
         .collect();
     let defaults: Vec<String> = policy
         .fields
@@ -360,7 +361,12 @@ pub fn source(policy: &Policy) -> String {
     let _ = writeln!(
         c,
         "#define BYLAW_HAS_DEFAULTS {}",
-        u8::from(policy.fields.iter().any(|f| f.default.is_some()))
+        u8::from(policy.fields.iter().any(|f| f.default.is_some() || f.clock))
+    );
+    let _ = writeln!(
+        c,
+        "#define CLOCK_SLOT {}",
+        policy.clock_slot.map_or(-1, i64::from)
     );
     for (i, e) in policy.enums.iter().enumerate() {
         let members: Vec<String> = e.members.iter().map(|m| c_string(m)).collect();
@@ -819,7 +825,8 @@ void bylaw_decide(const bylaw_request *r, int degraded, bylaw_result *out) {
     memcpy(present, r->present, sizeof r->present);
     for (i = 0; i < BYLAW_FIELD_COUNT; i++) {
         if (FIELD_HAS_DEFAULT[i] && !is_present(r, i)) {
-            slots[i] = FIELD_DEFAULT[i];
+            /* A left-out clock reads the time of the decision. */
+            slots[i] = i == CLOCK_SLOT ? (uint64_t)(int64_t)time(NULL) : FIELD_DEFAULT[i];
             present[i / 64] |= (uint64_t)1 << (i % 64);
         }
     }

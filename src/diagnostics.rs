@@ -90,6 +90,8 @@ codes! {
     ComputedStringDefault = "E0218", "computed-string-default", "`lower(…)` or `upper(…)` as the default of `??` (apply it to the whole `??` instead)";
     InvalidTimestamp = "E0219", "invalid-timestamp", "a date or timestamp that is not a valid day or an RFC 3339 timestamp with an offset";
     UnknownTimeZone = "E0220", "unknown-time-zone", "a time zone that the IANA database does not name";
+    InvalidClock = "E0221", "invalid-clock", "a `clock` that names no field, a field that is not a plain `timestamp`, or a second `clock`";
+    InvalidEffective = "E0222", "invalid-effective", "an `effective` period that is not `from date(…) [until date(…)]`, or is empty";
     UnknownService = "E0300", "unknown-service", "a trigger action naming a service that is not declared";
     UnknownByField = "E0301", "unknown-by-field", "a trigger `by` key that is not a schema field";
     BlockKeyMismatch = "E0302", "block-key-mismatch", "`block` of a key other than the trigger's `by` path";

@@ -299,8 +299,12 @@ impl<'a> Formatter<'a> {
                 if let Some(cite) = &d.cite {
                     tail.push(format!("cite {}", self.literal(cite.span)));
                 }
+                if let Some(effective) = &d.effective {
+                    tail.push(self.effective(effective));
+                }
                 self.condition_line(&head, &d.when, &tail);
             }
+            Decl::Clock(d) => self.line(&format!("clock {}", d.path.dotted())),
             Decl::Duty(d) => self.block(&format!("duty {}", d.name.node), d.span, |f| {
                 for item in &d.items {
                     f.item(item.span(), false, |f| f.duty_item(item));
@@ -332,6 +336,10 @@ impl<'a> Formatter<'a> {
                 f.line(&format!("then {}", actions.join(", ")));
                 if let Some(cite) = &d.cite {
                     let line = format!("cite {}", f.literal(cite.span));
+                    f.line(&line);
+                }
+                if let Some(effective) = &d.effective {
+                    let line = f.effective(effective);
                     f.line(&line);
                 }
             }),
@@ -426,8 +434,21 @@ impl<'a> Formatter<'a> {
         }
     }
 
+    /// `effective from E [until E]`, the contextual words as written.
+    fn effective(&self, e: &Effective) -> String {
+        let mut text = format!("effective {} {}", e.from_word.node, self.expr(&e.from));
+        if let Some((word, until)) = &e.until {
+            text.push_str(&format!(" {} {}", word.node, self.expr(until)));
+        }
+        text
+    }
+
     fn duty_item(&mut self, item: &DutyItem) {
         match item {
+            DutyItem::Effective(e) => {
+                let line = self.effective(e);
+                self.line(&line);
+            }
             DutyItem::AppliesToTier(tiers, _) => {
                 let names: Vec<&str> = tiers.iter().map(|t| t.node.as_str()).collect();
                 self.line(&format!("applies to tier {}", names.join(", ")));

@@ -45,6 +45,11 @@ pub fn parse_date(text: &str) -> Result<i64, String> {
     })
 }
 
+/// The system's time, in whole seconds: what a left-out clock field reads.
+pub fn system_now() -> i64 {
+    Timestamp::now().as_second()
+}
+
 /// A timestamp as RFC 3339 text in UTC, or the seconds when it is past the year 9999.
 pub fn format_timestamp(secs: i64) -> String {
     match Timestamp::from_second(secs) {

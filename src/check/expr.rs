@@ -279,6 +279,9 @@ impl Checker<'_> {
                 ty,
                 span,
             },
+            Resolved::Bare | Resolved::Unknown if path.dotted() == super::clock::IMPLICIT_CLOCK => {
+                self.now_expr(span)
+            }
             Resolved::Bare => self.bare_member(path, expected),
             Resolved::Unknown => {
                 self.unknown_path(path);

@@ -40,10 +40,21 @@ impl Checker<'_> {
             id,
             named,
             outcome: rule.outcome.node,
-            when: self.condition(&rule.when),
+            when: self.in_effect(rule.effective.as_ref(), &rule.when),
             because: rule.because.node.clone(),
             cite: rule.cite.as_ref().map(|c| c.node.clone()),
             span: rule.span,
+        }
+    }
+
+    /// A condition that holds only within its effective period (checked first, so that
+    /// a rule out of force cannot fail a request).
+    fn in_effect(&mut self, effective: Option<&ast::Effective>, cond: &ast::Expr) -> program::Expr {
+        let period = self.effective(effective);
+        let cond = self.condition(cond);
+        match period {
+            Some(period) => super::clock::and(period, cond),
+            None => cond,
         }
     }
 
@@ -74,6 +85,7 @@ impl Checker<'_> {
     pub(super) fn check_duty(&mut self, duty: &ast::DutyDecl) -> program::Duty {
         let mut tiers: Option<(Vec<usize>, Span)> = None;
         let mut when: Option<(program::Expr, Span)> = None;
+        let mut effective: Option<(program::Expr, Span)> = None;
         let mut retain: Option<(u64, Span)> = None;
         let mut requires = Vec::new();
         let mut reports = Vec::new();
@@ -130,8 +142,25 @@ impl Checker<'_> {
                 }),
                 DutyItem::Notice(text, _) => notices.push(text.node.clone()),
                 DutyItem::Cite(text, _) => cites.push(text.node.clone()),
+                DutyItem::Effective(e) => {
+                    if let Some(cond) = self.effective(Some(e)) {
+                        self.once(
+                            &mut effective,
+                            cond,
+                            e.span,
+                            "effective",
+                            Code::DuplicateDutyItem,
+                        );
+                    }
+                }
             }
         }
+        // A duty out of its period does not apply: its period comes first.
+        let when = match (effective, when) {
+            (Some((period, _)), Some((w, span))) => Some((super::clock::and(period, w), span)),
+            (Some((period, span)), None) => Some((period, span)),
+            (None, when) => when,
+        };
         program::Duty {
             name: duty.name.node.clone(),
             tiers: tiers.map(|(t, _)| t).unwrap_or_default(),
@@ -208,7 +237,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn check_trigger(&mut self, trigger: &ast::TriggerDecl) -> program::Trigger {
-        let cond = self.condition(&trigger.cond);
+        let cond = self.in_effect(trigger.effective.as_ref(), &trigger.cond);
         let within_secs = self.positive_duration(&trigger.within, "a trigger window");
         let by = trigger.by.as_ref().and_then(|path| self.by_key(path));
         let threshold = self.threshold(trigger);

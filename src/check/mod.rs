@@ -4,6 +4,7 @@
 //! find, giving an expression that failed the type `Ty::Error` so that one mistake is
 //! reported once. A `Program` is returned only when there are no errors.
 
+mod clock;
 mod expr;
 mod fixtures;
 pub mod functions;
@@ -72,6 +73,8 @@ struct Checker<'a> {
     patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
     /// The time zones of `hour_of_day` and `weekday` calls, loaded as they are checked.
     zones: Vec<crate::time::Zone>,
+    /// The clock field, once known (`clock PATH`, or `now` at its first use).
+    clock: Option<usize>,
 }
 
 impl<'a> Checker<'a> {
@@ -87,6 +90,7 @@ impl<'a> Checker<'a> {
         let (name, version) = self.policy_header(file);
         self.collect_enums(file);
         self.collect_schema(file);
+        self.collect_clock(file);
         self.collect_defs(file);
         let tiers_decl = self.collect_tiers(file);
         let default = self.default_outcome(file);

@@ -62,6 +62,8 @@ pub struct Field {
     pub optional: bool,
     /// The value an absent (or `null`) field takes; only required fields have one.
     pub default: Option<Value>,
+    /// The policy's clock: a timestamp the host fills when a request leaves it out.
+    pub clock: bool,
     pub span: Span,
 }
 

@@ -48,6 +48,7 @@ impl Checker<'_> {
             ty,
             optional: field.ty.optional,
             default: None,
+            clock: false,
             span: field.path.span,
         };
         if let Some(default) = &field.default {

@@ -511,6 +511,17 @@ impl Governor {
     /// for the returned ticket (`Store::wait`, off an async executor) and apply
     /// [`fail_for_audit`] if it fails, before answering.
     pub fn decide_pending(&self, record: &Record, now: Timestamp) -> (Governed, Option<Ticket>) {
+        // A request without the policy's clock reads the governor's time, so that a
+        // replay decides as the traffic did.
+        let at_now;
+        let record = if record.clock_filled() {
+            let mut copy = record.clone();
+            copy.set_filled_clock(self.ir(), (now.0 / 1000) as i64);
+            at_now = copy;
+            &at_now
+        } else {
+            record
+        };
         let mut compact = self.guard.compact();
         let mut events = Vec::new();
         let verdict = self.govern(record, now, &mut compact, &mut events);

@@ -122,6 +122,7 @@ impl Lowerer<'_> {
                 ty: field_type(f.ty),
                 optional: f.optional,
                 default: f.default.as_ref().map(|v| self.default_bits(v)),
+                clock: f.clock,
             })
             .collect();
         let enums = p
@@ -188,6 +189,7 @@ impl Lowerer<'_> {
             services,
             sites: std::mem::take(&mut self.sites),
             calls: std::mem::take(&mut self.calls),
+            clock_slot: p.fields.iter().position(|f| f.clock).map(|s| s as u32),
             layout,
         }
     }

@@ -61,13 +61,15 @@ pub struct Field {
     pub optional: bool,
     /// A schema default, as the slot holds it: an absent field takes it.
     pub default: Option<u64>,
+    /// The policy's clock: an absent value is the time of the decision.
+    pub clock: bool,
 }
 
 impl Field {
     /// Whether a request without this field is invalid: neither optional nor given a
     /// default.
     pub fn required(&self) -> bool {
-        !self.optional && self.default.is_none()
+        !self.optional && self.default.is_none() && !self.clock
     }
 }
 
@@ -370,6 +372,8 @@ pub struct Policy {
     pub triggers: Vec<Trigger>,
     pub services: Vec<Service>,
     pub sites: Vec<Site>,
+    /// The clock field's slot, when the policy reads time.
+    pub clock_slot: Option<u32>,
     pub calls: Calls,
     pub layout: Layout,
 }

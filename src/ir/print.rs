@@ -29,7 +29,8 @@ pub fn print(policy: &Policy) -> String {
             .default
             .map(|bits| format!(" = bits {bits:#x}"))
             .unwrap_or_default();
-        let _ = writeln!(out, "slot {slot} {}: {ty}{opt}{default}", f.path);
+        let clock = if f.clock { " clock" } else { "" };
+        let _ = writeln!(out, "slot {slot} {}: {ty}{opt}{default}{clock}", f.path);
     }
     for (i, s) in policy.strings.iter().enumerate() {
         let _ = writeln!(out, "string #{i} {s:?}");

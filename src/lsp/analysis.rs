@@ -138,6 +138,8 @@ pub const KEYWORDS: &[&str] = &[
     "null",
     "degraded",
     "set",
+    "clock",
+    "effective",
     "bool",
     "int",
     "float",
@@ -274,7 +276,7 @@ impl Analysis {
             Decl::Trigger(t) => self.define(t.name.span, Symbol::Trigger(t.name.node.clone())),
             Decl::Service(s) => self.define(s.name.span, Symbol::Service(s.name.node.clone())),
             Decl::Fixture(f) => self.define(f.name.span, Symbol::Fixture(f.name.node.clone())),
-            Decl::Policy(_) | Decl::Use(_) | Decl::Default(_) | Decl::Test(_) => {}
+            Decl::Policy(_) | Decl::Use(_) | Decl::Default(_) | Decl::Test(_) | Decl::Clock(_) => {}
         }
     }
 
@@ -304,7 +306,11 @@ impl Analysis {
                     }
                 }
             }
-            Decl::Rule(r) => self.expr(&r.when),
+            Decl::Rule(r) => {
+                self.expr(&r.when);
+                self.effective(r.effective.as_ref());
+            }
+            Decl::Clock(c) => self.refer(c.path.span, Symbol::Field(c.path.dotted())),
             Decl::Duty(d) => {
                 for item in &d.items {
                     match item {
@@ -315,12 +321,14 @@ impl Analysis {
                         }
                         DutyItem::AppliesWhen(e, _) => self.expr(e),
                         DutyItem::Require { cond, .. } => self.expr(cond),
+                        DutyItem::Effective(e) => self.effective(Some(e)),
                         _ => {}
                     }
                 }
             }
             Decl::Trigger(t) => {
                 self.expr(&t.cond);
+                self.effective(t.effective.as_ref());
                 if let Some(by) = &t.by {
                     self.refer(by.span, Symbol::Field(by.dotted()));
                 }
@@ -398,6 +406,15 @@ impl Analysis {
                     .map(|(e, _)| Symbol::Member(e.clone(), name.clone()))
             }
             _ => None,
+        }
+    }
+
+    fn effective(&mut self, effective: Option<&ast::Effective>) {
+        if let Some(e) = effective {
+            self.expr(&e.from);
+            if let Some((_, until)) = &e.until {
+                self.expr(until);
+            }
         }
     }
 
@@ -721,6 +738,13 @@ impl Analysis {
                         "use",
                         OutlineKind::Module,
                         u.path.span,
+                        vec![],
+                    ),
+                    Decl::Clock(c) => item(
+                        &c.path.dotted(),
+                        "clock",
+                        OutlineKind::Field,
+                        c.path.span,
                         vec![],
                     ),
                     Decl::Enum(e) => {

@@ -23,6 +23,8 @@ pub struct Record {
     pub(crate) set_items: Vec<u32>,
     /// Request strings that are not policy literals; id = literal count + index.
     pub(crate) extra_strings: Vec<String>,
+    /// Whether the clock field was left out and took the time the record was built.
+    pub(crate) clock_filled: bool,
 }
 
 impl Record {
@@ -47,6 +49,23 @@ impl Record {
             present: vec![0; fields.div_ceil(64).max(1)],
             set_items: Vec::new(),
             extra_strings: Vec::new(),
+            clock_filled: false,
+        }
+    }
+
+    /// Whether the request left out the clock field (so the time it reads is the
+    /// host's).
+    pub fn clock_filled(&self) -> bool {
+        self.clock_filled
+    }
+
+    /// Gives a left-out clock field the time `secs` instead (a governor deciding at its
+    /// own time, a replay at the line's).
+    pub fn set_filled_clock(&mut self, policy: &Policy, secs: i64) {
+        if let (true, Some(slot)) = (self.clock_filled, policy.clock_slot)
+            && let Some(s) = self.slots.get_mut(slot as usize)
+        {
+            *s = secs as u64;
         }
     }
 
@@ -59,6 +78,12 @@ impl Record {
     /// Every absent field with a schema default takes it. Every way of building a
     /// record calls this once, at the end, before required fields are checked.
     pub(crate) fn fill_defaults(&mut self, policy: &Policy) {
+        if let Some(slot) = policy.clock_slot
+            && !self.is_present(slot as usize)
+        {
+            self.store_bits(slot as usize, crate::time::system_now() as u64);
+            self.clock_filled = true;
+        }
         for (slot, field) in policy.fields.iter().enumerate() {
             if let Some(bits) = field.default
                 && !self.is_present(slot)

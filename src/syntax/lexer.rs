@@ -147,6 +147,10 @@ pub enum Tok<'src> {
     Null,
     #[token("set")]
     Set,
+    #[token("clock")]
+    Clock,
+    #[token("effective")]
+    Effective,
 
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'src str),
@@ -427,6 +431,8 @@ impl Tok<'_> {
             Tok::False => "false",
             Tok::Null => "null",
             Tok::Set => "set",
+            Tok::Clock => "clock",
+            Tok::Effective => "effective",
             Tok::LBrace => "{",
             Tok::RBrace => "}",
             Tok::LParen => "(",

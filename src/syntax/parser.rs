@@ -164,7 +164,7 @@ fn stray_text(tokens: &[(Span, Tok<'_>)]) -> Diagnostic {
     .with_help(
         "declarations start with `policy`, `use`, `enum`, `schema`, `def`, `tiers`, \
          `default`, `allow`, `deny`, `escalate`, `duty`, `trigger`, `service`, \
-         `fixture` or `test`",
+         `fixture`, `test` or `clock`",
     )
 }
 
@@ -186,6 +186,7 @@ fn starts_declaration(tok: &Tok<'_>) -> bool {
             | Tok::Service
             | Tok::Fixture
             | Tok::Test
+            | Tok::Clock
     )
 }
 

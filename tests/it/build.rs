@@ -290,6 +290,13 @@ fn modules_with_functions_agree_with_the_interpreter() {
     assert_eq!(agree(&source, "functions", 600, 11), 1200);
 }
 
+/// `now`, effective periods and the clock's timestamps.
+#[test]
+fn modules_with_a_clock_agree_with_the_interpreter() {
+    let source = std::fs::read_to_string(crate::data("guard/clock.bylaw")).unwrap();
+    assert_eq!(agree(&source, "clock", 300, 12), 600);
+}
+
 #[test]
 fn modules_of_generated_policies_agree_with_the_interpreter() {
     let mut runner = TestRunner::deterministic();

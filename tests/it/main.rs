@@ -4,6 +4,7 @@
 mod bounds;
 mod build;
 mod cli;
+mod clock;
 mod corrupt;
 mod crash;
 pub(crate) mod differential;
@@ -17,7 +18,7 @@ mod guard;
 mod lint;
 mod lsp;
 mod no_panic;
-mod replay;
+pub(crate) mod replay;
 pub(crate) mod server;
 mod stdlib;
 mod syntax;
