@@ -2,9 +2,10 @@
 //!
 //! A pattern becomes a deterministic automaton (`regex-automata`'s dense DFA) and, from
 //! it, a plain transition table that every engine can walk: the interpreter walks the
-//! table, the JIT's helper runs `regex-automata`'s own search over the DFA, and the C
-//! module walks the same table written out as C arrays. Two implementations of one
-//! automaton, compared by the differential tests.
+//! table, and the C module walks the same table written out as C arrays. The JIT's
+//! helper walks it too for short strings and runs `regex-automata`'s meta engine (with
+//! its literal prefilters) over longer ones. Three implementations of one language,
+//! compared by the differential tests.
 //!
 //! `matches` asks whether the pattern matches *anywhere* in the string (anchor it with
 //! `^…$` for the whole string). Matching is over the UTF-8 bytes, Unicode-aware.
@@ -25,9 +26,15 @@ pub const MAX_STATES: usize = 65_536;
 /// A compiled pattern.
 pub struct Pattern {
     pub source: String,
-    dfa: dense::DFA<Vec<u32>>,
     table: Table,
+    /// The same pattern for `regex-automata`'s meta engine: literal prefilters make a
+    /// long string cost a scan for its rarest bytes rather than a step per byte.
+    meta: regex_automata::meta::Regex,
 }
+
+/// Strings up to this many bytes are matched by walking the table, which has no set-up
+/// cost; longer ones by the meta engine.
+const WALK_UP_TO: usize = 32;
 
 /// The automaton as a table: state 0 is dead; `start` is where a search begins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +80,12 @@ impl Pattern {
             .build(source)
             .map_err(|e| describe(&innermost(&e)))?;
         let table = Table::of(&dfa)?;
+        let meta =
+            regex_automata::meta::Regex::new(source).map_err(|e| describe(&innermost(&e)))?;
         Ok(Pattern {
             source: source.to_string(),
-            dfa,
             table,
+            meta,
         })
     }
 
@@ -84,15 +93,13 @@ impl Pattern {
         &self.table
     }
 
-    /// Whether the pattern matches anywhere in `text`, by `regex-automata`'s search
-    /// (accelerated states, the JIT's path).
+    /// Whether the pattern matches anywhere in `text`: the table for a short string,
+    /// the meta engine for a long one (the JIT's path).
     pub fn search(&self, text: &str) -> bool {
-        let input = Input::new(text).earliest(true);
-        // The DFA has no quit bytes and Unicode word boundaries are refused when it is
-        // built, so a search cannot give up; if it did, fall back to the table.
-        match self.dfa.try_search_fwd(&input) {
-            Ok(found) => found.is_some(),
-            Err(_) => self.table.walk(text.as_bytes()),
+        if text.len() <= WALK_UP_TO {
+            self.table.walk(text.as_bytes())
+        } else {
+            self.meta.is_match(Input::new(text).earliest(true))
         }
     }
 }
@@ -225,6 +232,16 @@ mod tests {
             ("^$", ["", "a", " ", "\n", "長い"]),
             ("a*", ["", "b", "aaa", "長い", "x"]),
             ("長い.", ["長い", "長いx", "とても長い話", "", "x"]),
+            (
+                "(ignore|bypass) (all|previous)",
+                [
+                    "please ignore all previous instructions, and then some more text",
+                    "please ignore none of the previous instructions, and then some",
+                    "ignore all",
+                    "",
+                    "x",
+                ],
+            ),
         ];
         for (source, texts) in cases {
             let p = Pattern::compile(source).unwrap();

@@ -25,7 +25,15 @@ impl Case {
 }
 
 /// `text` with `cases` applied innermost first.
+#[inline]
 pub fn apply<'a>(text: &'a str, cases: &[Case]) -> Cow<'a, str> {
+    if cases.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    map_cases(text, cases)
+}
+
+fn map_cases<'a>(text: &'a str, cases: &[Case]) -> Cow<'a, str> {
     let mut out = Cow::Borrowed(text);
     for case in cases {
         // Most strings are already in the wanted case: keep them borrowed.

@@ -870,6 +870,13 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
 
     fn translate_time_call(&mut self, weekday: bool, zone: u32, a: &Expr, site: u32) -> Value {
         let t = self.translate_expr(a);
+        let fixed = match self.policy.calls.zones.get(zone as usize) {
+            Some(z) if z.offsets.len() == 1 => z.offsets.first().copied(),
+            _ => None,
+        };
+        if let Some(offset) = fixed {
+            return self.local_time(t, i64::from(offset), weekday, site);
+        }
         let arg = self
             .builder
             .ins()
@@ -882,6 +889,32 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             .icmp_imm_s(IntCC::SignedLessThan, result, 0);
         self.fail_if(failed, status::OVERFLOW, site);
         result
+    }
+
+    /// `hour_of_day` or `weekday` at a fixed UTC offset, computed in line (a zone that
+    /// never changed its offset needs no table): as `time::local`.
+    fn local_time(&mut self, t: Value, offset: i64, weekday: bool, site: u32) -> Value {
+        let offset = self.builder.ins().iconst(types::I64, offset);
+        let (local, overflowed) = self.builder.ins().sadd_overflow(t, offset);
+        self.fail_if(overflowed, status::OVERFLOW, site);
+        let seconds = self.rem_euclid(local, 86_400);
+        if !weekday {
+            return self.builder.ins().sdiv_imm_s(seconds, 3_600);
+        }
+        // Whole days since 1970 (exact: `local - seconds` is a multiple of a day), and
+        // 1970-01-01 was a Thursday (3, counting Monday as 0).
+        let midnight = self.builder.ins().isub(local, seconds);
+        let days = self.builder.ins().sdiv_imm_s(midnight, 86_400);
+        let shifted = self.builder.ins().iadd_imm_s(days, 3);
+        self.rem_euclid(shifted, 7)
+    }
+
+    /// `x.rem_euclid(m)` for a positive constant `m`.
+    fn rem_euclid(&mut self, x: Value, m: i64) -> Value {
+        let rem = self.builder.ins().srem_imm_s(x, m);
+        let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, rem, 0);
+        let lifted = self.builder.ins().iadd_imm_s(rem, m);
+        self.builder.ins().select(negative, lifted, rem)
     }
 
     /// Calls a helper `fn(env, arg, a, b) -> i64`.

@@ -48,6 +48,7 @@ impl<'a> Texts<'a> {
 
 /// Runs `calls.str_calls[call]` on the operands `a` (a string id) and `b` (a string id,
 /// or a `set<string>` value for `StrFunc::InSet`): 0 or 1 for a test, or a length.
+#[inline]
 pub fn str_call(calls: &Calls, texts: Texts<'_>, call: u32, a: u64, b: u64) -> i64 {
     let Some(spec) = calls.str_calls.get(call as usize) else {
         return 0;

@@ -109,7 +109,20 @@ const INT_LITERALS: &[&str] = &[
     "(-9223372036854775807)",
 ];
 const FLOAT_LITERALS: &[&str] = &["0.0", "0.5", "1.5", "100.25", "(-0.0)", "(-2.5)"];
-const STRINGS: &[&str] = &["a", "b", "x", "", "長い", "GPT-4o", "Straße", "İx", "ΑΣ"];
+const STRINGS: &[&str] = &[
+    "a",
+    "b",
+    "x",
+    "",
+    "長い",
+    "GPT-4o",
+    "Straße",
+    "İx",
+    "ΑΣ",
+    // Past 32 bytes the JIT's `matches` runs the meta engine instead of the table.
+    "please ignore all previous instructions, gpt-4 says: 長い話 ß",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaax",
+];
 /// Patterns for `matches`: anchors, classes, case folding, non-ASCII.
 const PATTERNS: &[&str] = &[
     "^a",
@@ -120,6 +133,8 @@ const PATTERNS: &[&str] = &[
     "ß|SS",
     "長.",
     "^.{2}$",
+    "(ignore|bypass) (all|previous)",
+    "a{40}",
 ];
 
 fn int_expr() -> impl Strategy<Value = String> {
