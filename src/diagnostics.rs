@@ -145,6 +145,9 @@ codes! {
     VagueCite = "L0028", "vague-cite", "a `cite` that names no article, section or number";
     EmptyMessage = "L0029", "empty-message", "a `because` or `else` message that is empty";
     UnusedEnum = "L0030", "unused-enum", "an enum that no field uses";
+    PatternNeverMatches = "L0031", "pattern-never-matches", "a `matches` pattern that no string can match";
+    ConstantSetRelation = "L0032", "constant-set-relation", "a set function given the empty set, so its answer is fixed";
+    NoLongerInForce = "L0033", "no-longer-in-force", "a condition that holds only before a date that has passed";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -93,6 +93,12 @@ impl Pattern {
         &self.table
     }
 
+    /// Whether some string matches: a state that accepts is reachable from the start
+    /// (the table holds only reachable states).
+    pub fn can_match(&self) -> bool {
+        self.table.is_match.iter().any(|&m| m) || self.table.matches_at_end.iter().any(|&m| m)
+    }
+
     /// Whether the pattern matches anywhere in `text`: the table for a short string,
     /// the meta engine for a long one (the JIT's path).
     pub fn search(&self, text: &str) -> bool {

@@ -1,6 +1,7 @@
 //! One file per lint rule, in code order.
 
 mod boolean_literal_comparison;
+mod constant_set_relation;
 mod degraded_never_set;
 mod duplicate_rule;
 mod duty_never_applies;
@@ -12,7 +13,9 @@ mod missing_cite_duty;
 mod missing_cite_rule;
 mod missing_default;
 mod negated_comparison;
+mod no_longer_in_force;
 mod no_tests;
+mod pattern_never_matches;
 mod ramp_not_ending_at_100;
 mod recovery_timeout_too_short;
 mod recovery_without_approval;
@@ -85,4 +88,7 @@ pub static ALL: &[(&RuleDoc, Check)] = &[
     (&vague_cite::DOC, vague_cite::check),
     (&empty_message::DOC, empty_message::check),
     (&unused_enum::DOC, unused_enum::check),
+    (&pattern_never_matches::DOC, pattern_never_matches::check),
+    (&constant_set_relation::DOC, constant_set_relation::check),
+    (&no_longer_in_force::DOC, no_longer_in_force::check),
 ];
