@@ -196,6 +196,9 @@ pub struct RuleDecl {
     pub because: Spanned<String>,
     pub cite: Option<Spanned<String>>,
     pub effective: Option<Effective>,
+    /// The module the rule comes from (`eu::ai_act::prohibited`), set when modules are
+    /// merged: its id is qualified by it.
+    pub module: Option<String>,
     pub span: Span,
 }
 

@@ -66,6 +66,10 @@ pub fn resolve(
                 Decl::Policy(_) | Decl::Default(_) | Decl::Fixture(_) | Decl::Test(_) => {}
                 Decl::Schema(schema) => merge_schema(merged, schema, &name, diagnostics),
                 Decl::Enum(e) => merge_enum(merged, e, &name, diagnostics),
+                Decl::Rule(mut rule) => {
+                    rule.module = Some(name.clone());
+                    merged.decls.push(Decl::Rule(rule));
+                }
                 other => merged.decls.push(other),
             }
         }

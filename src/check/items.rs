@@ -36,6 +36,11 @@ impl Checker<'_> {
             Some(name) => (name.node.clone(), true),
             None => (super::rule_id::content_id(rule), false),
         };
+        // A module's rules are named within the module: `eu::ai_act::prohibited::x`.
+        let id = match &rule.module {
+            Some(module) => format!("{module}::{id}"),
+            None => id,
+        };
         program::Rule {
             id,
             named,

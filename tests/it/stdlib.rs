@@ -229,3 +229,34 @@ fn the_html_report_renders_every_article_row_in_headless_chromium() {
     assert_eq!(rows, matrix.articles.len());
     assert!(dom.contains("not exercised by any test"));
 }
+
+/// A module's rules are named by their module in decisions, so that two modules (or a
+/// module and the policy) cannot give two rules one id.
+#[test]
+fn module_rules_are_qualified_by_their_module() {
+    let text = "policy p version \"1.0.0\"\nuse std::eu::ai_act::prohibited\ndefault allow\n\
+                deny when practice.social_scoring because \"ours\"\n";
+    let guard = guard("p.bylaw", text);
+    let mut request = serde_json::Map::new();
+    for field in &guard.policy().ir.fields {
+        let (group, name) = field.path.split_once('.').unwrap();
+        request
+            .entry(group.to_string())
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert(
+                name.to_string(),
+                serde_json::json!(name == "eu" || name == "social_scoring"),
+            );
+    }
+    let decision = guard.decide_json(&serde_json::to_vec(&request).unwrap());
+    let ids: Vec<&str> = decision.reasons.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(
+        ids.iter()
+            .any(|id| id.starts_with("std::eu::ai_act::prohibited::rule-")),
+        "{ids:?}"
+    );
+    assert!(ids.iter().any(|id| id.starts_with("rule-")), "{ids:?}");
+}
