@@ -4,9 +4,10 @@
 //! (names and types → a checked program). Every stage reports [`diagnostics`].
 
 pub mod ast;
+pub mod builtins;
 pub mod check;
 pub mod cli;
-pub mod cmodule;
+pub use codegen::cmodule;
 pub mod diagnostics;
 pub mod format;
 pub mod source;
@@ -114,14 +115,11 @@ pub mod ir;
 pub mod lint;
 pub mod lsp;
 pub mod modules;
-pub mod pattern;
 pub mod report;
 pub mod runtime;
 pub mod server;
 pub mod stdlib;
-pub mod strings;
 pub mod testing;
-pub mod time;
 mod tree_drop;
 
 pub use guard::{Diagnostics, Engine, Guard, Policy};

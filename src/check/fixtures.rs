@@ -219,7 +219,7 @@ impl Checker<'_> {
     fn scalar_constant(&mut self, e: &ast::Expr, ty: Ty) -> Option<Value> {
         if let (ExprKind::Lit(Literal::Str(text)), Ty::Timestamp) = (&e.kind, ty) {
             // A timestamp is written as in JSON: RFC 3339 text with an offset.
-            return match crate::time::parse_timestamp(text) {
+            return match crate::builtins::time::parse_timestamp(text) {
                 Ok(secs) => Some(Value::Timestamp(secs)),
                 Err(reason) => {
                     self.error(Diagnostic::error(

@@ -7,8 +7,8 @@ use super::Checker;
 use super::expr::{boxed, error_expr, promote, set_elem, unify_numeric};
 use super::program::{Builtin, Elem, Expr, ExprKind, Ty, Value};
 use crate::ast::{self, ExprKind as AstKind, Literal, Name};
+use crate::builtins::pattern::Pattern;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::pattern::Pattern;
 use crate::syntax::span::Span;
 
 /// A built-in function as users see it.
@@ -564,7 +564,7 @@ impl Checker<'_> {
                 let Some((source, lit_span)) = self.literal_text(name, text) else {
                     return error_expr(span);
                 };
-                match crate::time::parse_date(&source) {
+                match crate::builtins::time::parse_date(&source) {
                     Ok(secs) => Expr {
                         kind: ExprKind::Const(Value::Timestamp(secs)),
                         ty: Ty::Timestamp,
@@ -631,13 +631,13 @@ impl Checker<'_> {
         if let Some(i) = self.zones.iter().position(|z| z.name == name) {
             return Some(i);
         }
-        match crate::time::Zone::load(&name) {
+        match crate::builtins::time::Zone::load(&name) {
             Ok(zone) => {
                 self.zones.push(zone);
                 Some(self.zones.len() - 1)
             }
             Err(reason) => {
-                let names = crate::time::zone_names();
+                let names = crate::builtins::time::zone_names();
                 let diag = Diagnostic::error(
                     Code::UnknownTimeZone,
                     format!("unknown time zone `{name}`"),

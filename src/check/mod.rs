@@ -70,9 +70,9 @@ struct Checker<'a> {
     /// Set while typing a tier condition, where reading `tier` is a cycle.
     in_tier_condition: bool,
     /// The patterns of `matches` calls, compiled as they are checked.
-    patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
+    patterns: Vec<std::sync::Arc<crate::builtins::pattern::Pattern>>,
     /// The time zones of `hour_of_day` and `weekday` calls, loaded as they are checked.
-    zones: Vec<crate::time::Zone>,
+    zones: Vec<crate::builtins::time::Zone>,
     /// The clock field, once known (`clock PATH`, or `now` at its first use).
     clock: Option<usize>,
 }

@@ -395,9 +395,9 @@ pub struct Program {
     pub fixtures: Vec<Fixture>,
     pub tests: Vec<Test>,
     /// The patterns of `matches` calls, compiled once (`Builtin::Matches` indexes it).
-    pub patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
+    pub patterns: Vec<std::sync::Arc<crate::builtins::pattern::Pattern>>,
     /// The time zones of `hour_of_day` and `weekday` (`Builtin::HourOfDay` indexes it).
-    pub zones: Vec<crate::time::Zone>,
+    pub zones: Vec<crate::builtins::time::Zone>,
 }
 
 impl Program {

@@ -1,6 +1,7 @@
 //! Native code for guards, with Cranelift. `translate` turns IR into one loop-free
 //! function; `jit` compiles it in process and is the only place that calls native code.
 
+pub mod cmodule;
 pub mod jit;
 pub mod object;
 mod translate;

@@ -4,8 +4,8 @@
 //! answers by the differential tests).
 
 use super::{Calls, StrFunc};
+use crate::builtins::strings::{self, Case};
 use crate::runtime::record::Record;
-use crate::strings::{self, Case};
 
 /// A `set<string>` value with this bit set is the policy's literal `str_sets[low
 /// bits]`; without it, a record's packed `offset << 32 | len` (offsets stay below
@@ -77,7 +77,7 @@ pub fn str_call(calls: &Calls, texts: Texts<'_>, call: u32, a: u64, b: u64) -> i
 /// time is past the int range.
 pub fn time_call(calls: &Calls, weekday: bool, zone: u32, t: i64) -> Option<i64> {
     let offset = calls.zones.get(zone as usize).map_or(0, |z| z.offset(t));
-    crate::time::local(t, offset, weekday)
+    crate::builtins::time::local(t, offset, weekday)
 }
 
 /// `contains_all(a, b)` (`all`) or `contains_any(a, b)` of two `set<string>` values.

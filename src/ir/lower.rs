@@ -8,9 +8,9 @@ use super::{
     Require, Rule, Service, Site, StrCall, StrFunc, Threshold, Tier, Trigger,
 };
 use crate::ast::CmpOp;
+use crate::builtins::strings::Case;
 use crate::check::program::{self as cp, Builtin, Elem, Program, Ty, Value};
 use crate::source::SourceMap;
-use crate::strings::Case;
 use crate::syntax::span::Span;
 
 /// Lowers a checked program. `sources` turns spans into line and column numbers.
@@ -457,7 +457,7 @@ impl<'p> Lowerer<'p> {
         }
         cases.reverse();
         if let cp::ExprKind::Const(Value::Str(text)) = &inner.kind {
-            let mapped = crate::strings::apply(text, &cases).into_owned();
+            let mapped = crate::builtins::strings::apply(text, &cases).into_owned();
             return (Expr::Str(self.intern(&mapped)), Vec::new());
         }
         (self.expr(inner), cases)

@@ -231,8 +231,8 @@ pub enum Expr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrCall {
     pub func: StrFunc,
-    pub a_cases: Vec<crate::strings::Case>,
-    pub b_cases: Vec<crate::strings::Case>,
+    pub a_cases: Vec<crate::builtins::strings::Case>,
+    pub b_cases: Vec<crate::builtins::strings::Case>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,10 +383,10 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Calls {
     pub str_calls: Vec<StrCall>,
-    pub patterns: Vec<std::sync::Arc<crate::pattern::Pattern>>,
+    pub patterns: Vec<std::sync::Arc<crate::builtins::pattern::Pattern>>,
     /// `set<string>` literals as sorted, distinct literal ids.
     pub str_sets: Vec<Vec<u32>>,
-    pub zones: Vec<crate::time::Zone>,
+    pub zones: Vec<crate::builtins::time::Zone>,
 }
 
 /// Where each part of the compact result lives, in 64-bit words.

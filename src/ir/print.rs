@@ -275,7 +275,7 @@ fn str_call(policy: &Policy, call: u32, a: &Expr, b: Option<&Expr>, site: u32) -
     let Some(spec) = policy.calls.str_calls.get(call as usize) else {
         return format!("(call#{call}?)");
     };
-    let operand = |e: &Expr, cases: &[crate::strings::Case]| {
+    let operand = |e: &Expr, cases: &[crate::builtins::strings::Case]| {
         cases
             .iter()
             .fold(expr(policy, e), |inner, c| format!("{}({inner})", c.name()))

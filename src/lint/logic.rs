@@ -658,7 +658,7 @@ fn value_text(program: &Program, v: &Value) -> String {
         Value::Float(f) => format!("{f:?}"),
         Value::Str(s) => format!("{s:?}"),
         Value::Duration(d) => format!("{d}s"),
-        Value::Timestamp(t) => format!("date({:?})", crate::time::format_timestamp(*t)),
+        Value::Timestamp(t) => format!("date({:?})", crate::builtins::time::format_timestamp(*t)),
         Value::Percent(p) => format!("{p}%"),
         Value::Enum(e, m) => program
             .enums

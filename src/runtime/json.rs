@@ -458,7 +458,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
                 Ok(m) => self.store(u64::from(m)),
                 Err(message) => self.fail(message),
             },
-            FieldType::Timestamp => match crate::time::parse_timestamp(v) {
+            FieldType::Timestamp => match crate::builtins::time::parse_timestamp(v) {
                 Ok(secs) => self.store(secs as u64),
                 Err(message) => self.fail(message),
             },

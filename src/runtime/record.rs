@@ -81,7 +81,7 @@ impl Record {
         if let Some(slot) = policy.clock_slot
             && !self.is_present(slot as usize)
         {
-            self.store_bits(slot as usize, crate::time::system_now() as u64);
+            self.store_bits(slot as usize, crate::builtins::time::system_now() as u64);
             self.clock_filled = true;
         }
         for (slot, field) in policy.fields.iter().enumerate() {
@@ -131,7 +131,9 @@ impl Record {
         Some(match policy.fields.get(slot)?.ty {
             FieldType::Bool => Cow::Borrowed(if bits != 0 { "true" } else { "false" }),
             FieldType::Int | FieldType::Duration => Cow::Owned((bits as i64).to_string()),
-            FieldType::Timestamp => Cow::Owned(crate::time::format_timestamp(bits as i64)),
+            FieldType::Timestamp => {
+                Cow::Owned(crate::builtins::time::format_timestamp(bits as i64))
+            }
             FieldType::Float | FieldType::Percent => Cow::Owned(f64::from_bits(bits).to_string()),
             FieldType::Str => Cow::Borrowed(self.text(policy, bits)?),
             FieldType::Enum(e) => Cow::Borrowed(
@@ -296,7 +298,7 @@ impl Encoder {
                 other => return Err(expected("a string", other)),
             },
             FieldType::Timestamp => match value {
-                Json::String(s) => crate::time::parse_timestamp(s)? as u64,
+                Json::String(s) => crate::builtins::time::parse_timestamp(s)? as u64,
                 other => return Err(expected("an RFC 3339 timestamp", other)),
             },
             FieldType::Enum(id) => match value {

@@ -16,7 +16,7 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
     use crate::ast::CmpOp;
     use crate::check::program::{ExprKind, Value};
     // Judged against today: a lint about the calendar changes with it.
-    let today = crate::time::system_now();
+    let today = crate::builtins::time::system_now();
     let is_clock = |id: &usize| cx.program.fields.get(*id).is_some_and(|f| f.clock);
     cx.each_expr(|e| {
         let ExprKind::Cmp(CmpOp::Lt | CmpOp::Le, a, b) = &e.kind else {
@@ -31,7 +31,7 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
                     e.span,
                     format!(
                         "this holds only before {}, which has passed",
-                        crate::time::format_timestamp(*t)
+                        crate::builtins::time::format_timestamp(*t)
                     ),
                     "no longer in force",
                 )
