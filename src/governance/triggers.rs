@@ -1,0 +1,332 @@
+//! Triggers: counting each decision in its windows, firing actions when a condition
+//! starts to hold, and the reports they open.
+
+use super::*;
+
+impl Governor {
+    /// Counts a judged decision in every trigger's window and fires those whose
+    /// condition holds.
+    pub(super) fn watch(
+        &self,
+        record: &Record,
+        compact: &Compact,
+        now: Timestamp,
+        events: &mut Vec<Event>,
+    ) {
+        let layout = self.ir().layout;
+        for (index, (cell, trigger)) in self.triggers.iter().zip(&self.ir().triggers).enumerate() {
+            let hit = compact.bit(layout.triggers, index);
+            match &cell.window {
+                Window::Global(window) => {
+                    if !hit && cell.rising {
+                        window.record_miss(now);
+                        if trigger.kind == WindowKind::Rate {
+                            self.shared_count(trigger, None, now, false);
+                        }
+                        continue;
+                    }
+                    let local = window.record(now, hit);
+                    let tally = self.shared_count(trigger, None, now, hit).unwrap_or(local);
+                    let holds = condition_holds(trigger, tally);
+                    let was = cell.active.swap(holds, Ordering::AcqRel);
+                    if holds {
+                        let goes_on = was && episode_went_on(trigger, cell.rising, tally, hit);
+                        self.fire(cell, trigger, None, tally, !goes_on, now, events);
+                    }
+                }
+                Window::Keyed { slot, windows } => {
+                    if !hit && cell.rising && trigger.kind == WindowKind::Count {
+                        continue;
+                    }
+                    // A request without the key is not counted by this trigger.
+                    let Some(key) = record.value_text(self.ir(), *slot) else {
+                        continue;
+                    };
+                    let shared = self.shared_count(trigger, Some(&key), now, hit);
+                    if !hit && cell.rising {
+                        // As without `by`: a miss counts in a rate's total but is not
+                        // an evaluation, so it neither fires nor ends an episode.
+                        windows.record_miss(&key, now);
+                        continue;
+                    }
+                    let (keyed, holds) = windows.record(&key, now, hit, |local| {
+                        condition_holds(trigger, shared.unwrap_or(local))
+                    });
+                    if holds {
+                        let tally = shared.unwrap_or(keyed.tally);
+                        let goes_on =
+                            keyed.was_active && episode_went_on(trigger, cell.rising, tally, hit);
+                        self.fire(cell, trigger, Some(&key), tally, !goes_on, now, events);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A trigger's condition held: take its actions. State-changing actions apply
+    /// whenever it holds (a suspension is not repeated, a relapse is caught);
+    /// messages — `notify`, `report` — go once per episode.
+    #[allow(clippy::too_many_arguments)] // one firing's whole context, read once each
+    pub(super) fn fire(
+        &self,
+        cell: &TriggerCell,
+        trigger: &ir::Trigger,
+        key: Option<&str>,
+        tally: Tally,
+        new_episode: bool,
+        now: Timestamp,
+        events: &mut Vec<Event>,
+    ) {
+        let mut messages = Vec::new();
+        if new_episode {
+            messages.push(Event::new(
+                now,
+                What::TriggerFired {
+                    trigger: trigger.name.clone(),
+                    key: key.map(str::to_string),
+                    observed: observed(trigger, tally),
+                },
+            ));
+        }
+        let mut writes = Vec::new();
+        for action in &trigger.actions {
+            match action {
+                // The target may be another service than the request's: bring it up to
+                // the firing time first, so the action meets its current state.
+                Action::Suspend { service, for_secs } => {
+                    if let Some(cell) = self.services.get(*service)
+                        && !(cell.state_code() == STATE_SUSPENDED && cell.settled_at(now))
+                    {
+                        let mut machine = lock(&cell.machine);
+                        let mut changes = machine.advance(now);
+                        if !matches!(machine.state, ServiceState::Suspended { .. }) {
+                            changes.extend(machine.suspend_by_trigger(
+                                now,
+                                &trigger.name,
+                                *for_secs,
+                            ));
+                        }
+                        let _ = self.commit_changes(
+                            cell,
+                            &machine,
+                            changes,
+                            std::mem::take(&mut messages),
+                            events,
+                        );
+                    }
+                }
+                Action::Degrade { service } => {
+                    if let Some(cell) = self.services.get(*service)
+                        && (cell.state_code() == STATE_ACTIVE || !cell.settled_at(now))
+                    {
+                        let mut machine = lock(&cell.machine);
+                        let mut changes = machine.advance(now);
+                        if matches!(machine.state, ServiceState::Active) {
+                            changes.extend(machine.degrade_by_trigger(now, &trigger.name));
+                        }
+                        let _ = self.commit_changes(
+                            cell,
+                            &machine,
+                            changes,
+                            std::mem::take(&mut messages),
+                            events,
+                        );
+                    }
+                }
+                Action::Notify { channel } if new_episode => messages.push(Event::new(
+                    now,
+                    What::Notified {
+                        trigger: trigger.name.clone(),
+                        channel: channel.clone(),
+                    },
+                )),
+                Action::Report {
+                    recipient,
+                    within_secs,
+                } if new_episode => {
+                    if !self.may_open_report(&trigger.name, key) {
+                        cell.suppressed.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let report = Report {
+                        id: self.next_report.fetch_add(1, Ordering::AcqRel),
+                        trigger: trigger.name.clone(),
+                        recipient: recipient.clone(),
+                        key: key.map(str::to_string),
+                        opened: now,
+                        due: now.plus_secs(*within_secs),
+                        filed: None,
+                    };
+                    if let Ok(text) = serde_json::to_string(&report) {
+                        writes.push(StateWrite::Report(report.id, Some(text)));
+                    }
+                    messages.push(Event::new(
+                        now,
+                        What::ReportOpened {
+                            report: report.id,
+                            trigger: trigger.name.clone(),
+                            recipient: recipient.clone(),
+                            due: report.due,
+                        },
+                    ));
+                    lock(&self.reports).insert(report.id, report);
+                }
+                Action::Block { key_slot, for_secs } => {
+                    let slot = *key_slot as usize;
+                    let (Some(key), Some(field)) = (key, self.ir().fields.get(slot)) else {
+                        continue;
+                    };
+                    let until = now.plus_secs(*for_secs);
+                    let covered = read(&self.blocks)
+                        .by_slot
+                        .get(&slot)
+                        .and_then(|keys| keys.get(key))
+                        .is_some_and(|b| b.until > now && b.for_secs >= *for_secs);
+                    if !covered {
+                        let block = Block {
+                            field: field.path.clone(),
+                            key: key.to_string(),
+                            until,
+                            cause: format!("trigger `{}`", trigger.name),
+                            for_secs: *for_secs,
+                        };
+                        let _ =
+                            self.add_block(slot, block, now, std::mem::take(&mut messages), events);
+                    }
+                }
+                Action::Notify { .. } | Action::Report { .. } => {}
+            }
+        }
+        if !messages.is_empty() || !writes.is_empty() {
+            let _ = self.persist(&mut messages, writes);
+            events.append(&mut messages);
+        }
+    }
+
+    /// Whether `trigger` may open one more report (for `key`): the open-report bounds
+    /// keep anonymous traffic from flooding a regulator's queue.
+    pub(super) fn may_open_report(&self, trigger: &str, key: Option<&str>) -> bool {
+        let reports = lock(&self.reports);
+        let open = reports
+            .values()
+            .filter(|r| r.filed.is_none() && r.trigger == trigger);
+        let (mut all, mut this_key) = (0, 0);
+        for r in open {
+            all += 1;
+            this_key += usize::from(key.is_some() && r.key.as_deref() == key);
+        }
+        all < self.options.max_open_reports
+            && (key.is_none() || this_key < self.options.max_open_reports_per_key)
+    }
+
+    /// Per trigger, how many reports were not opened because the open-report bounds
+    /// were reached (see [`Options`]); triggers that suppressed none are left out.
+    pub fn suppressed_reports(&self) -> Vec<(String, u64)> {
+        self.triggers
+            .iter()
+            .zip(&self.ir().triggers)
+            .map(|(cell, t)| (t.name.clone(), cell.suppressed.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Marks an open report filed.
+    pub fn file_report(
+        &self,
+        id: u64,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, GovernError> {
+        let mut events = Vec::new();
+        self.lift_expired_blocks(now, &mut events);
+        let mut reports = lock(&self.reports);
+        let report = reports
+            .get_mut(&id)
+            .ok_or_else(|| GovernError::Unknown(format!("there is no report {id}")))?;
+        if let Some(filed) = &report.filed {
+            return Err(GovernError::Refused(format!(
+                "report {id} was already filed by {} at {}",
+                filed.by, filed.at
+            )));
+        }
+        let mut updated = report.clone();
+        updated.filed = Some(Filed {
+            at: now,
+            by: by.to_string(),
+        });
+        let text = serde_json::to_string(&updated)
+            .map_err(|e| StoreError(format!("cannot encode a report: {e}")))?;
+        let mut filed = vec![Event::new(
+            now,
+            What::ReportFiled {
+                report: id,
+                by: by.to_string(),
+            },
+        )];
+        self.persist(&mut filed, vec![StateWrite::Report(id, Some(text))])?;
+        *report = updated;
+        events.append(&mut filed);
+        Ok(events)
+    }
+}
+
+/// The share of decisions in the window where the predicate held, in percent.
+fn rate_percent(tally: Tally) -> f64 {
+    if tally.total == 0 {
+        0.0
+    } else {
+        tally.hits as f64 * 100.0 / tally.total as f64
+    }
+}
+
+/// Whether an episode that was open at the last evaluation was still open just before
+/// this decision was counted: time alone ends an episode once the window stops
+/// satisfying the condition, whether or not a decision was evaluated meanwhile.
+/// `tally` includes this decision. For a rising `rate`, the share between evaluations
+/// also moves with decisions where `P` did not hold, which by rule do not end an
+/// episode; there only time counts — the episode ended if every hit had left the
+/// window.
+fn episode_went_on(trigger: &ir::Trigger, rising: bool, tally: Tally, hit: bool) -> bool {
+    let before = Tally {
+        hits: tally.hits.saturating_sub(u64::from(hit)),
+        total: tally.total.saturating_sub(1),
+    };
+    match trigger.threshold {
+        Threshold::Rate(_) if rising => before.hits > 0,
+        // A count falls only as hits leave the window; a condition evaluated on every
+        // decision was last evaluated on the decision before this one.
+        _ => condition_holds(trigger, before),
+    }
+}
+
+fn condition_holds(trigger: &ir::Trigger, tally: Tally) -> bool {
+    match trigger.threshold {
+        Threshold::Count(n) => {
+            ordered(trigger.op, i64::try_from(tally.hits).unwrap_or(i64::MAX), n)
+        }
+        Threshold::Rate(p) => {
+            tally.total > 0
+                && tally.total >= trigger.min_decisions
+                && ordered(trigger.op, rate_percent(tally), p)
+        }
+    }
+}
+
+/// `count 50 within 10m >= 50`, `rate 6.2% (31 of 500) within 1h > 5%`.
+fn observed(trigger: &ir::Trigger, tally: Tally) -> String {
+    let within = human_duration(trigger.within_secs);
+    match trigger.threshold {
+        Threshold::Count(n) => format!(
+            "count {} within {within} {} {n}",
+            tally.hits,
+            trigger.op.as_str()
+        ),
+        Threshold::Rate(p) => format!(
+            "rate {:.1}% ({} of {}) within {within} {} {p}%",
+            rate_percent(tally),
+            tally.hits,
+            tally.total,
+            trigger.op.as_str()
+        ),
+    }
+}
