@@ -428,3 +428,21 @@ fn modules_are_reentrant_across_threads() {
     assert!(out.status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A module's request that leaves the clock out is decided at the host's time
+/// (`time(NULL)`): today is past 2025-09-01, so the `label` duty applies and the rule of
+/// 1999–2001 does not; a request with the clock is decided at its own time.
+#[test]
+fn a_module_fills_a_left_out_clock_with_the_time() {
+    let source = std::fs::read_to_string(crate::data("guard/clock.bylaw")).unwrap();
+    let dir = scratch("clock-now");
+    let host = build_host(&source, &dir);
+    let now = "id=r\nservice=chat\nuser.age=12\n\n";
+    let then = "id=r\nservice=chat\nuser.age=12\nrequest.time=2000-06-01T12:00:00Z\n\n";
+    let out = run_host(&host, &format!("{now}{then}"), &[]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("duty=label"), "{out}");
+    assert!(!lines[0].contains("a rule of the past"), "{out}");
+    assert_eq!(lines[1], "deny tier=none [a rule of the past]", "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
