@@ -8,6 +8,17 @@ use crate::diagnostics::{Code, Diagnostic};
 /// A `set<Enum>` is one 64-bit mask in the record, a bit per member.
 pub(crate) const MAX_ENUM_SET_MEMBERS: usize = 64;
 
+/// The built-in scalar types' names, as a schema writes them.
+pub const SCALAR_TYPES: &[&str] = &[
+    "bool",
+    "int",
+    "float",
+    "string",
+    "duration",
+    "percent",
+    "timestamp",
+];
+
 impl Checker<'_> {
     pub(super) fn collect_schema(&mut self, file: &ast::File) {
         for decl in &file.decls {
@@ -104,18 +115,8 @@ impl Checker<'_> {
                 other => match self.enum_by_name.get(other) {
                     Some(&id) => Ty::Enum(id),
                     None => {
-                        let mut candidates: Vec<String> = [
-                            "bool",
-                            "int",
-                            "float",
-                            "string",
-                            "duration",
-                            "percent",
-                            "timestamp",
-                        ]
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect();
+                        let mut candidates: Vec<String> =
+                            SCALAR_TYPES.iter().map(|s| s.to_string()).collect();
                         candidates.extend(self.enums.iter().map(|e| e.name.clone()));
                         let diag = Diagnostic::error(
                             Code::UnknownType,
