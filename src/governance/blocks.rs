@@ -1,6 +1,9 @@
 //! Blocks: keys (a user, a tenant) refused until a time, set by triggers or operators.
 
-use super::*;
+use super::{
+    Block, Event, GovernError, Governor, Ordering, Record, StateWrite, StoreError, Timestamp, What,
+    ir, read, write,
+};
 
 impl Governor {
     /// Lifts every block that has ended by `now`, recording `unblocked` at the moment

@@ -1,7 +1,12 @@
 //! What operators do and see: suspend, resume and approve services, and the status
 //! of the whole runtime.
 
-use super::*;
+use serde::Serialize;
+
+use super::{
+    Block, Change, Event, GovernError, Governor, Machine, Refused, Report, ServiceCell,
+    ServiceState, Tally, Timestamp, What, Window, lock, read,
+};
 
 impl Governor {
     pub(super) fn service(&self, name: &str) -> Result<&ServiceCell, GovernError> {

@@ -1,7 +1,11 @@
 //! Triggers: counting each decision in its windows, firing actions when a condition
 //! starts to hold, and the reports they open.
 
-use super::*;
+use super::{
+    Action, Block, Compact, Event, Filed, GovernError, Governor, Ordering, Record, Report,
+    STATE_ACTIVE, STATE_SUSPENDED, ServiceState, StateWrite, StoreError, Tally, Threshold,
+    Timestamp, TriggerCell, What, Window, WindowKind, human_duration, ir, lock, ordered, read,
+};
 
 impl Governor {
     /// Counts a judged decision in every trigger's window and fires those whose
