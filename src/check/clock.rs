@@ -119,21 +119,17 @@ impl Checker<'_> {
         let e = effective?;
         let mut ok = self.contextual_word(&e.from_word, "from");
         let from = self.date_constant(&e.from);
-        let until = match &e.until {
-            Some((word, until)) => {
-                ok &= self.contextual_word(word, "until");
-                Some(self.date_constant(until))
-            }
-            None => None,
-        };
+        let mut until = None;
+        if let Some((word, bound)) = &e.until {
+            ok &= self.contextual_word(word, "until");
+            until = self.date_constant(bound);
+            ok &= until.is_some();
+        }
         let (Some(from), true) = (from, ok) else {
             return Some(error_expr(e.span));
         };
         let mut cond = self.clock_compare(CmpOp::Ge, from, e.from.span);
         if let Some(until) = until {
-            let Some(until) = until else {
-                return Some(error_expr(e.span));
-            };
             if until <= from {
                 self.error(Diagnostic::error(
                     Code::InvalidEffective,
@@ -206,11 +202,10 @@ impl Checker<'_> {
 
 /// `a and b`, spanning `b` (what a failure there points at).
 pub(super) fn and(a: Expr, b: Expr) -> Expr {
+    let span = b.span;
     if a.ty == Ty::Error || b.ty == Ty::Error {
-        let span = b.span;
         return error_expr(span);
     }
-    let span = b.span;
     Expr {
         kind: ExprKind::And(boxed(a), boxed(b)),
         ty: Ty::Bool,

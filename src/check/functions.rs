@@ -15,6 +15,8 @@ use crate::syntax::span::Span;
 #[derive(Debug, Clone, Copy)]
 pub struct Function {
     pub name: &'static str,
+    /// How many arguments every form takes.
+    pub arity: usize,
     /// Each accepted form, as `docs/language.md` writes it.
     pub signatures: &'static [&'static str],
     pub doc: &'static str,
@@ -23,16 +25,19 @@ pub struct Function {
 pub const FUNCTIONS: &[Function] = &[
     Function {
         name: "starts_with",
+        arity: 2,
         signatures: &["starts_with(s: string, prefix: string) -> bool"],
         doc: "Whether `s` begins with `prefix` (byte for byte; every string starts with \"\").",
     },
     Function {
         name: "ends_with",
+        arity: 2,
         signatures: &["ends_with(s: string, suffix: string) -> bool"],
         doc: "Whether `s` ends with `suffix`.",
     },
     Function {
         name: "contains",
+        arity: 2,
         signatures: &[
             "contains(s: string, part: string) -> bool",
             "contains(items: set<T>, x: T) -> bool",
@@ -41,6 +46,7 @@ pub const FUNCTIONS: &[Function] = &[
     },
     Function {
         name: "matches",
+        arity: 2,
         signatures: &["matches(s: string, \"pattern\") -> bool"],
         doc: "Whether the regular expression matches anywhere in `s` (anchor with `^…$`). The \
               pattern is a literal, compiled with the policy to an automaton; a match costs time \
@@ -48,82 +54,97 @@ pub const FUNCTIONS: &[Function] = &[
     },
     Function {
         name: "lower",
+        arity: 1,
         signatures: &["lower(s: string) -> string"],
         doc: "`s` in lower case: Unicode's full mapping of each character (no final-sigma rule).",
     },
     Function {
         name: "upper",
+        arity: 1,
         signatures: &["upper(s: string) -> string"],
         doc: "`s` in upper case: Unicode's full mapping of each character (`ß` becomes `SS`).",
     },
     Function {
         name: "len",
+        arity: 1,
         signatures: &["len(s: string) -> int", "len(items: set<T>) -> int"],
         doc: "The number of characters (Unicode scalar values) of a string, or of distinct \
               members of a set.",
     },
     Function {
         name: "contains_any",
+        arity: 2,
         signatures: &["contains_any(a: set<T>, b: set<T>) -> bool"],
         doc: "Whether `a` and `b` share a member (false when either is empty).",
     },
     Function {
         name: "contains_all",
+        arity: 2,
         signatures: &["contains_all(a: set<T>, b: set<T>) -> bool"],
         doc: "Whether every member of `b` is in `a` (true when `b` is empty).",
     },
     Function {
         name: "is_subset",
+        arity: 2,
         signatures: &["is_subset(a: set<T>, b: set<T>) -> bool"],
         doc: "Whether every member of `a` is in `b`: `contains_all(b, a)`.",
     },
     Function {
         name: "intersects",
+        arity: 2,
         signatures: &["intersects(a: set<T>, b: set<T>) -> bool"],
         doc: "Whether `a` and `b` share a member: `contains_any(a, b)`.",
     },
     Function {
         name: "abs",
+        arity: 1,
         signatures: &["abs(x: N) -> N"],
         doc: "The absolute value of an `int`, `float`, `duration` or `percent`; `abs` of the \
               smallest `int` overflows and fails closed.",
     },
     Function {
         name: "min",
+        arity: 2,
         signatures: &["min(a: N, b: N) -> N"],
         doc: "The smaller of two numbers of one type (`int` with `float` gives `float`): `b` when \
               `b < a`, else `a`.",
     },
     Function {
         name: "max",
+        arity: 2,
         signatures: &["max(a: N, b: N) -> N"],
         doc: "The larger of two numbers of one type: `b` when `b > a`, else `a`.",
     },
     Function {
         name: "float",
+        arity: 1,
         signatures: &["float(i: int) -> float"],
         doc: "The `float` nearest to `i`.",
     },
     Function {
         name: "date",
+        arity: 1,
         signatures: &["date(\"2026-08-02\") -> timestamp"],
         doc: "Midnight UTC of the day written (a literal); a whole RFC 3339 timestamp with an \
               offset is read as that instant.",
     },
     Function {
         name: "hour_of_day",
+        arity: 2,
         signatures: &["hour_of_day(t: timestamp, \"Asia/Shanghai\") -> int"],
         doc: "The hour (0–23) of `t` on the clocks of an IANA time zone (a literal), with its \
               daylight-saving rules.",
     },
     Function {
         name: "weekday",
+        arity: 2,
         signatures: &["weekday(t: timestamp, \"Europe/Paris\") -> Weekday"],
         doc: "The day of the week of `t` in an IANA time zone: a member of \
               `Weekday { mon, tue, wed, thu, fri, sat, sun }`.",
     },
     Function {
         name: "int",
+        arity: 1,
         signatures: &["int(f: float) -> int"],
         doc: "`f` truncated toward zero; a value outside the `int` range fails closed.",
     },
@@ -131,13 +152,6 @@ pub const FUNCTIONS: &[Function] = &[
 
 pub fn function(name: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.name == name)
-}
-
-fn arity(name: &str) -> usize {
-    match name {
-        "lower" | "upper" | "len" | "abs" | "float" | "int" | "date" => 1,
-        _ => 2,
-    }
 }
 
 impl Checker<'_> {
@@ -157,7 +171,7 @@ impl Checker<'_> {
             self.type_silently(args);
             return error_expr(span);
         };
-        let wanted = arity(function.name);
+        let wanted = function.arity;
         if args.len() != wanted {
             self.error(
                 Diagnostic::error(
@@ -211,6 +225,29 @@ impl Checker<'_> {
             .with_help(signature_help(function)),
         );
         error_expr(arg.span)
+    }
+
+    /// Two arguments that must share a type and do not.
+    fn mismatched_pair(
+        &mut self,
+        function: &str,
+        what: &str,
+        [x, y]: [&Expr; 2],
+        label: &str,
+        span: Span,
+    ) -> Expr {
+        let (xt, yt) = (self.type_name(x.ty), self.type_name(y.ty));
+        self.error(
+            Diagnostic::error(
+                Code::InvalidArgument,
+                format!("`{function}` takes two {what} of one type, found `{xt}` and `{yt}`"),
+                span,
+                label,
+            )
+            .with_label(x.span, format!("this is `{xt}`"))
+            .with_label(y.span, format!("this is `{yt}`")),
+        );
+        error_expr(span)
     }
 
     fn string_arg(&mut self, function: &str, arg: &ast::Expr) -> Expr {
@@ -368,21 +405,13 @@ impl Checker<'_> {
             return error_expr(span);
         }
         if typed_first.ty != typed_second.ty {
-            let (ft, st) = (
-                self.type_name(typed_first.ty),
-                self.type_name(typed_second.ty),
+            return self.mismatched_pair(
+                name,
+                "sets",
+                [&typed_first, &typed_second],
+                "different element types",
+                span,
             );
-            self.error(
-                Diagnostic::error(
-                    Code::InvalidArgument,
-                    format!("`{name}` takes two sets of one type, found `{ft}` and `{st}`"),
-                    span,
-                    "different element types",
-                )
-                .with_label(typed_first.span, format!("this is `{ft}`"))
-                .with_label(typed_second.span, format!("this is `{st}`")),
-            );
-            return error_expr(span);
         }
         let args = if literal_first {
             vec![typed_second, typed_first]
@@ -510,18 +539,13 @@ impl Checker<'_> {
                 let (x, y) = match unify_numeric(x, y) {
                     Ok(pair) => pair,
                     Err((x, y)) => {
-                        let (xt, yt) = (self.type_name(x.ty), self.type_name(y.ty));
-                        self.error(
-                            Diagnostic::error(
-                                Code::InvalidArgument,
-                                format!("`{name}` takes two numbers of one type, found `{xt}` and `{yt}`"),
-                                span,
-                                "different types",
-                            )
-                            .with_label(x.span, format!("this is `{xt}`"))
-                            .with_label(y.span, format!("this is `{yt}`")),
+                        return self.mismatched_pair(
+                            name,
+                            "numbers",
+                            [&x, &y],
+                            "different types",
+                            span,
                         );
-                        return error_expr(span);
                     }
                 };
                 let ty = x.ty;

@@ -37,7 +37,10 @@ unsafe extern "C" fn str_call(env: *const c_void, call: i64, a: i64, b: i64) -> 
     // SAFETY: generated code passes the `env` its `RawRecord` carries, which `decide`
     // points at a `CallEnv` that outlives the call.
     let env = unsafe { &*env.cast::<CallEnv<'_>>() };
-    crate::ir::str_call(env.calls, env.texts, call as u32, a as u64, b as u64)
+    match env.calls.str_calls.get(call as usize) {
+        Some(spec) => crate::ir::str_call(env.calls, env.texts, spec, a as u64, b as u64),
+        None => 0,
+    }
 }
 
 /// `hour_of_day` or `weekday`, for generated code: -1 when it cannot be computed.

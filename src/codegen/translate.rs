@@ -603,6 +603,12 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         self.builder.switch_to_block(cont);
     }
 
+    /// `-x` and `abs(x)` overflow on the smallest int only.
+    fn fail_if_min(&mut self, x: Value, site: u32) {
+        let is_min = self.builder.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+        self.fail_if(is_min, status::OVERFLOW, site);
+    }
+
     fn load_slot(&mut self, slot: u32, kind: Kind) -> Value {
         let offset = (slot as i32) * 8;
         match kind {
@@ -717,8 +723,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 if *kind == Kind::Float {
                     self.builder.ins().fneg(x)
                 } else {
-                    let is_min = self.builder.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-                    self.fail_if(is_min, status::OVERFLOW, *site);
+                    self.fail_if_min(x, *site);
                     self.builder.ins().ineg(x)
                 }
             }
@@ -835,8 +840,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 if *kind == Kind::Float {
                     self.builder.ins().fabs(x)
                 } else {
-                    let is_min = self.builder.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-                    self.fail_if(is_min, status::OVERFLOW, *site);
+                    self.fail_if_min(x, *site);
                     self.builder.ins().iabs(x)
                 }
             }
@@ -917,28 +921,13 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         self.builder.ins().select(negative, lifted, rem)
     }
 
-    /// Calls a helper `fn(env, arg, a, b) -> i64`.
+    /// Calls a helper `fn(env, arg, a, b) -> i64`; every operand is 64-bit (a string
+    /// id, a set value, a timestamp).
     fn call_helper(&mut self, helper: FuncRef, arg: Value, a: Value, b: Value) -> Value {
-        let a = self.as_bits(a);
-        let b = self.as_bits(b);
         let call = self.builder.ins().call(helper, &[self.env, arg, a, b]);
         match self.builder.inst_results(call) {
             [result] => *result,
             _ => self.builder.ins().iconst(types::I64, 0),
-        }
-    }
-
-    /// An operand as the 64 bits its slot would hold.
-    fn as_bits(&mut self, v: Value) -> Value {
-        let ty = self.builder.func.dfg.value_type(v);
-        if ty == types::F64 {
-            self.builder
-                .ins()
-                .bitcast(types::I64, MemFlagsData::new(), v)
-        } else if ty == types::I8 {
-            self.builder.ins().uextend(types::I64, v)
-        } else {
-            v
         }
     }
 

@@ -64,6 +64,11 @@ impl Timestamp {
     }
 
     /// This time plus a policy duration (whole seconds), at most [`Timestamp::MAX`].
+    /// Whole seconds since 1970: what a policy's `timestamp` holds.
+    pub fn unix_seconds(self) -> i64 {
+        (self.0 / 1000) as i64
+    }
+
     pub fn plus_secs(self, secs: u64) -> Timestamp {
         Timestamp(
             self.0

@@ -488,9 +488,20 @@ impl Governor {
         (xxhash_rust::xxh3::xxh3_64(id.as_bytes()) % 10_000) as u32
     }
 
+    /// Encodes a JSON request to be decided at `now`: a left-out clock reads `now`.
+    pub fn encode_json(
+        &self,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<Record, Vec<crate::runtime::record::InputError>> {
+        let mut record = self.guard.encode_json(bytes)?;
+        record.set_filled_clock(self.ir(), now.unix_seconds());
+        Ok(record)
+    }
+
     /// Decides a JSON request at `now`.
     pub fn decide_json(&self, bytes: &[u8], now: Timestamp) -> Governed {
-        match self.guard.encode_json(bytes) {
+        match self.encode_json(bytes, now) {
             Ok(record) => self.decide(&record, now),
             Err(errors) => Governed {
                 decision: Decision::invalid(errors),
@@ -517,11 +528,12 @@ impl Governor {
     /// [`fail_for_audit`] if it fails, before answering.
     pub fn decide_pending(&self, record: &Record, now: Timestamp) -> (Governed, Option<Ticket>) {
         // A request without the policy's clock reads the governor's time, so that a
-        // replay decides as the traffic did.
+        // replay decides as the traffic did. Records from `Governor::encode_json` have
+        // it already; one built elsewhere is copied.
         let at_now;
         let record = if record.clock_filled() {
             let mut copy = record.clone();
-            copy.set_filled_clock(self.ir(), (now.0 / 1000) as i64);
+            copy.set_filled_clock(self.ir(), now.unix_seconds());
             at_now = copy;
             &at_now
         } else {

@@ -256,7 +256,7 @@ impl<'g> Replay<'g> {
                 if !line.rest.is_empty() {
                     return Err("a request line has `at` and `request` only".into());
                 }
-                let governed = match self.governor.guard().encode_json(request.get().as_bytes()) {
+                let governed = match self.governor.encode_json(request.get().as_bytes(), line.at) {
                     Ok(record) => self.governor.decide(&record, line.at),
                     Err(errors) => super::Governed {
                         decision: Decision::invalid(errors),

@@ -3,7 +3,7 @@
 //! engines give one answer (the C module has its own implementation, held to the same
 //! answers by the differential tests).
 
-use super::{Calls, StrFunc};
+use super::{Calls, StrCall, StrFunc};
 use crate::builtins::strings::{self, Case};
 use crate::runtime::record::Record;
 
@@ -22,17 +22,7 @@ pub struct Texts<'a> {
 impl<'a> Texts<'a> {
     /// The text of an interned id; an id no engine can produce reads as `""`.
     fn text(&self, id: u64) -> &'a str {
-        let Ok(id) = usize::try_from(id) else {
-            return "";
-        };
-        match self.literals.get(id) {
-            Some(s) => s,
-            None => self
-                .record
-                .extra_strings
-                .get(id - self.literals.len())
-                .map_or("", String::as_str),
-        }
+        self.record.text_among(self.literals, id).unwrap_or("")
     }
 
     /// The literal ids of a `set<string>` value, sorted and distinct.
@@ -46,13 +36,11 @@ impl<'a> Texts<'a> {
     }
 }
 
-/// Runs `calls.str_calls[call]` on the operands `a` (a string id) and `b` (a string id,
-/// or a `set<string>` value for `StrFunc::InSet`): 0 or 1 for a test, or a length.
+/// Runs the string call `spec` (one of `calls.str_calls`) on the operands `a` (a string
+/// id) and `b` (a string id, or a `set<string>` value for `StrFunc::InSet`): 0 or 1 for
+/// a test, or a length.
 #[inline]
-pub fn str_call(calls: &Calls, texts: Texts<'_>, call: u32, a: u64, b: u64) -> i64 {
-    let Some(spec) = calls.str_calls.get(call as usize) else {
-        return 0;
-    };
+pub fn str_call(calls: &Calls, texts: Texts<'_>, spec: &StrCall, a: u64, b: u64) -> i64 {
     let text = |id: u64, cases: &[Case]| strings::apply(texts.text(id), cases);
     let x = text(a, &spec.a_cases);
     let test = match spec.func {

@@ -212,10 +212,14 @@ fn eval_inner(ctx: &Ctx<'_>, e: &Expr) -> Result<V, Failure> {
                 Some(b) => bits(eval(ctx, b)?),
                 None => 0,
             };
-            let result = super::str_call(&ctx.policy.calls, ctx.texts(), *call, x, y);
-            match ctx.policy.calls.str_calls.get(*call as usize) {
-                Some(spec) if spec.func == super::StrFunc::Len => V::I(result),
-                _ => V::B(result != 0),
+            let Some(spec) = ctx.policy.calls.str_calls.get(*call as usize) else {
+                return Ok(V::B(false));
+            };
+            let result = super::str_call(&ctx.policy.calls, ctx.texts(), spec, x, y);
+            if spec.func == super::StrFunc::Len {
+                V::I(result)
+            } else {
+                V::B(result != 0)
             }
         }
         Expr::StrSet(i) => V::I((super::LITERAL_SET | u64::from(*i)) as i64),

@@ -602,13 +602,8 @@ impl<'p> Lowerer<'p> {
     /// The slot of a set-typed expression: sets are only ever fields, perhaps named by
     /// a `def`.
     fn set_slot(&self, set: &cp::Expr) -> u32 {
-        match &set.kind {
+        match &self.resolve(set).kind {
             cp::ExprKind::Field(id) => *id as u32,
-            cp::ExprKind::Def(id) => self
-                .program
-                .defs
-                .get(*id)
-                .map_or(u32::MAX, |d| self.set_slot(&d.value)),
             _ => u32::MAX,
         }
     }

@@ -60,12 +60,14 @@ impl Record {
     }
 
     /// Gives a left-out clock field the time `secs` instead (a governor deciding at its
-    /// own time, a replay at the line's).
+    /// own time, a replay at the line's); the record then reads as if the host had
+    /// given that time.
     pub fn set_filled_clock(&mut self, policy: &Policy, secs: i64) {
         if let (true, Some(slot)) = (self.clock_filled, policy.clock_slot)
             && let Some(s) = self.slots.get_mut(slot as usize)
         {
             *s = secs as u64;
+            self.clock_filled = false;
         }
     }
 
@@ -111,12 +113,17 @@ impl Record {
 
     /// The text of an interned string id: a policy literal or one of this request's.
     pub fn text<'a>(&'a self, policy: &'a Policy, id: u64) -> Option<&'a str> {
+        self.text_among(&policy.strings, id)
+    }
+
+    /// [`Record::text`] given only the policy's literals (what a compiled guard keeps).
+    pub(crate) fn text_among<'a>(&'a self, literals: &'a [String], id: u64) -> Option<&'a str> {
         let id = usize::try_from(id).ok()?;
-        match policy.strings.get(id) {
+        match literals.get(id) {
             Some(s) => Some(s),
             None => self
                 .extra_strings
-                .get(id - policy.strings.len())
+                .get(id - literals.len())
                 .map(String::as_str),
         }
     }

@@ -630,8 +630,9 @@ fn decide_bytes(
 ) -> Result<(Decision, Option<Ticket>), String> {
     let started = Instant::now();
     let governor = &loaded.governor;
-    let (governed, pending) = match governor.guard().encode_json(bytes) {
-        Ok(record) => governor.decide_pending(&record, SystemClock.now()),
+    let now = SystemClock.now();
+    let (governed, pending) = match governor.encode_json(bytes, now) {
+        Ok(record) => governor.decide_pending(&record, now),
         Err(errors) => {
             if let Some(e) = errors.iter().find(|e| e.field.is_empty()) {
                 return Err(e.message.clone());
