@@ -48,6 +48,17 @@ pub enum Decl {
     /// `clock request.time` (language v1): the timestamp field `now` and `effective`
     /// read.
     Clock(ClockDecl),
+    /// `event incident { … }` (language v1): a kind of event the host posts.
+    Event(EventDecl),
+}
+
+/// `event NAME { fields }`: the schema of one kind of event, written like the request
+/// schema's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDecl {
+    pub name: Name,
+    pub fields: Vec<FieldDecl>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +92,7 @@ impl Decl {
             Decl::Trigger(d) => d.span,
             Decl::Service(d) => d.span,
             Decl::Clock(d) => d.span,
+            Decl::Event(d) => d.span,
             Decl::Fixture(d) => d.span,
             Decl::Test(d) => d.span,
         }
@@ -280,7 +292,11 @@ impl CmpOp {
 pub struct TriggerDecl {
     pub name: Name,
     pub kind: Spanned<WindowKind>,
+    /// The predicate over requests — or, with `where` or when it names an event kind,
+    /// the event kind counted (`count(incident where severity == serious)`).
     pub cond: Expr,
+    /// `where COND` after an event kind.
+    pub filter: Option<Expr>,
     pub within: Spanned<u64>,
     pub by: Option<Path>,
     /// `min N` on a rate: the word as written (the checker insists on `min`) and N.
@@ -308,6 +324,8 @@ pub enum ActionKind {
     Report {
         recipient: Spanned<String>,
         within: Spanned<u64>,
+        /// `per event`: the word as written (the checker insists on `per`).
+        per: Option<Name>,
     },
     Block {
         key: Path,
@@ -345,6 +363,8 @@ pub enum RecoveryItem {
         span: Span,
     },
     Timeout(Spanned<u64>, Span),
+    /// `require report filed`: the word as written (the checker insists on `filed`).
+    RequireReport(Name, Span),
 }
 
 impl RecoveryItem {
@@ -352,7 +372,8 @@ impl RecoveryItem {
         match self {
             RecoveryItem::Cooldown(_, span)
             | RecoveryItem::Approve(_, span)
-            | RecoveryItem::Timeout(_, span) => *span,
+            | RecoveryItem::Timeout(_, span)
+            | RecoveryItem::RequireReport(_, span) => *span,
             RecoveryItem::Ramp { span, .. } => *span,
         }
     }

@@ -105,6 +105,11 @@ codes! {
     DurationTooLong = "E0312", "duration-too-long", "a window, retention, deadline, block or suspension longer than 100 years";
     DefaultOnOptional = "E0125", "invalid-default", "a schema default on an optional field, or a set default other than `{}`";
     InvalidMinimum = "E0313", "invalid-minimum", "`min` on a trigger other than a rate, or a minimum below 1";
+    UnknownEvent = "E0314", "unknown-event", "`where` after a name that is not a declared `event` kind";
+    InvalidEventField = "E0315", "invalid-event-field", "an event's `id` that is not a required `string`, or `aware_at` that is not a `timestamp`";
+    InvalidPerEvent = "E0316", "invalid-per-event", "`report … per event` on a trigger that counts requests, or a word other than `per`";
+    InvalidRecoveryRequirement = "E0317", "invalid-recovery-requirement", "`require report` followed by a word other than `filed`";
+    RequestInEventCondition = "E0318", "request-in-event-condition", "an event trigger's condition reading the request: a `def` over request fields, `tier` or `degraded`";
     InvalidByType = "E0311", "invalid-by-type", "a `by` key of a type that cannot be a key (a set)";
     UnknownFixture = "E0400", "unknown-fixture", "`given` a fixture that is not declared";
     MissingFixtureField = "E0401", "missing-fixture-field", "a fixture without a required schema field";

@@ -260,15 +260,10 @@ impl<'a> Formatter<'a> {
                 ));
             }
             Decl::Schema(d) => self.block(&format!("schema {}", d.name.node), d.span, |f| {
-                for field in &d.fields {
-                    f.item(field.span, false, |f| {
-                        let mut line = format!("{}: {}", field.path.dotted(), type_text(&field.ty));
-                        if let Some(default) = &field.default {
-                            line.push_str(&format!(" = {}", f.expr(default)));
-                        }
-                        f.line(&line);
-                    });
-                }
+                f.field_lines(&d.fields);
+            }),
+            Decl::Event(d) => self.block(&format!("event {}", d.name.node), d.span, |f| {
+                f.field_lines(&d.fields);
             }),
             Decl::Def(d) => {
                 let ty =
@@ -324,8 +319,13 @@ impl<'a> Formatter<'a> {
                     .as_ref()
                     .map(|(word, n)| format!(" {} {}", word.node, f.literal(n.span)))
                     .unwrap_or_default();
+                let filter = d
+                    .filter
+                    .as_ref()
+                    .map(|e| format!(" where {}", f.expr(e)))
+                    .unwrap_or_default();
                 let when = format!(
-                    "when {kind}({}) within {}{by}{min} {} {}",
+                    "when {kind}({}{filter}) within {}{by}{min} {} {}",
                     f.expr(&d.cond),
                     f.literal(d.within.span),
                     d.op.node.as_str(),
@@ -493,6 +493,18 @@ impl<'a> Formatter<'a> {
         }
     }
 
+    fn field_lines(&mut self, fields: &[crate::ast::FieldDecl]) {
+        for field in fields {
+            self.item(field.span, false, |f| {
+                let mut line = format!("{}: {}", field.path.dotted(), type_text(&field.ty));
+                if let Some(default) = &field.default {
+                    line.push_str(&format!(" = {}", f.expr(default)));
+                }
+                f.line(&line);
+            });
+        }
+    }
+
     fn recovery_item(&mut self, item: &RecoveryItem) {
         let line = match item {
             RecoveryItem::Cooldown(d, _) => format!("cooldown {}", self.literal(d.span)),
@@ -506,6 +518,7 @@ impl<'a> Formatter<'a> {
                 )
             }
             RecoveryItem::Timeout(d, _) => format!("timeout {}", self.literal(d.span)),
+            RecoveryItem::RequireReport(word, _) => format!("require report {}", word.node),
         };
         self.line(&line);
     }
@@ -518,10 +531,17 @@ impl<'a> Formatter<'a> {
             },
             ActionKind::Degrade { service } => format!("degrade {}", service.node),
             ActionKind::Notify { channel } => format!("notify {}", self.literal(channel.span)),
-            ActionKind::Report { recipient, within } => format!(
-                "report {} within {}",
+            ActionKind::Report {
+                recipient,
+                within,
+                per,
+            } => format!(
+                "report {} within {}{}",
                 self.literal(recipient.span),
-                self.literal(within.span)
+                self.literal(within.span),
+                per.as_ref()
+                    .map(|word| format!(" {} event", word.node))
+                    .unwrap_or_default()
             ),
             ActionKind::Block { key, for_ } => {
                 format!("block {} for {}", key.dotted(), self.literal(for_.span))

@@ -155,6 +155,10 @@ impl Checker<'_> {
     }
 
     fn tier_expr(&mut self, span: Span) -> Expr {
+        if self.in_event {
+            self.request_in_event("`tier`", span);
+            return error_expr(span);
+        }
         if self.tier_names.is_none() {
             self.error(super::no_tiers(span));
             return error_expr(span);
@@ -250,6 +254,11 @@ impl Checker<'_> {
             }
             Resolved::Def(id) => {
                 let (ty, reads_tier) = self.def_type(id, span);
+                if self.in_event && self.def_reads_request(id) {
+                    let name = path.dotted();
+                    self.request_in_event(&format!("`{name}`, a `def` over request fields"), span);
+                    return error_expr(span);
+                }
                 if reads_tier {
                     if self.in_tier_condition {
                         let name = path.dotted();
@@ -268,6 +277,10 @@ impl Checker<'_> {
                     ty,
                     span,
                 }
+            }
+            Resolved::Degraded if self.in_event => {
+                self.request_in_event("`degraded`", span);
+                error_expr(span)
             }
             Resolved::Degraded => Expr {
                 kind: ExprKind::Degraded,

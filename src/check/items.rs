@@ -242,15 +242,23 @@ impl Checker<'_> {
     }
 
     pub(super) fn check_trigger(&mut self, trigger: &ast::TriggerDecl) -> program::Trigger {
-        let cond = self.in_effect(trigger.effective.as_ref(), &trigger.cond);
+        let event = self.trigger_event(trigger);
+        let (cond, by) = match event {
+            Ok(Some(id)) => self.event_condition(id, trigger),
+            Ok(None) => (
+                self.in_effect(trigger.effective.as_ref(), &trigger.cond),
+                trigger.by.as_ref().and_then(|path| self.by_key(path)),
+            ),
+            Err(()) => (super::expr::error_expr(trigger.cond.span), None),
+        };
+        let event = event.ok().flatten();
         let within_secs = self.positive_duration(&trigger.within, "a trigger window");
-        let by = trigger.by.as_ref().and_then(|path| self.by_key(path));
         let threshold = self.threshold(trigger);
         let min_decisions = self.min_decisions(trigger);
         let actions = trigger
             .actions
             .iter()
-            .filter_map(|action| self.action(action, trigger))
+            .filter_map(|action| self.action(action, trigger, event))
             .collect();
         program::Trigger {
             name: trigger.name.node.clone(),
@@ -258,6 +266,7 @@ impl Checker<'_> {
             cond,
             within_secs,
             by,
+            event,
             op: trigger.op.node,
             threshold,
             min_decisions,
@@ -265,6 +274,24 @@ impl Checker<'_> {
             cites: trigger.cite.iter().map(|c| c.node.clone()).collect(),
             span: trigger.span,
         }
+    }
+
+    /// An event trigger's condition (`where COND`, else every event of the kind) and
+    /// `by` key, read in the event's scope.
+    fn event_condition(
+        &mut self,
+        event: usize,
+        trigger: &ast::TriggerDecl,
+    ) -> (program::Expr, Option<usize>) {
+        let Some(request) = self.enter_event(event) else {
+            return (super::expr::error_expr(trigger.cond.span), None);
+        };
+        let every = ast::Expr::new(ast::ExprKind::Lit(Literal::Bool(true)), trigger.cond.span);
+        let filter = trigger.filter.as_ref().unwrap_or(&every);
+        let cond = self.in_effect(trigger.effective.as_ref(), filter);
+        let by = trigger.by.as_ref().and_then(|path| self.by_key(path));
+        self.leave_event(event, request);
+        (cond, by)
     }
 
     /// `min N` of `rate(P) within W min N > X%`: at least N decisions in the window.
@@ -415,7 +442,12 @@ impl Checker<'_> {
         None
     }
 
-    fn action(&mut self, action: &ast::Action, trigger: &ast::TriggerDecl) -> Option<Action> {
+    fn action(
+        &mut self,
+        action: &ast::Action,
+        trigger: &ast::TriggerDecl,
+        event: Option<usize>,
+    ) -> Option<Action> {
         match &action.kind {
             ActionKind::Suspend { service, for_ } => {
                 let id = self.service_id(service);
@@ -433,15 +465,26 @@ impl Checker<'_> {
             ActionKind::Notify { channel } => Some(Action::Notify {
                 channel: channel.node.clone(),
             }),
-            ActionKind::Report { recipient, within } => Some(Action::Report {
+            ActionKind::Report {
+                recipient,
+                within,
+                per,
+            } => Some(Action::Report {
                 recipient: recipient.node.clone(),
                 within_secs: self.positive_duration(within, "a report deadline"),
+                per_event: match per {
+                    Some(word) => self.per_event(word, event)?,
+                    None => false,
+                },
             }),
             ActionKind::Block { key, for_ } => {
                 let for_secs = self.positive_duration(for_, "a block");
                 match &trigger.by {
                     Some(by) if by.dotted() == key.dotted() => {
-                        let id = self.field_by_path.get(&key.dotted()).copied()?;
+                        let id = match event {
+                            Some(event) => self.blocked_request_field(key, event)?,
+                            None => self.field_by_path.get(&key.dotted()).copied()?,
+                        };
                         Some(Action::Block { key: id, for_secs })
                     }
                     Some(by) => {
@@ -480,6 +523,73 @@ impl Checker<'_> {
                         None
                     }
                 }
+            }
+        }
+    }
+
+    /// `per event` (only on a trigger that counts events).
+    fn per_event(&mut self, word: &ast::Name, event: Option<usize>) -> Option<bool> {
+        if word.node != "per" {
+            self.error(
+                Diagnostic::error(
+                    Code::InvalidPerEvent,
+                    format!("`{} event` after a report's deadline", word.node),
+                    word.span,
+                    "not `per`",
+                )
+                .with_help("write `report \"recipient\" within D per event`"),
+            );
+            return None;
+        }
+        if event.is_none() {
+            self.error(
+                Diagnostic::error(
+                    Code::InvalidPerEvent,
+                    "`per event` on a trigger that counts requests",
+                    word.span,
+                    "this trigger counts no events",
+                )
+                .with_help(
+                    "count an event kind (`count(incident where …)`) to open one report per \
+                     event; a request trigger opens one report per episode",
+                ),
+            );
+            return None;
+        }
+        Some(true)
+    }
+
+    /// An event trigger blocks requests: by the request field of the `by` key's path,
+    /// of the same type.
+    fn blocked_request_field(&mut self, key: &ast::Path, event: usize) -> Option<usize> {
+        let path = key.dotted();
+        let event_ty = self
+            .events
+            .get(event)
+            .and_then(|e| e.fields.iter().find(|f| f.path == path))
+            .map(|f| f.ty)?;
+        match self.field_by_path.get(&path).copied() {
+            Some(id) if self.fields.get(id).is_some_and(|f| f.ty == event_ty) => Some(id),
+            found => {
+                let what = match found.and_then(|id| self.fields.get(id)) {
+                    Some(f) => format!("is a `{}` in the request", self.type_name(f.ty)),
+                    None => "is not a request field".to_string(),
+                };
+                let event_name = self.events.get(event).map_or("", |e| e.name.as_str());
+                let ty = self.type_name(event_ty);
+                self.error(
+                    Diagnostic::error(
+                        Code::BlockKeyMismatch,
+                        format!("`block {path}` blocks requests, but `{path}` {what}"),
+                        key.span,
+                        "no request field to block",
+                    )
+                    .with_help(format!(
+                        "an event trigger blocks the requests whose `{path}` is the event's: \
+                         declare `{path}: {ty}` in `schema request` as in `event {event_name}`"
+                    )),
+                );
+                None
             }
         }
     }
@@ -524,6 +634,7 @@ impl Checker<'_> {
         let mut ramp: Option<((Vec<f64>, u64), Span)> = None;
         let mut timeout: Option<(u64, Span)> = None;
         let mut approvers = Vec::new();
+        let mut require_report_filed = false;
         for item in items {
             match item {
                 RecoveryItem::Cooldown(d, span) => {
@@ -553,6 +664,24 @@ impl Checker<'_> {
                         Code::DuplicateServiceItem,
                     );
                 }
+                RecoveryItem::RequireReport(word, _) => {
+                    if word.node == "filed" {
+                        require_report_filed = true;
+                    } else {
+                        self.error(
+                            Diagnostic::error(
+                                Code::InvalidRecoveryRequirement,
+                                format!("`require report {}` in a recovery", word.node),
+                                word.span,
+                                "not `filed`",
+                            )
+                            .with_help(
+                                "write `require report filed`: approvals then count once the \
+                                 suspending trigger's reports are filed",
+                            ),
+                        );
+                    }
+                }
                 RecoveryItem::Timeout(d, span) => {
                     let secs = self.positive_duration(d, "a recovery timeout");
                     self.once(
@@ -575,6 +704,7 @@ impl Checker<'_> {
             ramp: stages,
             ramp_every_secs: every,
             timeout_secs: timeout.map(|(t, _)| t),
+            require_report_filed,
         }
     }
 

@@ -5,6 +5,7 @@
 //! reported once. A `Program` is returned only when there are no errors.
 
 mod clock;
+pub mod events;
 mod expr;
 mod fixtures;
 pub mod functions;
@@ -75,6 +76,11 @@ struct Checker<'a> {
     zones: Vec<crate::builtins::time::Zone>,
     /// The clock field, once known (`clock PATH`, or `now` at its first use).
     clock: Option<usize>,
+    /// Event kinds, in declaration order.
+    events: Vec<program::EventKind>,
+    event_by_name: HashMap<String, usize>,
+    /// Set while checking an event trigger's condition (the fields are the event's).
+    in_event: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -90,6 +96,7 @@ impl<'a> Checker<'a> {
         let (name, version) = self.policy_header(file);
         self.collect_enums(file);
         self.collect_schema(file);
+        self.collect_events(file);
         self.collect_clock(file);
         self.collect_defs(file);
         let tiers_decl = self.collect_tiers(file);
@@ -128,6 +135,7 @@ impl<'a> Checker<'a> {
             duties,
             triggers,
             services,
+            events: std::mem::take(&mut self.events),
             fixtures,
             tests,
             patterns: std::mem::take(&mut self.patterns),

@@ -10,6 +10,7 @@ pub type DefId = usize;
 pub type TierId = usize;
 pub type DutyId = usize;
 pub type ServiceId = usize;
+pub type EventId = usize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Elem {
@@ -310,7 +311,11 @@ pub enum Action {
     Report {
         recipient: String,
         within_secs: u64,
+        /// `per event`: one report per counted event, due from its awareness time.
+        per_event: bool,
     },
+    /// `key` is the request field blocked (for an event trigger, the request field of
+    /// the same path as the event's `by` key).
     Block {
         key: FieldId,
         for_secs: u64,
@@ -323,7 +328,10 @@ pub struct Trigger {
     pub kind: WindowKind,
     pub cond: Expr,
     pub within_secs: u64,
+    /// A field of the request, or of the event for an event trigger.
     pub by: Option<FieldId>,
+    /// The event kind counted; `None` for a trigger over decisions.
+    pub event: Option<EventId>,
     pub op: CmpOp,
     pub threshold: Threshold,
     /// `rate … min N`: the condition holds only with at least N decisions in the window.
@@ -341,6 +349,9 @@ pub struct Recovery {
     pub ramp: Vec<f64>,
     pub ramp_every_secs: Option<u64>,
     pub timeout_secs: Option<u64>,
+    /// `require report filed`: approvals count only once every report the suspending
+    /// trigger opened is filed.
+    pub require_report_filed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -349,6 +360,20 @@ pub struct Service {
     pub fallback: Option<String>,
     pub recovery: Option<Recovery>,
     pub cites: Vec<String>,
+    pub span: Span,
+}
+
+/// `event NAME { … }`: a kind of event the host posts, with its own fields (ids are
+/// indexes into `fields` here, not into the request's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventKind {
+    pub name: String,
+    pub fields: Vec<Field>,
+    /// `id: string`: the event's own id (reports carry it; a repeat is not counted).
+    pub id_field: Option<FieldId>,
+    /// `aware_at: timestamp`: when the provider became aware; `per event` report
+    /// deadlines count from it.
+    pub aware_field: Option<FieldId>,
     pub span: Span,
 }
 
@@ -392,6 +417,7 @@ pub struct Program {
     pub duties: Vec<Duty>,
     pub triggers: Vec<Trigger>,
     pub services: Vec<Service>,
+    pub events: Vec<EventKind>,
     pub fixtures: Vec<Fixture>,
     pub tests: Vec<Test>,
     /// The patterns of `matches` calls, compiled once (`Builtin::Matches` indexes it).

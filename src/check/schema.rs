@@ -42,7 +42,7 @@ impl Checker<'_> {
         self.check_field_prefixes();
     }
 
-    fn declare_field(&mut self, field: &ast::FieldDecl) {
+    pub(super) fn declare_field(&mut self, field: &ast::FieldDecl) {
         let path = field.path.dotted();
         if let Some(&prev) = self.field_by_path.get(&path) {
             let prev_span = self.fields.get(prev).map(|f| f.span).unwrap_or_default();
@@ -174,7 +174,7 @@ impl Checker<'_> {
     }
 
     /// `user` and `user.age` cannot both be fields: a JSON value is an object or not.
-    fn check_field_prefixes(&mut self) {
+    pub(super) fn check_field_prefixes(&mut self) {
         let mut problems = Vec::new();
         for field in &self.fields {
             let mut prefix = String::new();

@@ -50,10 +50,28 @@ pub enum What {
         trigger: String,
         recipient: String,
         due: Timestamp,
+        /// The event a `per event` report is about: `kind:id`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        about: Option<String>,
+    },
+    ReportAcknowledged {
+        report: u64,
+        by: String,
     },
     ReportFiled {
         report: u64,
         by: String,
+    },
+    ReportClosed {
+        report: u64,
+        by: String,
+    },
+    /// The host posted an event (`POST /v1/events/KIND`, `Governor::post_event`).
+    EventPosted {
+        kind: String,
+        id: String,
+        aware_at: Timestamp,
+        body: serde_json::Value,
     },
     Blocked {
         field: String,
@@ -81,7 +99,10 @@ impl What {
             What::ServiceChanged { .. } => "service_changed",
             What::Notified { .. } => "notified",
             What::ReportOpened { .. } => "report_opened",
+            What::ReportAcknowledged { .. } => "report_acknowledged",
             What::ReportFiled { .. } => "report_filed",
+            What::ReportClosed { .. } => "report_closed",
+            What::EventPosted { .. } => "event_posted",
             What::Blocked { .. } => "blocked",
             What::Unblocked { .. } => "unblocked",
             What::Approved { .. } => "approved",
@@ -113,10 +134,24 @@ impl What {
                 trigger,
                 recipient,
                 due,
+                about,
             } => {
-                format!("report {report} to \"{recipient}\" opened, due {due} (trigger {trigger})")
+                let about = about
+                    .as_ref()
+                    .map(|a| format!(" about {a}"))
+                    .unwrap_or_default();
+                format!(
+                    "report {report} to \"{recipient}\"{about} opened, due {due} (trigger {trigger})"
+                )
+            }
+            What::ReportAcknowledged { report, by } => {
+                format!("report {report} acknowledged by {by}")
             }
             What::ReportFiled { report, by } => format!("report {report} filed by {by}"),
+            What::ReportClosed { report, by } => format!("report {report} closed by {by}"),
+            What::EventPosted {
+                kind, id, aware_at, ..
+            } => format!("event {kind} \"{id}\" posted (aware at {aware_at})"),
             What::Blocked {
                 field,
                 key,

@@ -13,7 +13,9 @@ mod blocks;
 pub mod clock;
 mod events;
 mod operator;
+pub mod posted;
 pub mod replay;
+pub mod reports;
 pub mod service;
 pub mod shared;
 pub mod store;
@@ -53,6 +55,9 @@ pub struct Options {
     pub max_open_reports: usize,
     /// Most reports one trigger keeps open for one `by` key.
     pub max_open_reports_per_key: usize,
+    /// Most posted events kept for the triggers' windows; past it an event is refused
+    /// (the host retries) rather than the store growing without bound.
+    pub max_events: usize,
 }
 
 /// Default of [`Options::max_open_reports`].
@@ -66,11 +71,14 @@ impl Default for Options {
             max_keys: window::DEFAULT_MAX_KEYS,
             max_open_reports: DEFAULT_MAX_OPEN_REPORTS,
             max_open_reports_per_key: DEFAULT_MAX_OPEN_REPORTS_PER_KEY,
+            max_events: posted::DEFAULT_MAX_EVENTS,
         }
     }
 }
 
-/// A report opened by a trigger's `report "recipient" within D`.
+/// A report opened by a trigger's `report "recipient" within D`. Its life: opened →
+/// acknowledged → filed → closed, each step by a named person; it is *open* until it
+/// is filed, and *overdue* when still open after its deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub id: u64,
@@ -78,17 +86,62 @@ pub struct Report {
     pub recipient: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key: Option<String>,
+    /// The event a `per event` report is about.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event: Option<EventRef>,
     pub opened: Timestamp,
     pub due: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub filed: Option<Filed>,
+    pub acknowledged: Option<Step>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub filed: Option<Step>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub closed: Option<Step>,
 }
 
+impl Report {
+    /// `opened`, `acknowledged`, `filed` or `closed`.
+    pub fn stage(&self) -> &'static str {
+        if self.closed.is_some() {
+            "closed"
+        } else if self.filed.is_some() {
+            "filed"
+        } else if self.acknowledged.is_some() {
+            "acknowledged"
+        } else {
+            "opened"
+        }
+    }
+
+    /// Not yet filed.
+    pub fn is_open(&self) -> bool {
+        self.filed.is_none()
+    }
+
+    /// Still open after its deadline.
+    pub fn is_overdue(&self, now: Timestamp) -> bool {
+        self.is_open() && now > self.due
+    }
+}
+
+/// The event a report is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Filed {
+pub struct EventRef {
+    pub kind: String,
+    pub id: String,
+    /// When the provider became aware of it: the deadline counts from here.
+    pub aware_at: Timestamp,
+}
+
+/// One step of a report's life: when, and by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
     pub at: Timestamp,
     pub by: String,
 }
+
+/// The step that files a report (the name the v0 API used).
+pub type Filed = Step;
 
 /// One blocked key of one field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +273,26 @@ struct TriggerCell {
     suppressed: AtomicU64,
 }
 
+impl TriggerCell {
+    fn new(t: &ir::Trigger, options: &Options) -> TriggerCell {
+        TriggerCell {
+            window: match t.by_slot {
+                Some(slot) => Window::Keyed {
+                    slot: slot as usize,
+                    windows: Arc::new(KeyedWindows::new(t.within_secs, options.max_keys)),
+                },
+                None => Window::Global(Arc::new(GlobalWindow::new(
+                    t.within_secs,
+                    t.kind == WindowKind::Rate,
+                ))),
+            },
+            active: AtomicBool::new(false),
+            rising: matches!(t.op, CmpOp::Gt | CmpOp::Ge),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct BlockTable {
     /// Field slot → key → block.
@@ -260,6 +333,10 @@ pub struct Governor {
     next_unblock: AtomicU64,
     reports: Mutex<BTreeMap<u64, Report>>,
     next_report: AtomicU64,
+    /// One per event kind the policy declares.
+    event_kinds: Vec<posted::EventCell>,
+    /// The events kept for the windows, oldest first.
+    kept_events: Mutex<posted::Kept>,
     store: Option<Arc<Store>>,
     shared: Option<Arc<dyn shared::Shared>>,
     service_slot: Option<usize>,
@@ -293,21 +370,12 @@ impl Governor {
         let triggers = policy
             .triggers
             .iter()
-            .map(|t| TriggerCell {
-                window: match t.by_slot {
-                    Some(slot) => Window::Keyed {
-                        slot: slot as usize,
-                        windows: Arc::new(KeyedWindows::new(t.within_secs, options.max_keys)),
-                    },
-                    None => Window::Global(Arc::new(GlobalWindow::new(
-                        t.within_secs,
-                        t.kind == WindowKind::Rate,
-                    ))),
-                },
-                active: AtomicBool::new(false),
-                rising: matches!(t.op, CmpOp::Gt | CmpOp::Ge),
-                suppressed: AtomicU64::new(0),
-            })
+            .map(|t| TriggerCell::new(t, &options))
+            .collect();
+        let event_kinds = policy
+            .events
+            .iter()
+            .map(|kind| posted::EventCell::new(kind, &options))
             .collect();
         let slot_of = |path: &str| policy.fields.iter().position(|f| f.path == path);
         let governor = Governor {
@@ -318,6 +386,8 @@ impl Governor {
             next_unblock: AtomicU64::new(u64::MAX),
             reports: Mutex::new(BTreeMap::new()),
             next_report: AtomicU64::new(1),
+            event_kinds,
+            kept_events: Mutex::new(posted::Kept::default()),
             store,
             shared: None,
             service_slot: (!policy.services.is_empty())
@@ -392,7 +462,7 @@ impl Governor {
                     lock(&self.reports).insert(*id, report);
                 }
             }
-            StateWrite::Service(_, None) | StateWrite::Report(_, None) => {}
+            StateWrite::Service(_, None) | StateWrite::Report(_, None) | StateWrite::Event(..) => {}
         }
     }
 
@@ -465,7 +535,8 @@ impl Governor {
             self.next_report.fetch_max(id + 1, Ordering::AcqRel);
             reports.insert(id, report);
         }
-        Ok(())
+        drop(reports);
+        self.restore_events(snapshot.events)
     }
 
     fn field_slot(&self, path: &str) -> Option<usize> {
@@ -753,6 +824,15 @@ impl Governor {
     /// Writes events to the audit log with the state writes, durably, and stamps each
     /// event with its record's sequence number.
     fn persist(&self, events: &mut [Event], writes: Vec<StateWrite>) -> Result<(), GovernError> {
+        // Events stay on the replica that took them (its windows count them).
+        let shared_writes: Vec<StateWrite> = match &self.shared {
+            Some(_) => writes
+                .iter()
+                .filter(|w| !matches!(w, StateWrite::Event(..)))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
         // Durable here first; then the other replicas are told (and told again until
         // Redis acknowledges: `server::redis_state`).
         let committed = match &self.store {
@@ -766,7 +846,7 @@ impl Governor {
                         retain_until: None,
                     })
                     .collect();
-                store.commit(entries, writes.clone()).map(|ticket| {
+                store.commit(entries, writes).map(|ticket| {
                     for (event, seq) in events.iter_mut().zip(ticket.first_seq..) {
                         event.seq = Some(seq);
                     }
@@ -775,9 +855,9 @@ impl Governor {
             None => Ok(()),
         };
         if let Some(shared) = &self.shared
-            && !writes.is_empty()
+            && !shared_writes.is_empty()
         {
-            shared.publish(&writes);
+            shared.publish(&shared_writes);
         }
         Ok(committed?)
     }

@@ -71,6 +71,19 @@ impl Governor {
         role: Option<&str>,
         now: Timestamp,
     ) -> Result<Vec<Event>, GovernError> {
+        if let Some(index) = self.services.iter().position(|s| s.name == name) {
+            let open = self.reports_blocking_approval(index);
+            if !open.is_empty() {
+                let listed: Vec<String> = open
+                    .iter()
+                    .map(|r| format!("report {} to \"{}\" (due {})", r.id, r.recipient, r.due))
+                    .collect();
+                return Err(GovernError::Refused(format!(
+                    "approvals of `{name}`'s recovery count once its reports are filed; open: {}",
+                    listed.join(", ")
+                )));
+            }
+        }
         self.operate(name, now, |m| {
             let (role, changes) = m.approve(now, by, role)?;
             let approved = Event::new(

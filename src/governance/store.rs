@@ -1,7 +1,9 @@
 //! The durable state store and audit log: one redb file.
 //!
 //! Tables: `services` (name → state), `blocks` (field and key → block), `reports`
-//! (id → report), `audit` (sequence number → record) and `meta` (the chain's head).
+//! (id → report), `events` (number → an event the host posted, kept while a trigger's
+//! window can still count it), `audit` (sequence number → record) and `meta` (the
+//! chain's head).
 //!
 //! Every record of the audit log is hash-chained: its hash covers the previous
 //! record's hash, its sequence number, time, kind, retention deadline and the SHA-256
@@ -38,6 +40,7 @@ use super::lock;
 const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("services");
 const BLOCKS: TableDefinition<&str, &str> = TableDefinition::new("blocks");
 const REPORTS: TableDefinition<u64, &str> = TableDefinition::new("reports");
+const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
 const AUDIT: TableDefinition<u64, &str> = TableDefinition::new("audit");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 const HEAD: &str = "head";
@@ -114,6 +117,8 @@ pub enum StateWrite {
     Service(String, Option<String>),
     Block(String, Option<String>),
     Report(u64, Option<String>),
+    /// An event the host posted (kept on this replica only).
+    Event(u64, Option<String>),
 }
 
 /// One record of the audit log, as stored.
@@ -189,6 +194,7 @@ pub struct Snapshot {
     pub services: Vec<(String, String)>,
     pub blocks: Vec<(String, String)>,
     pub reports: Vec<(u64, String)>,
+    pub events: Vec<(u64, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,6 +237,7 @@ impl Store {
                 txn.open_table(t).map_err(|e| fail(e.into()))?;
             }
             txn.open_table(REPORTS).map_err(|e| fail(e.into()))?;
+            txn.open_table(EVENTS).map_err(|e| fail(e.into()))?;
             let audit = txn.open_table(AUDIT).map_err(|e| fail(e.into()))?;
             let last = audit.last().map_err(|e| fail(e.into()))?;
             match last {
@@ -432,6 +439,10 @@ impl Store {
             for row in txn.open_table(REPORTS)?.iter()? {
                 let (k, v) = row?;
                 snapshot.reports.push((k.value(), v.value().to_string()));
+            }
+            for row in txn.open_table(EVENTS)?.iter()? {
+                let (k, v) = row?;
+                snapshot.events.push((k.value(), v.value().to_string()));
             }
             Ok(snapshot)
         })
@@ -645,6 +656,7 @@ fn commit_group(db: &Database, group: &[Op]) -> Result<(), redb::Error> {
         let mut services = txn.open_table(SERVICES)?;
         let mut blocks = txn.open_table(BLOCKS)?;
         let mut reports = txn.open_table(REPORTS)?;
+        let mut events = txn.open_table(EVENTS)?;
         let mut head = None;
         for op in group {
             for (seq, text) in &op.records {
@@ -672,6 +684,12 @@ fn commit_group(db: &Database, group: &[Op]) -> Result<(), redb::Error> {
                     }
                     StateWrite::Report(k, None) => {
                         reports.remove(*k)?;
+                    }
+                    StateWrite::Event(k, Some(v)) => {
+                        events.insert(*k, v.as_str())?;
+                    }
+                    StateWrite::Event(k, None) => {
+                        events.remove(*k)?;
                     }
                 }
             }

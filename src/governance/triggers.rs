@@ -2,10 +2,26 @@
 //! starts to hold, and the reports they open.
 
 use super::{
-    Action, Block, Compact, Event, Filed, GovernError, Governor, Ordering, Record, Report,
-    STATE_ACTIVE, STATE_SUSPENDED, ServiceState, StateWrite, StoreError, Tally, Threshold,
-    Timestamp, TriggerCell, What, Window, WindowKind, human_duration, ir, lock, ordered, read,
+    Action, Block, Compact, Event, EventRef, Governor, Ordering, Record, Report, STATE_ACTIVE,
+    STATE_SUSPENDED, ServiceState, StateWrite, Tally, Threshold, Timestamp, TriggerCell, What,
+    Window, WindowKind, human_duration, ir, lock, ordered, read,
 };
+
+/// The event a trigger counted, for the reports it opens `per event`.
+#[derive(Debug, Clone)]
+pub(super) struct Counted<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub aware_at: Timestamp,
+}
+
+/// What counting does besides counting: fire the actions (live), or only bring the
+/// episodes up to date (a restart counting the stored events again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Firing {
+    Live,
+    Restore,
+}
 
 impl Governor {
     /// Counts a judged decision in every trigger's window and fires those whose
@@ -17,25 +33,64 @@ impl Governor {
         now: Timestamp,
         events: &mut Vec<Event>,
     ) {
-        let layout = self.ir().layout;
-        for (index, (cell, trigger)) in self.triggers.iter().zip(&self.ir().triggers).enumerate() {
-            let hit = compact.bit(layout.triggers, index);
+        let ir = self.ir();
+        let layout = ir.layout;
+        self.count(
+            (&self.triggers, ir),
+            record,
+            |index| compact.bit(layout.triggers, index),
+            now,
+            (Firing::Live, None),
+            events,
+        );
+    }
+
+    /// Counts one decision or event in the windows of `cells` (the triggers of
+    /// `policy`, whose fields `record` has); `hit(i)` says whether trigger `i`'s
+    /// predicate held.
+    pub(super) fn count(
+        &self,
+        (cells, policy): (&[TriggerCell], &ir::Policy),
+        record: &Record,
+        hit: impl Fn(usize) -> bool,
+        now: Timestamp,
+        (firing, counted): (Firing, Option<&Counted<'_>>),
+        events: &mut Vec<Event>,
+    ) {
+        for (index, (cell, trigger)) in cells.iter().zip(&policy.triggers).enumerate() {
+            let hit = hit(index);
+            let shared = |key, hit| match firing {
+                Firing::Live => self.shared_count(trigger, key, now, hit),
+                Firing::Restore => None,
+            };
+            let fire = |key: Option<&str>, tally, new_episode, events: &mut Vec<Event>| {
+                if firing == Firing::Live {
+                    let context = Context {
+                        trigger,
+                        key,
+                        tally,
+                        new_episode,
+                        counted: counted.filter(|_| hit),
+                    };
+                    self.fire(cell, context, now, events);
+                }
+            };
             match &cell.window {
                 Window::Global(window) => {
                     if !hit && cell.rising {
                         window.record_miss(now);
                         if trigger.kind == WindowKind::Rate {
-                            self.shared_count(trigger, None, now, false);
+                            shared(None, false);
                         }
                         continue;
                     }
                     let local = window.record(now, hit);
-                    let tally = self.shared_count(trigger, None, now, hit).unwrap_or(local);
+                    let tally = shared(None, hit).unwrap_or(local);
                     let holds = condition_holds(trigger, tally);
                     let was = cell.active.swap(holds, Ordering::AcqRel);
                     if holds {
                         let goes_on = was && episode_went_on(trigger, cell.rising, tally, hit);
-                        self.fire(cell, trigger, None, tally, !goes_on, now, events);
+                        fire(None, tally, !goes_on, events);
                     }
                 }
                 Window::Keyed { slot, windows } => {
@@ -43,10 +98,10 @@ impl Governor {
                         continue;
                     }
                     // A request without the key is not counted by this trigger.
-                    let Some(key) = record.value_text(self.ir(), *slot) else {
+                    let Some(key) = record.value_text(policy, *slot) else {
                         continue;
                     };
-                    let shared = self.shared_count(trigger, Some(&key), now, hit);
+                    let shared = shared(Some(&key), hit);
                     if !hit && cell.rising {
                         // As without `by`: a miss counts in a rate's total but is not
                         // an evaluation, so it neither fires nor ends an episode.
@@ -60,7 +115,7 @@ impl Governor {
                         let tally = shared.unwrap_or(keyed.tally);
                         let goes_on =
                             keyed.was_active && episode_went_on(trigger, cell.rising, tally, hit);
-                        self.fire(cell, trigger, Some(&key), tally, !goes_on, now, events);
+                        fire(Some(&key), tally, !goes_on, events);
                     }
                 }
             }
@@ -70,17 +125,20 @@ impl Governor {
     /// A trigger's condition held: take its actions. State-changing actions apply
     /// whenever it holds (a suspension is not repeated, a relapse is caught);
     /// messages — `notify`, `report` — go once per episode.
-    #[allow(clippy::too_many_arguments)] // one firing's whole context, read once each
-    pub(super) fn fire(
+    fn fire(
         &self,
         cell: &TriggerCell,
-        trigger: &ir::Trigger,
-        key: Option<&str>,
-        tally: Tally,
-        new_episode: bool,
+        context: Context<'_>,
         now: Timestamp,
         events: &mut Vec<Event>,
     ) {
+        let Context {
+            trigger,
+            key,
+            tally,
+            new_episode,
+            counted,
+        } = context;
         let mut messages = Vec::new();
         if new_episode {
             messages.push(Event::new(
@@ -147,19 +205,35 @@ impl Governor {
                 Action::Report {
                     recipient,
                     within_secs,
-                } if new_episode => {
+                    per_event,
+                } if new_episode || *per_event => {
+                    // `per event`: one report per counted event, due from when the
+                    // provider became aware of it.
+                    let about = match (per_event, counted) {
+                        (true, Some(counted)) => Some(counted),
+                        (true, None) => continue,
+                        (false, _) => None,
+                    };
                     if !self.may_open_report(&trigger.name, key) {
                         cell.suppressed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
+                    let from = about.map_or(now, |a| a.aware_at);
                     let report = Report {
                         id: self.next_report.fetch_add(1, Ordering::AcqRel),
                         trigger: trigger.name.clone(),
                         recipient: recipient.clone(),
                         key: key.map(str::to_string),
+                        event: about.map(|a| EventRef {
+                            kind: a.kind.to_string(),
+                            id: a.id.to_string(),
+                            aware_at: a.aware_at,
+                        }),
                         opened: now,
-                        due: now.plus_secs(*within_secs),
+                        due: from.plus_secs(*within_secs),
+                        acknowledged: None,
                         filed: None,
+                        closed: None,
                     };
                     if let Ok(text) = serde_json::to_string(&report) {
                         writes.push(StateWrite::Report(report.id, Some(text)));
@@ -171,6 +245,7 @@ impl Governor {
                             trigger: trigger.name.clone(),
                             recipient: recipient.clone(),
                             due: report.due,
+                            about: about.map(|a| format!("{}:{}", a.kind, a.id)),
                         },
                     ));
                     lock(&self.reports).insert(report.id, report);
@@ -233,45 +308,16 @@ impl Governor {
             .filter(|(_, n)| *n > 0)
             .collect()
     }
+}
 
-    /// Marks an open report filed.
-    pub fn file_report(
-        &self,
-        id: u64,
-        by: &str,
-        now: Timestamp,
-    ) -> Result<Vec<Event>, GovernError> {
-        let mut events = Vec::new();
-        self.lift_expired_blocks(now, &mut events);
-        let mut reports = lock(&self.reports);
-        let report = reports
-            .get_mut(&id)
-            .ok_or_else(|| GovernError::Unknown(format!("there is no report {id}")))?;
-        if let Some(filed) = &report.filed {
-            return Err(GovernError::Refused(format!(
-                "report {id} was already filed by {} at {}",
-                filed.by, filed.at
-            )));
-        }
-        let mut updated = report.clone();
-        updated.filed = Some(Filed {
-            at: now,
-            by: by.to_string(),
-        });
-        let text = serde_json::to_string(&updated)
-            .map_err(|e| StoreError(format!("cannot encode a report: {e}")))?;
-        let mut filed = vec![Event::new(
-            now,
-            What::ReportFiled {
-                report: id,
-                by: by.to_string(),
-            },
-        )];
-        self.persist(&mut filed, vec![StateWrite::Report(id, Some(text))])?;
-        *report = updated;
-        events.append(&mut filed);
-        Ok(events)
-    }
+/// One firing's whole context.
+struct Context<'a> {
+    trigger: &'a ir::Trigger,
+    key: Option<&'a str>,
+    tally: Tally,
+    new_episode: bool,
+    /// The event counted, when this firing counted one that matched.
+    counted: Option<&'a Counted<'a>>,
 }
 
 /// The share of decisions in the window where the predicate held, in percent.

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::{
-    Action, ArithOp, Calls, Duty, Enum, Expr, Field, FieldType, Kind, Layout, Loc, Policy, Report,
-    Require, Rule, Service, Site, StrCall, StrFunc, Threshold, Tier, Trigger,
+    Action, ArithOp, Calls, Duty, Enum, EventKind, Expr, Field, FieldType, Kind, Layout, Loc,
+    Policy, Report, Require, Rule, Service, Site, StrCall, StrFunc, Threshold, Tier, Trigger,
 };
 use crate::ast::CmpOp;
 use crate::builtins::strings::Case;
@@ -15,20 +15,95 @@ use crate::syntax::span::Span;
 
 /// Lowers a checked program. `sources` turns spans into line and column numbers.
 pub fn lower(program: &Program, sources: &SourceMap) -> Policy {
-    let mut lowerer = Lowerer {
-        program,
-        sources,
-        strings: Vec::new(),
-        string_ids: HashMap::new(),
-        sites: Vec::new(),
-        defs: vec![None; program.defs.len()],
-        calls: Calls {
-            patterns: program.patterns.clone(),
-            zones: program.zones.clone(),
-            ..Calls::default()
-        },
+    let mut policy = lower_part(program, sources);
+    policy.events = program
+        .events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| lower_event(program, index, event, sources))
+        .collect();
+    policy
+}
+
+/// An event kind as a policy of its own: its fields, and the triggers that count it as
+/// trigger predicates (no tiers, rules or duties), so that the same engines judge it.
+fn lower_event(
+    program: &Program,
+    index: usize,
+    event: &cp::EventKind,
+    sources: &SourceMap,
+) -> EventKind {
+    let part = Program {
+        name: program.name.clone(),
+        version: program.version.clone(),
+        enums: program.enums.clone(),
+        fields: event.fields.clone(),
+        defs: program.defs.clone(),
+        tiers: Vec::new(),
+        default: crate::ast::Outcome::Allow,
+        rules: Vec::new(),
+        duties: Vec::new(),
+        triggers: Vec::new(),
+        services: Vec::new(),
+        events: Vec::new(),
+        fixtures: Vec::new(),
+        tests: Vec::new(),
+        patterns: program.patterns.clone(),
+        zones: program.zones.clone(),
     };
+    let mut policy = lower_part(&part, sources);
+    let mut lowerer = Lowerer::new(&part, sources);
+    lowerer.strings = std::mem::take(&mut policy.strings);
+    lowerer.string_ids = lowerer
+        .strings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), i as u32))
+        .collect();
+    lowerer.sites = std::mem::take(&mut policy.sites);
+    lowerer.calls = std::mem::take(&mut policy.calls);
+    policy.triggers = program
+        .triggers
+        .iter()
+        .filter(|t| t.event == Some(index))
+        .map(|t| lowerer.trigger(t))
+        .collect();
+    let loc = lowerer.loc(event.span);
+    policy.strings = lowerer.strings;
+    policy.sites = lowerer.sites;
+    policy.calls = lowerer.calls;
+    policy.layout = Layout::new(0, 0, 0, policy.triggers.len());
+    EventKind {
+        name: event.name.clone(),
+        id_slot: event.id_field.map(|f| f as u32),
+        aware_slot: event.aware_field.map(|f| f as u32),
+        loc,
+        policy,
+    }
+}
+
+/// The request part of a program: everything but the triggers that count events.
+fn lower_part(program: &Program, sources: &SourceMap) -> Policy {
+    let mut lowerer = Lowerer::new(program, sources);
     lowerer.policy()
+}
+
+impl<'p> Lowerer<'p> {
+    fn new(program: &'p Program, sources: &'p SourceMap) -> Self {
+        Lowerer {
+            program,
+            sources,
+            strings: Vec::new(),
+            string_ids: HashMap::new(),
+            sites: Vec::new(),
+            defs: vec![None; program.defs.len()],
+            calls: Calls {
+                patterns: program.patterns.clone(),
+                zones: program.zones.clone(),
+                ..Calls::default()
+            },
+        }
+    }
 }
 
 struct Lowerer<'p> {
@@ -162,7 +237,12 @@ impl Lowerer<'_> {
             first_require += duty.requires.len();
             duties.push(duty);
         }
-        let triggers: Vec<Trigger> = p.triggers.iter().map(|t| self.trigger(t)).collect();
+        let triggers: Vec<Trigger> = p
+            .triggers
+            .iter()
+            .filter(|t| t.event.is_none())
+            .map(|t| self.trigger(t))
+            .collect();
         let services = p
             .services
             .iter()
@@ -191,6 +271,7 @@ impl Lowerer<'_> {
             calls: std::mem::take(&mut self.calls),
             clock_slot: p.fields.iter().position(|f| f.clock).map(|s| s as u32),
             layout,
+            events: Vec::new(),
         }
     }
 
@@ -256,9 +337,11 @@ impl Lowerer<'_> {
                     cp::Action::Report {
                         recipient,
                         within_secs,
+                        per_event,
                     } => Action::Report {
                         recipient: recipient.clone(),
                         within_secs: *within_secs,
+                        per_event: *per_event,
                     },
                     cp::Action::Block { key, for_secs } => Action::Block {
                         key_slot: *key as u32,

@@ -321,7 +321,11 @@ pub enum Action {
     Report {
         recipient: String,
         within_secs: u64,
+        /// One report per counted event (an event trigger's `per event`).
+        per_event: bool,
     },
+    /// `key_slot` is the request field blocked (an event trigger reads its key from the
+    /// event's `by` field, of the same path).
     Block {
         key_slot: u32,
         for_secs: u64,
@@ -376,6 +380,21 @@ pub struct Policy {
     pub clock_slot: Option<u32>,
     pub calls: Calls,
     pub layout: Layout,
+    /// The event kinds the policy declares.
+    pub events: Vec<EventKind>,
+}
+
+/// An event kind, compiled as a policy of its own: its fields are the event's, and its
+/// triggers are the ones that count this kind (their predicates over the event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventKind {
+    pub name: String,
+    pub policy: Policy,
+    /// The event's `id` field.
+    pub id_slot: Option<u32>,
+    /// The event's `aware_at` field.
+    pub aware_slot: Option<u32>,
+    pub loc: Loc,
 }
 
 /// The tables string functions read at run time, shared by the interpreter and the

@@ -134,7 +134,11 @@ pub fn print(policy: &Policy) -> String {
                 Action::Report {
                     recipient,
                     within_secs,
-                } => format!("report {recipient:?} within {within_secs}s"),
+                    per_event,
+                } => format!(
+                    "report {recipient:?} within {within_secs}s{}",
+                    if *per_event { " per event" } else { "" }
+                ),
                 Action::Block { key_slot, for_secs } => {
                     format!("block slot {key_slot} for {for_secs}s")
                 }
@@ -144,6 +148,25 @@ pub fn print(policy: &Policy) -> String {
     }
     for (i, s) in policy.services.iter().enumerate() {
         let _ = writeln!(out, "service {i} {} fallback {:?}", s.name, s.fallback);
+    }
+    for (i, kind) in policy.events.iter().enumerate() {
+        let slot = |s: Option<u32>| s.map_or("none".to_string(), |s| format!("slot {s}"));
+        let _ = writeln!(
+            out,
+            "event {i} {} id {} aware_at {} {{",
+            kind.name,
+            slot(kind.id_slot),
+            slot(kind.aware_slot)
+        );
+        // The kind's own fields, literals and triggers, indented; not its header.
+        for line in print(&kind.policy)
+            .lines()
+            .skip(2)
+            .filter(|l| !l.starts_with("enum "))
+        {
+            let _ = writeln!(out, "  {line}");
+        }
+        let _ = writeln!(out, "}}");
     }
     out
 }

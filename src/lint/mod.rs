@@ -421,7 +421,9 @@ impl<'a> Context<'a> {
                 out.push((&r.cond, format!("`require` of duty `{}`", d.name)));
             }
         }
-        for t in &p.triggers {
+        // An event trigger's condition reads the event's fields, not the request's:
+        // the request analyses do not apply to it.
+        for t in p.triggers.iter().filter(|t| t.event.is_none()) {
             out.push((&t.cond, format!("trigger `{}`", t.name)));
         }
         out

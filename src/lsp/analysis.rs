@@ -276,7 +276,12 @@ impl Analysis {
             Decl::Trigger(t) => self.define(t.name.span, Symbol::Trigger(t.name.node.clone())),
             Decl::Service(s) => self.define(s.name.span, Symbol::Service(s.name.node.clone())),
             Decl::Fixture(f) => self.define(f.name.span, Symbol::Fixture(f.name.node.clone())),
-            Decl::Policy(_) | Decl::Use(_) | Decl::Default(_) | Decl::Test(_) | Decl::Clock(_) => {}
+            Decl::Policy(_)
+            | Decl::Use(_)
+            | Decl::Default(_)
+            | Decl::Test(_)
+            | Decl::Clock(_)
+            | Decl::Event(_) => {}
         }
     }
 
@@ -766,6 +771,27 @@ impl Analysis {
                             OutlineKind::Enum,
                             e.name.span,
                             members,
+                        )
+                    }
+                    Decl::Event(e) => {
+                        let fields = e
+                            .fields
+                            .iter()
+                            .map(|f| Outline {
+                                name: f.path.dotted(),
+                                detail: self.slice(f.ty.span).to_string(),
+                                kind: OutlineKind::Field,
+                                span: f.span,
+                                selection: f.path.span,
+                                children: vec![],
+                            })
+                            .collect();
+                        item(
+                            &format!("event {}", e.name.node),
+                            "",
+                            OutlineKind::Struct,
+                            e.name.span,
+                            fields,
                         )
                     }
                     Decl::Schema(s) => {

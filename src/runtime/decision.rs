@@ -259,13 +259,19 @@ impl Decision {
     }
 }
 
-fn failure(policy: &Policy, compact: &Compact) -> Decision {
-    let site = compact.word(crate::ir::Layout::SITE) as usize;
-    let (id, what) = match compact.status() {
+/// A failed evaluation's status as a reason id and a phrase: `("overflow", "integer
+/// overflow")`.
+pub fn failure_kind(status: u64) -> (&'static str, &'static str) {
+    match status {
         status::OVERFLOW => ("overflow", "integer overflow"),
         status::DIVISION_BY_ZERO => ("division-by-zero", "division by zero"),
         _ => ("failure", "evaluation failure"),
-    };
+    }
+}
+
+fn failure(policy: &Policy, compact: &Compact) -> Decision {
+    let site = compact.word(crate::ir::Layout::SITE) as usize;
+    let (id, what) = failure_kind(compact.status());
     let (message, loc) = match policy.sites.get(site) {
         Some(s) => (
             format!("{what} in `{}`: the request cannot be judged", s.text),

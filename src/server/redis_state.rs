@@ -143,6 +143,7 @@ impl RedisShared {
             StateWrite::Service(name, _) => format!("{}row:service:{name}", self.prefix),
             StateWrite::Block(key, _) => format!("{}row:block:{key}", self.prefix),
             StateWrite::Report(id, _) => format!("{}row:report:{id}", self.prefix),
+            StateWrite::Event(id, _) => format!("{}row:event:{id}", self.prefix),
         }
     }
 
@@ -388,7 +389,8 @@ impl Shared for RedisShared {
                 let body = match row {
                     StateWrite::Service(_, v)
                     | StateWrite::Block(_, v)
-                    | StateWrite::Report(_, v) => v.clone(),
+                    | StateWrite::Report(_, v)
+                    | StateWrite::Event(_, v) => v.clone(),
                 };
                 let count = rows
                     .known

@@ -151,6 +151,10 @@ pub enum Tok<'src> {
     Clock,
     #[token("effective")]
     Effective,
+    #[token("event")]
+    Event,
+    #[token("where")]
+    Where,
 
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'src str),
@@ -433,6 +437,8 @@ impl Tok<'_> {
             Tok::Set => "set",
             Tok::Clock => "clock",
             Tok::Effective => "effective",
+            Tok::Event => "event",
+            Tok::Where => "where",
             Tok::LBrace => "{",
             Tok::RBrace => "}",
             Tok::LParen => "(",

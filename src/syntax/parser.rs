@@ -164,7 +164,7 @@ fn stray_text(tokens: &[(Span, Tok<'_>)]) -> Diagnostic {
     .with_help(
         "declarations start with `policy`, `use`, `enum`, `schema`, `def`, `tiers`, \
          `default`, `allow`, `deny`, `escalate`, `duty`, `trigger`, `service`, \
-         `fixture`, `test` or `clock`",
+         `fixture`, `test`, `clock` or `event`",
     )
 }
 
@@ -187,6 +187,7 @@ fn starts_declaration(tok: &Tok<'_>) -> bool {
             | Tok::Fixture
             | Tok::Test
             | Tok::Clock
+            | Tok::Event
     )
 }
 
@@ -205,7 +206,7 @@ fn opens_declaration(tokens: &[(Span, Tok<'_>)], i: usize) -> bool {
                 && (matches!(next, Some(Tok::When))
                     || matches!((next, after_name), (Some(Tok::Ident(_)), Some(Tok::When))))
         }
-        Tok::Service => matches!(next, Some(Tok::Ident(_))),
+        Tok::Service | Tok::Event => matches!(next, Some(Tok::Ident(_))),
         Tok::Test => matches!(next, Some(Tok::Str(_))),
         other => starts_declaration(other),
     }

@@ -20,6 +20,15 @@ fn format(text: &str) -> String {
 fn ir_without_locations(text: &str) -> String {
     let policy = Policy::check("p.bylaw", text).unwrap_or_else(|d| panic!("{d}"));
     let mut ir = policy.ir;
+    clear_locations(&mut ir);
+    format!("{ir:?}")
+}
+
+fn clear_locations(ir: &mut bylaw::ir::Policy) {
+    for kind in &mut ir.events {
+        kind.loc = Default::default();
+        clear_locations(&mut kind.policy);
+    }
     for t in &mut ir.tiers {
         t.loc = Default::default();
     }
@@ -44,7 +53,6 @@ fn ir_without_locations(text: &str) -> String {
         s.loc = Default::default();
         s.text = Default::default();
     }
-    format!("{ir:?}")
 }
 
 fn assert_properties(name: &str, text: &str) {

@@ -346,7 +346,8 @@ fn reports_stay_listed_until_filed_once() {
         ("regulator", at(2 + 15 * 86_400), true)
     );
     let filed = g.file_report(report.id, "erin", at(120)).unwrap();
-    assert_eq!(kinds(&filed), ["report_filed"]);
+    // Filing a report nobody had acknowledged acknowledges it too, by the same person.
+    assert_eq!(kinds(&filed), ["report_acknowledged", "report_filed"]);
     assert!(matches!(
         g.file_report(report.id, "erin", at(121)),
         Err(GovernError::Refused(_))

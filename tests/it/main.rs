@@ -9,6 +9,7 @@ mod corrupt;
 mod crash;
 pub(crate) mod differential;
 mod durable;
+mod events;
 mod fail_closed;
 mod format;
 mod frontend;

@@ -25,7 +25,7 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
         _ => {}
     });
     for t in &cx.program.triggers {
-        if let Some(by) = t.by {
+        if let (Some(by), None) = (t.by, t.event) {
             mark(by);
         }
         for a in &t.actions {
