@@ -16,6 +16,7 @@
     reason = "the `Err` of the request checks is the HTTP response, returned at once"
 )]
 
+mod admin;
 pub mod redis_state;
 pub mod reload;
 
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -38,14 +39,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::governance::clock::{Clock, SystemClock, Timestamp};
-use crate::governance::replay::Command;
 use crate::governance::store::{Store, Ticket};
-use crate::governance::{Event, GovernError, Governor, Options, What, lock};
+use crate::governance::{Event, Governor, Options, What, lock};
 use crate::runtime::decision::Decision;
 
 /// How the server runs.
@@ -491,16 +491,16 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/policy", get(policy))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/v1/status", get(status))
-        .route("/v1/services/{name}/suspend", post(suspend))
-        .route("/v1/services/{name}/resume", post(resume))
-        .route("/v1/services/{name}/approve", post(approve))
-        .route("/v1/reports", get(reports))
-        .route("/v1/reports/{id}/file", post(file_report))
-        .route("/v1/blocks", post(block))
-        .route("/v1/blocks/{field}/{key}", delete(unblock))
-        .route("/v1/audit", get(audit_log))
-        .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/status", get(admin::status))
+        .route("/v1/services/{name}/suspend", post(admin::suspend))
+        .route("/v1/services/{name}/resume", post(admin::resume))
+        .route("/v1/services/{name}/approve", post(admin::approve))
+        .route("/v1/reports", get(admin::reports))
+        .route("/v1/reports/{id}/file", post(admin::file_report))
+        .route("/v1/blocks", post(admin::block))
+        .route("/v1/blocks/{field}/{key}", delete(admin::unblock))
+        .route("/v1/audit", get(admin::audit_log))
+        .route("/v1/audit/verify", get(admin::audit_verify))
         .fallback(not_found)
         .with_state(app)
 }
@@ -923,330 +923,4 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         text,
     )
         .into_response()
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct AdminBody {
-    #[serde(default)]
-    by: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    role: Option<String>,
-}
-
-/// Parses an admin call's optional JSON body, however it is framed (a length or
-/// chunks): an empty body, with no content type, means no fields.
-async fn admin_body(app: &App, request: Request) -> Result<AdminBody, Response> {
-    admin(app, request.headers())?;
-    let declared_empty = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|v| v == "0");
-    let typed = request.headers().contains_key(header::CONTENT_TYPE);
-    if declared_empty || !typed {
-        // Without a content type the body must be empty; read it to know.
-        let bytes = body_bytes(app, request).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(AdminBody::default());
-        }
-        return Err(error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "an admin body is JSON: send `content-type: application/json`",
-        ));
-    }
-    let bytes = read_body(app, request, &["application/json"]).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(AdminBody::default());
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "malformed-json", e.to_string()))
-}
-
-fn run_command(app: &App, command: Command) -> Response {
-    let loaded = app.current.load();
-    match command.apply(&loaded.governor, SystemClock.now()) {
-        Ok(events) => {
-            count_events(app, &events);
-            // The change is in effect here and, with a state store, durable before this
-            // answer; `redis` says whether the other replicas' store has it yet.
-            let redis = app.shared.as_ref().map(|s| match s.pending() {
-                0 => "acknowledged".to_string(),
-                n => {
-                    format!("pending: {n} write(s) are retried every second until Redis takes them")
-                }
-            });
-            let durable = app.store.is_some();
-            json_response(
-                StatusCode::OK,
-                &json!({ "events": events, "durable": durable, "redis": redis }),
-            )
-        }
-        Err(GovernError::Refused(m)) => error(StatusCode::CONFLICT, "refused", m),
-        Err(GovernError::Unknown(m)) => error(StatusCode::NOT_FOUND, "unknown", m),
-        Err(GovernError::Store(e)) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
-        }
-    }
-}
-
-fn who(body: &AdminBody) -> String {
-    body.by.clone().unwrap_or_else(|| "admin-api".into())
-}
-
-async fn suspend(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    request: Request,
-) -> Response {
-    let body = match admin_body(&app, request).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let Some(reason) = body.reason.clone() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "missing-reason",
-            "say why: {\"reason\": \"…\", \"by\": \"…\"}",
-        );
-    };
-    run_command(
-        &app,
-        Command::Suspend {
-            service: name,
-            by: who(&body),
-            reason,
-        },
-    )
-}
-
-async fn resume(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    request: Request,
-) -> Response {
-    match admin_body(&app, request).await {
-        Ok(body) => run_command(
-            &app,
-            Command::Resume {
-                service: name,
-                by: who(&body),
-            },
-        ),
-        Err(r) => r,
-    }
-}
-
-async fn approve(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    request: Request,
-) -> Response {
-    let body = match admin_body(&app, request).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let Some(by) = body.by.clone() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "missing-approver",
-            "an approval names its approver: {\"by\": \"…\"}",
-        );
-    };
-    run_command(
-        &app,
-        Command::Approve {
-            service: name,
-            by,
-            role: body.role.clone(),
-        },
-    )
-}
-
-async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin(&app, &headers) {
-        return r;
-    }
-    // A query: what time has changed is shown, not recorded (as `bylaw ctl status`).
-    json_response(
-        StatusCode::OK,
-        &app.current.load().governor.view(SystemClock.now()),
-    )
-}
-
-async fn reports(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin(&app, &headers) {
-        return r;
-    }
-    json_response(
-        StatusCode::OK,
-        &app.current.load().governor.view(SystemClock.now()).reports,
-    )
-}
-
-/// Most audit records one `GET /v1/audit` returns.
-const AUDIT_PAGE_MAX: usize = 10_000;
-
-#[derive(Debug, Deserialize)]
-struct AuditQuery {
-    since: Option<u64>,
-    limit: Option<usize>,
-}
-
-fn audit_store(app: &App) -> Result<Arc<Store>, Response> {
-    app.store.clone().ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "no-audit-log",
-            "this server keeps no audit log: start it with --state FILE",
-        )
-    })
-}
-
-/// `GET /v1/audit?since=SEQ&limit=N`: records from `since` on (default 1), at most
-/// `limit` (default and most 10,000), as JSON lines; ask again from the last `seq` + 1.
-async fn audit_log(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Err(r) = admin(&app, &headers) {
-        return r;
-    }
-    let Ok(Query(query)) = query else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad-query",
-            "`since` and `limit` are non-negative integers",
-        );
-    };
-    let store = match audit_store(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let since = query.since.unwrap_or(1);
-    let limit = query.limit.unwrap_or(AUDIT_PAGE_MAX).min(AUDIT_PAGE_MAX);
-    let read = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        let mut encoded = Ok(());
-        store.each_record(since, limit, |record| {
-            encoded = serde_json::to_writer(&mut out, &record);
-            out.push(b'\n');
-            encoded.is_ok()
-        })?;
-        encoded.map_err(|e| crate::governance::store::StoreError(e.to_string()))?;
-        Ok::<_, crate::governance::store::StoreError>(out)
-    })
-    .await;
-    match read {
-        Ok(Ok(out)) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/x-ndjson")],
-            Body::from(out),
-        )
-            .into_response(),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-    }
-}
-
-/// `GET /v1/audit/verify`: the whole chain checked, as `bylaw audit verify` does.
-async fn audit_verify(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin(&app, &headers) {
-        return r;
-    }
-    let store = match audit_store(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    match tokio::task::spawn_blocking(move || store.verify()).await {
-        Ok(Ok(check)) => {
-            let ok = check.problems.is_empty();
-            json_response(StatusCode::OK, &json!({ "ok": ok, "verification": check }))
-        }
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-    }
-}
-
-async fn file_report(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Response {
-    let body = match admin_body(&app, request).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let Ok(report) = id.parse::<u64>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad-report-id",
-            format!("`{id}` is not a report number"),
-        );
-    };
-    run_command(
-        &app,
-        Command::File {
-            report,
-            by: who(&body),
-        },
-    )
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BlockBody {
-    field: String,
-    key: String,
-    #[serde(rename = "for")]
-    for_: String,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    by: Option<String>,
-}
-
-async fn block(State(app): State<Arc<App>>, request: Request) -> Response {
-    if let Err(r) = admin(&app, request.headers()) {
-        return r;
-    }
-    let bytes = match read_body(&app, request, &["application/json"]).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let body: BlockBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-json", e.to_string()),
-    };
-    run_command(
-        &app,
-        Command::Block {
-            field: body.field,
-            key: body.key,
-            for_: body.for_,
-            by: body.by.unwrap_or_else(|| "admin-api".into()),
-            reason: body.reason,
-        },
-    )
-}
-
-async fn unblock(
-    State(app): State<Arc<App>>,
-    Path((field, key)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = admin(&app, &headers) {
-        return r;
-    }
-    run_command(
-        &app,
-        Command::Unblock {
-            field,
-            key,
-            by: "admin-api".into(),
-        },
-    )
 }
