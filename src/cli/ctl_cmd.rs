@@ -68,16 +68,43 @@ enum CtlCommand {
         #[arg(long)]
         role: Option<String>,
     },
-    /// The reports triggers opened; open ones only unless `--all`.
+    /// The reports triggers opened: open ones (not yet filed) unless `--all`; only
+    /// those past their deadline with `--overdue`.
     Reports {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "overdue")]
         all: bool,
+        #[arg(long)]
+        overdue: bool,
     },
-    /// Mark a report filed.
+    /// Acknowledge a report: someone is on it.
+    Acknowledge {
+        report: u64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Mark a report filed (sent to its recipient); acknowledges it too if nobody had.
     File {
         report: u64,
         #[arg(long)]
         by: Option<String>,
+    },
+    /// Close a filed report.
+    Close {
+        report: u64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Post an event of KIND, its fields as `--PATH VALUE` pairs typed by the policy's
+    /// `event KIND { … }`: `bylaw ctl event incident --id inc-7 --severity serious
+    /// --aware_at 2026-12-01T09:00:00Z`. A set's members are separated by commas.
+    Event {
+        kind: String,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--PATH VALUE"
+        )]
+        fields: Vec<String>,
     },
     /// Deny every request whose FIELD is KEY, for a while.
     Block {
@@ -110,7 +137,17 @@ impl CtlCommand {
     /// The command as the runtime takes it; `None` for the read-only ones.
     fn to_command(&self) -> Option<Command> {
         Some(match self {
-            CtlCommand::Status | CtlCommand::Reports { .. } => return None,
+            CtlCommand::Status | CtlCommand::Reports { .. } | CtlCommand::Event { .. } => {
+                return None;
+            }
+            CtlCommand::Acknowledge { report, by } => Command::Acknowledge {
+                report: *report,
+                by: who(by),
+            },
+            CtlCommand::Close { report, by } => Command::Close {
+                report: *report,
+                by: who(by),
+            },
             CtlCommand::Suspend {
                 service,
                 reason,
@@ -187,6 +224,9 @@ pub(crate) fn run(args: &CtlArgs) -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    if let CtlCommand::Event { kind, fields } = &args.command {
+        return post_event(&governor, kind, fields, now, args.format, &mut out);
+    }
     let result = match args.command.to_command() {
         Some(command) => not_before_the_log(&governor, now).and_then(|()| {
             command
@@ -197,7 +237,14 @@ pub(crate) fn run(args: &CtlArgs) -> ExitCode {
         None => {
             let status = governor.view(now);
             Ok(match &args.command {
-                CtlCommand::Reports { all } => print_reports(&mut out, args.format, &status, *all),
+                CtlCommand::Reports { all, overdue } => {
+                    let which = match (all, overdue) {
+                        (true, _) => Which::All,
+                        (_, true) => Which::Overdue,
+                        _ => Which::Open,
+                    };
+                    print_reports(&mut out, args.format, &status, which)
+                }
                 _ => match args.format {
                     OutputFormat::Text => print_status(&mut out, &status),
                     OutputFormat::Json => json_line(&mut out, &status),
@@ -242,41 +289,198 @@ fn print_events(
     Ok(())
 }
 
+/// Which reports `bylaw ctl reports` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Open,
+    Overdue,
+    All,
+}
+
 fn print_reports(
     out: &mut impl Write,
     format: OutputFormat,
     status: &Status,
-    all: bool,
+    which: Which,
 ) -> std::io::Result<()> {
     let reports: Vec<_> = status
         .reports
         .iter()
-        .filter(|r| all || r.filed.is_none())
+        .filter(|r| match which {
+            Which::Open => r.is_open(),
+            Which::Overdue => r.is_overdue(status.at),
+            Which::All => true,
+        })
         .collect();
     if format == OutputFormat::Json {
         return json_line(out, &reports);
     }
     if reports.is_empty() {
-        return writeln!(out, "no {}reports", if all { "" } else { "open " });
+        let what = match which {
+            Which::Open => "open ",
+            Which::Overdue => "overdue ",
+            Which::All => "",
+        };
+        return writeln!(out, "no {what}reports");
     }
     for r in reports {
-        let state = match &r.filed {
-            Some(f) => format!("filed by {} at {}", f.by, f.at),
-            None if r.due <= status.at => format!("OVERDUE since {}", r.due),
-            None => format!("open, due {}", r.due),
+        let state = match (&r.closed, &r.filed, &r.acknowledged) {
+            (Some(c), _, _) => format!("closed by {} at {}", c.by, c.at),
+            (None, Some(f), _) => format!("filed by {} at {}", f.by, f.at),
+            _ if r.is_overdue(status.at) => format!("OVERDUE since {}", r.due),
+            (None, None, Some(a)) => format!("acknowledged by {}, due {}", a.by, r.due),
+            (None, None, None) => format!("open, due {}", r.due),
         };
         let key = r
             .key
             .as_ref()
             .map(|k| format!(" for \"{k}\""))
             .unwrap_or_default();
+        let about = r
+            .event
+            .as_ref()
+            .map(|e| format!(" about {} \"{}\"", e.kind, e.id))
+            .unwrap_or_default();
         writeln!(
             out,
-            "report {}: to \"{}\" (trigger {}{key}), opened {}: {state}",
+            "report {}: to \"{}\"{about} (trigger {}{key}), opened {}: {state}",
             r.id, r.recipient, r.trigger, r.opened
         )?;
     }
     Ok(())
+}
+
+/// `bylaw ctl event KIND --PATH VALUE…`: the body built from the pairs, typed by the
+/// kind's schema, then posted as the server would post it.
+fn post_event(
+    governor: &crate::governance::Governor,
+    kind: &str,
+    fields: &[String],
+    now: Timestamp,
+    format: OutputFormat,
+    out: &mut impl Write,
+) -> ExitCode {
+    let body = governor
+        .event_schema(kind)
+        .ok_or_else(|| {
+            let known = governor.event_kinds().join(", ");
+            let known = if known.is_empty() {
+                "none".into()
+            } else {
+                known
+            };
+            format!("the policy declares no event `{kind}` (events: {known})")
+        })
+        .and_then(|schema| event_body(schema, fields));
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(e) = not_before_the_log(governor, now) {
+        eprintln!("error: refused: {e}");
+        return ExitCode::from(1);
+    }
+    match governor.post_event(kind, body.to_string().as_bytes(), now) {
+        Ok(posted) => {
+            let written = match format {
+                OutputFormat::Json => json_line(out, &posted),
+                OutputFormat::Text if posted.duplicate => writeln!(
+                    out,
+                    "event {kind} \"{}\" was already posted: not counted again",
+                    posted.id
+                ),
+                OutputFormat::Text => print_events(out, format, &posted.events),
+            };
+            match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `["--id", "inc-7", "--user.id", "u-1"]` → `{"id": "inc-7", "user": {"id": "u-1"}}`,
+/// each value typed by its field (numbers and booleans as JSON's, sets split at commas).
+fn event_body(schema: &[crate::ir::Field], pairs: &[String]) -> Result<serde_json::Value, String> {
+    use crate::ir::FieldType;
+    let mut body = serde_json::Map::new();
+    let mut rest = pairs.iter();
+    while let Some(flag) = rest.next() {
+        let Some(path) = flag.strip_prefix("--") else {
+            return Err(format!("`{flag}`: fields are given as `--PATH VALUE`"));
+        };
+        let Some(field) = schema.iter().find(|f| f.path == path) else {
+            let known: Vec<&str> = schema.iter().map(|f| f.path.as_str()).collect();
+            return Err(format!(
+                "the event has no field `{path}` (fields: {})",
+                known.join(", ")
+            ));
+        };
+        let Some(text) = rest.next() else {
+            return Err(format!("`--{path}` needs a value"));
+        };
+        let number = |text: &str| {
+            serde_json::from_str::<serde_json::Number>(text)
+                .map(serde_json::Value::Number)
+                .map_err(|_| format!("`--{path}`: `{text}` is not a number"))
+        };
+        let value = match field.ty {
+            FieldType::Bool => match text.as_str() {
+                "true" => serde_json::Value::Bool(true),
+                "false" => serde_json::Value::Bool(false),
+                _ => return Err(format!("`--{path}`: `{text}` is not true or false")),
+            },
+            FieldType::Int | FieldType::Float | FieldType::Duration | FieldType::Percent => {
+                number(text)?
+            }
+            FieldType::EnumSet(_) | FieldType::StrSet => serde_json::Value::Array(
+                text.split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(|m| serde_json::Value::String(m.trim().to_string()))
+                    .collect(),
+            ),
+            FieldType::Str | FieldType::Timestamp | FieldType::Enum(_) => {
+                serde_json::Value::String(text.clone())
+            }
+        };
+        insert_path(&mut body, &field.segments, value)?;
+    }
+    Ok(serde_json::Value::Object(body))
+}
+
+fn insert_path(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    segments: &[String],
+    value: serde_json::Value,
+) -> Result<(), String> {
+    match segments {
+        [] => Ok(()),
+        [last] => {
+            if object.insert(last.clone(), value).is_some() {
+                return Err(format!("`{last}` is given twice"));
+            }
+            Ok(())
+        }
+        [head, tail @ ..] => {
+            let inner = object
+                .entry(head.clone())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            match inner {
+                serde_json::Value::Object(inner) => insert_path(inner, tail, value),
+                _ => Err(format!("`{head}` is both a value and an object")),
+            }
+        }
+    }
 }
 
 /// The state for people: services, blocks, open reports.
@@ -292,6 +496,14 @@ pub(crate) fn print_status(out: &mut impl Write, status: &Status) -> std::io::Re
             b.field, b.key, b.until, b.cause
         )?;
     }
-    let open = status.reports.iter().filter(|r| r.filed.is_none()).count();
-    writeln!(out, "{open} open report(s)")
+    let open = status.reports.iter().filter(|r| r.is_open()).count();
+    let overdue = status
+        .reports
+        .iter()
+        .filter(|r| r.is_overdue(status.at))
+        .count();
+    match overdue {
+        0 => writeln!(out, "{open} open report(s)"),
+        n => writeln!(out, "{open} open report(s), {n} overdue"),
+    }
 }

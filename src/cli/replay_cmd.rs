@@ -160,6 +160,33 @@ fn print_step(out: &mut impl Write, args: &ReplayArgs, step: &Step) -> std::io::
             }
             Ok(())
         }
+        Step::Posted { at, kind, result } => match (args.format, result) {
+            (TimelineFormat::Text, Err(message)) => {
+                writeln!(out, "{at}  refused: event {kind}: {message}")
+            }
+            (TimelineFormat::Jsonl, Err(message)) => {
+                let line = serde_json::json!({
+                    "at": at,
+                    "event": "refused",
+                    "command": format!("event {kind}"),
+                    "message": message,
+                });
+                writeln!(out, "{line}")
+            }
+            (TimelineFormat::Text, Ok(posted)) if posted.duplicate => {
+                writeln!(
+                    out,
+                    "{at}  event {kind} \"{}\" again: already counted",
+                    posted.id
+                )
+            }
+            (_, Ok(posted)) => {
+                if let (TimelineFormat::Text, Some(why)) = (args.format, &posted.unjudged) {
+                    writeln!(out, "{at}  event {kind} \"{}\" unjudged: {why}", posted.id)?;
+                }
+                print_events(out, args.format, &posted.events)
+            }
+        },
     }
 }
 
@@ -217,6 +244,13 @@ fn print_summary(
                     out,
                     "{} operator command(s), {} refused",
                     summary.commands, summary.refused
+                )?;
+            }
+            if summary.events + summary.refused_events > 0 {
+                writeln!(
+                    out,
+                    "{} event(s), {} refused",
+                    summary.events, summary.refused_events
                 )?;
             }
             super::ctl_cmd::print_status(out, status)

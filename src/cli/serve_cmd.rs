@@ -56,6 +56,22 @@ pub(crate) struct ServeArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Deliver `notify` and report openings to this webhook: `POST URL` with a JSON
+    /// body and an `Idempotency-Key` header, retried with backoff until a 2xx. Needs
+    /// `--state` (the outbox is durable).
+    #[arg(long, value_name = "URL", conflicts_with = "notify_file")]
+    notify_webhook: Option<String>,
+    /// Deliver notifications as JSON lines appended to FILE (`-`: standard output),
+    /// for development. Needs `--state`.
+    #[arg(long, value_name = "FILE")]
+    notify_file: Option<PathBuf>,
+    /// How long one webhook attempt may take, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    notify_timeout_ms: u64,
+    /// The wait after a first failed delivery, in milliseconds; it doubles with each
+    /// failure, up to 5 minutes.
+    #[arg(long, default_value_t = 500)]
+    notify_retry_ms: u64,
 }
 
 /// A bearer token from its file, else from the environment. A blank token is refused:
@@ -109,7 +125,26 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         reload_settle: Duration::from_millis(args.reload_settle_ms),
         allow_policy_rename: args.allow_policy_rename,
         redis: args.redis.clone(),
+        notify: match (&args.notify_webhook, &args.notify_file) {
+            (Some(url), _) => Some(crate::server::notify::Sink::Webhook {
+                url: url.clone(),
+                timeout: Duration::from_millis(args.notify_timeout_ms.max(1)),
+            }),
+            (None, Some(path)) => Some(crate::server::notify::Sink::File(path.clone())),
+            (None, None) => None,
+        },
+        notify_pace: crate::server::notify::Pace {
+            retry: Duration::from_millis(args.notify_retry_ms.max(1)),
+            ..crate::server::notify::Pace::default()
+        },
     };
+    if config.notify.is_some() && config.state.is_none() {
+        eprintln!(
+            "error: delivering notifications needs --state FILE: the outbox keeps every \
+             notification until it is delivered, across restarts"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         builder.worker_threads(n.max(1));

@@ -13,6 +13,7 @@ mod blocks;
 pub mod clock;
 mod events;
 mod operator;
+pub mod outbox;
 pub mod posted;
 pub mod replay;
 pub mod reports;
@@ -58,6 +59,12 @@ pub struct Options {
     /// Most posted events kept for the triggers' windows; past it an event is refused
     /// (the host retries) rather than the store growing without bound.
     pub max_events: usize,
+    /// Queue `notify` and report openings for delivery (a server with a notification
+    /// sink); needs a store.
+    pub outbox: bool,
+    /// Most notifications waiting for delivery; past it new ones are dropped and
+    /// counted ([`Governor::dropped_notifications`]).
+    pub max_outbox: usize,
 }
 
 /// Default of [`Options::max_open_reports`].
@@ -72,6 +79,8 @@ impl Default for Options {
             max_open_reports: DEFAULT_MAX_OPEN_REPORTS,
             max_open_reports_per_key: DEFAULT_MAX_OPEN_REPORTS_PER_KEY,
             max_events: posted::DEFAULT_MAX_EVENTS,
+            outbox: false,
+            max_outbox: outbox::DEFAULT_MAX_OUTBOX,
         }
     }
 }
@@ -337,6 +346,8 @@ pub struct Governor {
     event_kinds: Vec<posted::EventCell>,
     /// The events kept for the windows, oldest first.
     kept_events: Mutex<posted::Kept>,
+    /// Notifications not queued: the outbox was full.
+    dropped_notifications: AtomicU64,
     store: Option<Arc<Store>>,
     shared: Option<Arc<dyn shared::Shared>>,
     service_slot: Option<usize>,
@@ -388,6 +399,7 @@ impl Governor {
             next_report: AtomicU64::new(1),
             event_kinds,
             kept_events: Mutex::new(posted::Kept::default()),
+            dropped_notifications: AtomicU64::new(0),
             store,
             shared: None,
             service_slot: (!policy.services.is_empty())
@@ -462,7 +474,10 @@ impl Governor {
                     lock(&self.reports).insert(*id, report);
                 }
             }
-            StateWrite::Service(_, None) | StateWrite::Report(_, None) | StateWrite::Event(..) => {}
+            StateWrite::Service(_, None)
+            | StateWrite::Report(_, None)
+            | StateWrite::Event(..)
+            | StateWrite::Outbox(..) => {}
         }
     }
 
@@ -823,12 +838,18 @@ impl Governor {
 
     /// Writes events to the audit log with the state writes, durably, and stamps each
     /// event with its record's sequence number.
-    fn persist(&self, events: &mut [Event], writes: Vec<StateWrite>) -> Result<(), GovernError> {
-        // Events stay on the replica that took them (its windows count them).
+    fn persist(
+        &self,
+        events: &mut [Event],
+        mut writes: Vec<StateWrite>,
+    ) -> Result<(), GovernError> {
+        self.queue_notifications(events, &mut writes);
+        // Events stay on the replica that took them (its windows count them), and each
+        // replica delivers its own notifications.
         let shared_writes: Vec<StateWrite> = match &self.shared {
             Some(_) => writes
                 .iter()
-                .filter(|w| !matches!(w, StateWrite::Event(..)))
+                .filter(|w| !matches!(w, StateWrite::Event(..) | StateWrite::Outbox(..)))
                 .cloned()
                 .collect(),
             None => Vec::new(),

@@ -162,6 +162,15 @@ impl Governor {
         self.ir().events.iter().map(|k| k.name.as_str()).collect()
     }
 
+    /// The fields of event kind `kind`, if the policy declares it.
+    pub fn event_schema(&self, kind: &str) -> Option<&[crate::ir::Field]> {
+        self.ir()
+            .events
+            .iter()
+            .find(|k| k.name == kind)
+            .map(|k| k.policy.fields.as_slice())
+    }
+
     /// Accepts an event of `kind` (a JSON object) posted at `now`: checks it, makes it
     /// durable, and counts it in the triggers over its kind, which fire as they would
     /// for a request.

@@ -2,15 +2,18 @@
 //! and the operator commands that a replay (or `bylaw ctl`) can give.
 //!
 //! A traffic file is JSON lines. A request line: `{"at": TIME, "request": {…}}`. An
-//! operator line: `{"at": TIME, "ctl": "approve", "service": "chat", "by": "alice"}`
-//! (see [`Command`]). `TIME` is RFC 3339 or milliseconds since 1970; lines must not
-//! go back in time.
+//! event line: `{"at": TIME, "event": "incident", "body": {…}}`. An operator line:
+//! `{"at": TIME, "ctl": "approve", "service": "chat", "by": "alice"}` (see
+//! [`Command`]). `TIME` is RFC 3339 or milliseconds since 1970; lines must not go back
+//! in time.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
+use super::posted::Posted;
+use super::reports::ReportStep;
 use super::{Event, GovernError, Governor, Status, What};
 use crate::runtime::decision::{Decision, Outcome};
 
@@ -53,8 +56,20 @@ pub enum Command {
         #[serde(default = "operator")]
         by: String,
     },
-    /// Marks a report filed.
+    /// Acknowledges a report: someone is on it.
+    Acknowledge {
+        report: u64,
+        #[serde(default = "operator")]
+        by: String,
+    },
+    /// Marks a report filed (sent to its recipient).
     File {
+        report: u64,
+        #[serde(default = "operator")]
+        by: String,
+    },
+    /// Closes a filed report.
+    Close {
         report: u64,
         #[serde(default = "operator")]
         by: String,
@@ -102,7 +117,9 @@ impl Command {
                 ..
             } => format!("block {field} \"{key}\" for {for_} by {by}"),
             Command::Unblock { field, key, by } => format!("unblock {field} \"{key}\" by {by}"),
+            Command::Acknowledge { report, by } => format!("acknowledge report {report} by {by}"),
             Command::File { report, by } => format!("file report {report} by {by}"),
+            Command::Close { report, by } => format!("close report {report} by {by}"),
         }
     }
 
@@ -133,7 +150,15 @@ impl Command {
                 governor.block(field, key, secs, &cause, now)
             }
             Command::Unblock { field, key, by } => governor.unblock(field, key, by, now),
-            Command::File { report, by } => governor.file_report(*report, by, now),
+            Command::Acknowledge { report, by } => {
+                governor.report_step(*report, ReportStep::Acknowledge, by, now)
+            }
+            Command::File { report, by } => {
+                governor.report_step(*report, ReportStep::File, by, now)
+            }
+            Command::Close { report, by } => {
+                governor.report_step(*report, ReportStep::Close, by, now)
+            }
         }
     }
 }
@@ -144,6 +169,8 @@ impl Command {
 struct Line {
     at: Timestamp,
     request: Option<Box<serde_json::value::RawValue>>,
+    /// An event line's kind and body.
+    event: Option<(String, Box<serde_json::value::RawValue>)>,
     rest: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -152,6 +179,8 @@ impl Line {
         let keys: Keys = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut at = None;
         let mut request = None;
+        let mut kind: Option<String> = None;
+        let mut body = None;
         let mut rest = serde_json::Map::new();
         for (key, raw) in keys.0 {
             match key.as_str() {
@@ -159,6 +188,13 @@ impl Line {
                     at = Some(serde_json::from_str(raw.get()).map_err(|e| format!("`at`: {e}"))?)
                 }
                 "request" => request = Some(raw),
+                "event" => {
+                    kind = Some(
+                        serde_json::from_str(raw.get())
+                            .map_err(|e| format!("`event` names a kind: {e}"))?,
+                    )
+                }
+                "body" => body = Some(raw),
                 _ => {
                     let value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
                     rest.insert(key, value);
@@ -166,7 +202,18 @@ impl Line {
             }
         }
         let at = at.ok_or("missing field `at`")?;
-        Ok(Line { at, request, rest })
+        let event = match (kind, body) {
+            (Some(kind), Some(body)) => Some((kind, body)),
+            (None, None) => None,
+            (Some(_), None) => return Err("an event line needs its `body`".into()),
+            (None, Some(_)) => return Err("`body` belongs to an event line: add `event`".into()),
+        };
+        Ok(Line {
+            at,
+            request,
+            event,
+            rest,
+        })
     }
 }
 
@@ -212,6 +259,12 @@ pub enum Step {
         command: Command,
         result: Result<Vec<Event>, String>,
     },
+    /// An event line: the kind, and what posting it did (or why it was refused).
+    Posted {
+        at: Timestamp,
+        kind: String,
+        result: Result<Posted, String>,
+    },
 }
 
 /// Totals of a replay.
@@ -223,6 +276,9 @@ pub struct Summary {
     pub triggers: BTreeMap<String, u64>,
     pub commands: u64,
     pub refused: u64,
+    /// Event lines accepted, and refused (a bad body or an unknown kind).
+    pub events: u64,
+    pub refused_events: u64,
 }
 
 /// Runs traffic lines, in order, through a governor.
@@ -251,6 +307,27 @@ impl<'g> Replay<'g> {
             return Err(format!("time goes back: {} comes after {}", line.at, last));
         }
         self.last = Some(line.at);
+        if let Some((kind, body)) = line.event {
+            if line.request.is_some() || !line.rest.is_empty() {
+                return Err("an event line has `at`, `event` and `body` only".into());
+            }
+            let result = self
+                .governor
+                .post_event(&kind, body.get().as_bytes(), line.at)
+                .map_err(|e| e.to_string());
+            match &result {
+                Ok(posted) => {
+                    self.summary.events += 1;
+                    self.count_triggers(&posted.events);
+                }
+                Err(_) => self.summary.refused_events += 1,
+            }
+            return Ok(Step::Posted {
+                at: line.at,
+                kind,
+                result,
+            });
+        }
         match line.request {
             Some(request) => {
                 if !line.rest.is_empty() {
@@ -296,6 +373,10 @@ impl<'g> Replay<'g> {
             .outcomes
             .entry(outcome_name(decision.outcome))
             .or_default() += 1;
+        self.count_triggers(events);
+    }
+
+    fn count_triggers(&mut self, events: &[Event]) {
         for event in events {
             if let What::TriggerFired { trigger, .. } = &event.what {
                 *self.summary.triggers.entry(trigger.clone()).or_default() += 1;

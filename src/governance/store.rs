@@ -2,8 +2,8 @@
 //!
 //! Tables: `services` (name → state), `blocks` (field and key → block), `reports`
 //! (id → report), `events` (number → an event the host posted, kept while a trigger's
-//! window can still count it), `audit` (sequence number → record) and `meta` (the
-//! chain's head).
+//! window can still count it), `outbox` (number → a notification not yet delivered),
+//! `audit` (sequence number → record) and `meta` (the chain's head).
 //!
 //! Every record of the audit log is hash-chained: its hash covers the previous
 //! record's hash, its sequence number, time, kind, retention deadline and the SHA-256
@@ -25,11 +25,12 @@
 //! committed.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -41,9 +42,12 @@ const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("services");
 const BLOCKS: TableDefinition<&str, &str> = TableDefinition::new("blocks");
 const REPORTS: TableDefinition<u64, &str> = TableDefinition::new("reports");
 const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
+const OUTBOX: TableDefinition<u64, &str> = TableDefinition::new("outbox");
 const AUDIT: TableDefinition<u64, &str> = TableDefinition::new("audit");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 const HEAD: &str = "head";
+/// The highest outbox number used (rows leave the outbox; their numbers stay taken).
+const OUTBOX_LAST: &str = "outbox_last";
 
 /// Most writes one commit takes from the queue.
 const GROUP_LIMIT: usize = 16_384;
@@ -119,6 +123,8 @@ pub enum StateWrite {
     Report(u64, Option<String>),
     /// An event the host posted (kept on this replica only).
     Event(u64, Option<String>),
+    /// A notification waiting for delivery (each replica delivers its own).
+    Outbox(u64, Option<String>),
 }
 
 /// One record of the audit log, as stored.
@@ -180,6 +186,7 @@ pub struct Store {
     chain: Mutex<Chain>,
     progress: Arc<(Mutex<Progress>, Condvar)>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    next_outbox: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -232,12 +239,24 @@ impl Store {
         let db = Arc::new(db);
         let fail = store_error("cannot read the state store", path);
         let txn = db.begin_write().map_err(|e| fail(e.into()))?;
+        let outbox_last;
         let head = {
             for t in [SERVICES, BLOCKS, META] {
                 txn.open_table(t).map_err(|e| fail(e.into()))?;
             }
             txn.open_table(REPORTS).map_err(|e| fail(e.into()))?;
             txn.open_table(EVENTS).map_err(|e| fail(e.into()))?;
+            let outbox = txn.open_table(OUTBOX).map_err(|e| fail(e.into()))?;
+            let queued = outbox
+                .last()
+                .map_err(|e| fail(e.into()))?
+                .map(|(k, _)| k.value());
+            let meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
+            let used = meta
+                .get(OUTBOX_LAST)
+                .map_err(|e| fail(e.into()))?
+                .and_then(|v| v.value().parse::<u64>().ok());
+            outbox_last = queued.max(used).unwrap_or(0);
             let audit = txn.open_table(AUDIT).map_err(|e| fail(e.into()))?;
             let last = audit.last().map_err(|e| fail(e.into()))?;
             match last {
@@ -272,7 +291,15 @@ impl Store {
             }),
             progress,
             writer: Mutex::new(Some(writer)),
+            next_outbox: AtomicU64::new(outbox_last + 1),
         })
+    }
+
+    /// A new outbox number, never used before in this store (every governor of the
+    /// store, old and reloaded, takes them here).
+    pub fn next_outbox_id(&self) -> u64 {
+        self.next_outbox
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
     }
 
     pub fn path(&self) -> &Path {
@@ -444,8 +471,26 @@ impl Store {
                 let (k, v) = row?;
                 snapshot.events.push((k.value(), v.value().to_string()));
             }
+
             Ok(snapshot)
         })
+    }
+
+    /// The notifications waiting for delivery, oldest first, at most `limit`.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
+        self.read(|txn| {
+            let mut rows = Vec::new();
+            for row in txn.open_table(OUTBOX)?.iter()?.take(limit) {
+                let (k, v) = row?;
+                rows.push((k.value(), v.value().to_string()));
+            }
+            Ok(rows)
+        })
+    }
+
+    /// How many notifications wait for delivery.
+    pub fn outbox_len(&self) -> Result<u64, StoreError> {
+        self.read(|txn| Ok(ReadableTableMetadata::len(&txn.open_table(OUTBOX)?)?))
     }
 
     /// Audit records with `seq >= from`, at most `limit`.
@@ -657,6 +702,8 @@ fn commit_group(db: &Database, group: &[Op]) -> Result<(), redb::Error> {
         let mut blocks = txn.open_table(BLOCKS)?;
         let mut reports = txn.open_table(REPORTS)?;
         let mut events = txn.open_table(EVENTS)?;
+        let mut outbox = txn.open_table(OUTBOX)?;
+        let mut outbox_last = None;
         let mut head = None;
         for op in group {
             for (seq, text) in &op.records {
@@ -691,6 +738,13 @@ fn commit_group(db: &Database, group: &[Op]) -> Result<(), redb::Error> {
                     StateWrite::Event(k, None) => {
                         events.remove(*k)?;
                     }
+                    StateWrite::Outbox(k, Some(v)) => {
+                        outbox.insert(*k, v.as_str())?;
+                        outbox_last = outbox_last.max(Some(*k));
+                    }
+                    StateWrite::Outbox(k, None) => {
+                        outbox.remove(*k)?;
+                    }
                 }
             }
         }
@@ -698,6 +752,16 @@ fn commit_group(db: &Database, group: &[Op]) -> Result<(), redb::Error> {
             let text =
                 serde_json::to_string(head).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
             txn.open_table(META)?.insert(HEAD, text.as_str())?;
+        }
+        if let Some(last) = outbox_last {
+            let mut meta = txn.open_table(META)?;
+            let known = meta
+                .get(OUTBOX_LAST)?
+                .and_then(|v| v.value().parse::<u64>().ok())
+                .unwrap_or(0);
+            if last > known {
+                meta.insert(OUTBOX_LAST, last.to_string().as_str())?;
+            }
         }
     }
     txn.commit()?;

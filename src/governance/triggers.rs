@@ -151,6 +151,9 @@ impl Governor {
             ));
         }
         let mut writes = Vec::new();
+        // Listed only once durable: a report filed before its opening is committed
+        // would have the opening overwrite the filing.
+        let mut opened = Vec::new();
         for action in &trigger.actions {
             match action {
                 // The target may be another service than the request's: bring it up to
@@ -248,7 +251,7 @@ impl Governor {
                             about: about.map(|a| format!("{}:{}", a.kind, a.id)),
                         },
                     ));
-                    lock(&self.reports).insert(report.id, report);
+                    opened.push(report);
                 }
                 Action::Block { key_slot, for_secs } => {
                     let slot = *key_slot as usize;
@@ -279,6 +282,10 @@ impl Governor {
         if !messages.is_empty() || !writes.is_empty() {
             let _ = self.persist(&mut messages, writes);
             events.append(&mut messages);
+        }
+        if !opened.is_empty() {
+            let mut reports = lock(&self.reports);
+            reports.extend(opened.into_iter().map(|r| (r.id, r)));
         }
     }
 

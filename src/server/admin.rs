@@ -168,13 +168,35 @@ pub(super) async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> R
     )
 }
 
-pub(super) async fn reports(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+#[derive(Debug, Deserialize)]
+pub(super) struct ReportsQuery {
+    #[serde(default)]
+    overdue: bool,
+}
+
+/// `GET /v1/reports[?overdue=true]`: every report, or the open ones past their
+/// deadline.
+pub(super) async fn reports(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    query: Result<Query<ReportsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     if let Err(r) = admin(&app, &headers) {
         return r;
     }
+    let Ok(Query(query)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            "`overdue` is true or false",
+        );
+    };
     json_response(
         StatusCode::OK,
-        &app.current.load().governor.view(SystemClock.now()).reports,
+        &app.current
+            .load()
+            .governor
+            .reports(SystemClock.now(), query.overdue),
     )
 }
 
@@ -263,9 +285,10 @@ pub(super) async fn audit_verify(State(app): State<Arc<App>>, headers: HeaderMap
     }
 }
 
-pub(super) async fn file_report(
+/// `POST /v1/reports/ID/acknowledge|file|close` with `{"by": "…"}`.
+pub(super) async fn report_step(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    Path((id, step)): Path<(String, String)>,
     request: Request,
 ) -> Response {
     let body = match admin_body(&app, request).await {
@@ -279,13 +302,20 @@ pub(super) async fn file_report(
             format!("`{id}` is not a report number"),
         );
     };
-    run_command(
-        &app,
-        Command::File {
-            report,
-            by: who(&body),
-        },
-    )
+    let by = who(&body);
+    let command = match step.as_str() {
+        "acknowledge" => Command::Acknowledge { report, by },
+        "file" => Command::File { report, by },
+        "close" => Command::Close { report, by },
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("a report is acknowledged, filed or closed, not `{other}`"),
+            );
+        }
+    };
+    run_command(&app, command)
 }
 
 #[derive(Debug, Deserialize)]

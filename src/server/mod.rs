@@ -17,6 +17,7 @@
 )]
 
 mod admin;
+pub mod notify;
 pub mod redis_state;
 pub mod reload;
 
@@ -70,6 +71,9 @@ pub struct Config {
     pub allow_policy_rename: bool,
     /// Share windows and states with other replicas through this Redis.
     pub redis: Option<String>,
+    /// Where notifications are delivered (needs `state`).
+    pub notify: Option<notify::Sink>,
+    pub notify_pace: notify::Pace,
 }
 
 /// The policy being served.
@@ -147,7 +151,20 @@ struct Metrics {
     services: Family<ServiceLabels, Gauge>,
     reloads: Family<ReloadLabels, Counter>,
     open_reports: Gauge,
+    overdue_reports: Gauge,
     suppressed_reports: Family<TriggerLabels, Gauge>,
+    events: Family<EventLabels, Counter>,
+    notifications_pending: Gauge,
+    notifications_delivered: Gauge,
+    notification_failures: Gauge,
+    notifications_dropped: Gauge,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    kind: String,
+    /// `accepted`, `duplicate` or `refused`.
+    result: String,
 }
 
 impl Metrics {
@@ -161,11 +178,47 @@ impl Metrics {
         let services = Family::<ServiceLabels, Gauge>::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
         let open_reports = Gauge::default();
+        let overdue_reports = Gauge::default();
         let suppressed_reports = Family::<TriggerLabels, Gauge>::default();
+        let events = Family::<EventLabels, Counter>::default();
         registry.register(
             "reports_open",
             "Reports opened and not yet filed",
             open_reports.clone(),
+        );
+        registry.register(
+            "reports_overdue",
+            "Reports not yet filed whose deadline has passed",
+            overdue_reports.clone(),
+        );
+        let notifications_pending = Gauge::default();
+        let notifications_delivered = Gauge::default();
+        let notification_failures = Gauge::default();
+        let notifications_dropped = Gauge::default();
+        registry.register(
+            "notifications_pending",
+            "Notifications in the outbox, waiting for delivery",
+            notifications_pending.clone(),
+        );
+        registry.register(
+            "notifications_delivered",
+            "Notifications delivered since the server started",
+            notifications_delivered.clone(),
+        );
+        registry.register(
+            "notification_failed_attempts",
+            "Failed delivery attempts since the server started",
+            notification_failures.clone(),
+        );
+        registry.register(
+            "notifications_dropped",
+            "Notifications not queued because the outbox was full, since the policy was loaded",
+            notifications_dropped.clone(),
+        );
+        registry.register(
+            "events_posted",
+            "Events posted to /v1/events/KIND, by kind and result",
+            events.clone(),
         );
         registry.register(
             "reports_suppressed",
@@ -206,7 +259,13 @@ impl Metrics {
             services,
             reloads,
             open_reports,
+            overdue_reports,
             suppressed_reports,
+            events,
+            notifications_pending,
+            notifications_delivered,
+            notification_failures,
+            notifications_dropped,
         }
     }
 }
@@ -221,6 +280,8 @@ struct App {
     requests: AtomicU64,
     /// Batches decided at once (one per core).
     batch_slots: Arc<tokio::sync::Semaphore>,
+    /// How notification delivery goes, when there is a sink.
+    delivery: Option<Arc<notify::Delivery>>,
 }
 
 fn fingerprint(bytes: &[u8]) -> String {
@@ -276,8 +337,11 @@ fn load(
             );
         }
     }
-    let mut governor =
-        Governor::new(guard, store, Options::default()).map_err(|e| fail(e.to_string()))?;
+    let options = Options {
+        outbox: config.notify.is_some(),
+        ..Options::default()
+    };
+    let mut governor = Governor::new(guard, store, options).map_err(|e| fail(e.to_string()))?;
     if let Some(served) = served {
         governor = governor.succeeding(&served.governor);
     }
@@ -325,7 +389,23 @@ pub async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let delivery = match (&config.notify, &store) {
+        (Some(sink), Some(store)) => {
+            let delivery = Arc::new(notify::Delivery::default());
+            notify::start(
+                Arc::clone(store),
+                sink.clone(),
+                config.notify_pace,
+                Arc::clone(&delivery),
+            )
+            .map_err(|e| format!("cannot start notification delivery: {e}"))?;
+            Some(delivery)
+        }
+        (Some(_), None) => return Err("delivering notifications needs --state FILE".into()),
+        (None, _) => None,
+    };
     let app = Arc::new(App {
+        delivery,
         current: ArcSwap::from_pointee(loaded),
         reload_error: Mutex::new(None),
         store,
@@ -496,7 +576,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/services/{name}/resume", post(admin::resume))
         .route("/v1/services/{name}/approve", post(admin::approve))
         .route("/v1/reports", get(admin::reports))
-        .route("/v1/reports/{id}/file", post(admin::file_report))
+        .route("/v1/reports/{id}/{step}", post(admin::report_step))
+        .route("/v1/events/{kind}", post(post_event))
         .route("/v1/blocks", post(admin::block))
         .route("/v1/blocks/{field}/{key}", delete(admin::unblock))
         .route("/v1/audit", get(admin::audit_log))
@@ -709,6 +790,83 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
     json_response(StatusCode::OK, &decision)
 }
 
+/// `POST /v1/events/KIND`: an event the host reports, checked against the kind's
+/// schema and durable before the answer (authenticated like deciding).
+async fn post_event(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(kind): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
+    if let Err(r) = authorize(
+        request.headers(),
+        app.config.decide_token.as_deref(),
+        "posting events",
+    ) {
+        return r;
+    }
+    let body = match read_body(&app, request, &["application/json"]).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let loaded = app.current.load_full();
+    let posting = {
+        let kind = kind.clone();
+        tokio::task::spawn_blocking(move || {
+            loaded.governor.post_event(&kind, &body, SystemClock.now())
+        })
+    };
+    let result = match posting.await {
+        Ok(result) => result,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    };
+    let counted = |result: &str| {
+        app.metrics
+            .events
+            .get_or_create(&EventLabels {
+                kind: kind.clone(),
+                result: result.into(),
+            })
+            .inc();
+    };
+    match result {
+        Ok(posted) => {
+            counted(if posted.duplicate {
+                "duplicate"
+            } else {
+                "accepted"
+            });
+            count_events(&app, &posted.events);
+            json_response(StatusCode::OK, &posted)
+        }
+        Err(e) => {
+            counted("refused");
+            posting_refused(&e)
+        }
+    }
+}
+
+fn posting_refused(e: &crate::governance::posted::PostError) -> Response {
+    use crate::governance::posted::PostError;
+    match e {
+        PostError::UnknownKind { .. } => {
+            error(StatusCode::NOT_FOUND, "unknown-event", e.to_string())
+        }
+        PostError::Invalid(errors) if errors.iter().any(|e| e.field.is_empty()) => {
+            error(StatusCode::BAD_REQUEST, "malformed-json", e.to_string())
+        }
+        PostError::Invalid(errors) => {
+            let body = json!({ "error": {
+                "code": "invalid-event",
+                "message": e.to_string(),
+                "fields": errors,
+            }});
+            json_response(StatusCode::BAD_REQUEST, &body)
+        }
+        PostError::Full(m) => error(StatusCode::SERVICE_UNAVAILABLE, "events-full", m.clone()),
+        PostError::Store(s) => error(StatusCode::SERVICE_UNAVAILABLE, "store", s.to_string()),
+    }
+}
+
 async fn decide_batch(State(app): State<Arc<App>>, request: Request) -> Response {
     if let Err(r) = authorize(
         request.headers(),
@@ -871,14 +1029,34 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
              {n} state write(s) pending"
             ),
         });
-    let degraded = !healthy || redis.as_deref().is_some_and(|r| r != "ok");
+    // Undeliverable notifications are degraded too: decisions go on, and the outbox
+    // keeps them.
+    let loaded = app.current.load();
+    let notifications = app.delivery.as_ref().map(|d| {
+        let failing = d.failing.load(Ordering::Relaxed);
+        json!({
+            "pending": d.pending.load(Ordering::Relaxed),
+            "delivered": d.delivered.load(Ordering::Relaxed),
+            "failed_attempts": d.failures.load(Ordering::Relaxed),
+            "dropped": loaded.governor.dropped_notifications(),
+            "failing": failing,
+            "last_error": if failing { lock(&d.last_error).clone() } else { None },
+        })
+    });
+    let notifying = notifications
+        .as_ref()
+        .is_some_and(|n| n["failing"] == true || n["dropped"] != 0);
+    let (open, overdue) = loaded.governor.report_counts(SystemClock.now());
+    let degraded = !healthy || notifying || redis.as_deref().is_some_and(|r| r != "ok");
     json_response(
         status,
         &json!({
             "status": if degraded { "degraded" } else { "ok" },
             "store": store,
             "redis": redis,
-            "policy": app.current.load().info.version,
+            "notifications": notifications,
+            "reports": { "open": open, "overdue": overdue },
+            "policy": loaded.info.version,
             "decisions": app.requests.load(Ordering::Relaxed),
         }),
     )
@@ -888,11 +1066,27 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     // Service states as of now, one gauge per (service, state): read, never written
     // (a scrape is not an operation).
     let loaded = app.current.load();
-    let status = loaded.governor.view(SystemClock.now());
-    let open = status.reports.iter().filter(|r| r.filed.is_none()).count();
+    let now = SystemClock.now();
+    let status = loaded.governor.view(now);
+    let (open, overdue) = loaded.governor.report_counts(now);
     app.metrics
         .open_reports
         .set(i64::try_from(open).unwrap_or(i64::MAX));
+    app.metrics
+        .overdue_reports
+        .set(i64::try_from(overdue).unwrap_or(i64::MAX));
+    if let Some(d) = &app.delivery {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let m = &app.metrics;
+        m.notifications_pending
+            .set(gauge(d.pending.load(Ordering::Relaxed)));
+        m.notifications_delivered
+            .set(gauge(d.delivered.load(Ordering::Relaxed)));
+        m.notification_failures
+            .set(gauge(d.failures.load(Ordering::Relaxed)));
+        m.notifications_dropped
+            .set(gauge(loaded.governor.dropped_notifications()));
+    }
     for (trigger, n) in loaded.governor.suppressed_reports() {
         app.metrics
             .suppressed_reports

@@ -144,6 +144,7 @@ impl RedisShared {
             StateWrite::Block(key, _) => format!("{}row:block:{key}", self.prefix),
             StateWrite::Report(id, _) => format!("{}row:report:{id}", self.prefix),
             StateWrite::Event(id, _) => format!("{}row:event:{id}", self.prefix),
+            StateWrite::Outbox(id, _) => format!("{}row:outbox:{id}", self.prefix),
         }
     }
 
@@ -390,7 +391,8 @@ impl Shared for RedisShared {
                     StateWrite::Service(_, v)
                     | StateWrite::Block(_, v)
                     | StateWrite::Report(_, v)
-                    | StateWrite::Event(_, v) => v.clone(),
+                    | StateWrite::Event(_, v)
+                    | StateWrite::Outbox(_, v) => v.clone(),
                 };
                 let count = rows
                     .known

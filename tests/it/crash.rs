@@ -378,3 +378,137 @@ fn sigkill_under_load_loses_no_answered_retained_decision() {
         &missing[..missing.len().min(5)]
     );
 }
+
+#[test]
+fn sigkill_while_events_and_report_steps_arrive_loses_none_acknowledged() {
+    let mut dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::data("governance/incidents.bylaw"),
+        dir.path().join("policy.bylaw"),
+    )
+    .unwrap();
+    let outbox = dir.path().join("notifications.jsonl");
+    let outbox_arg = outbox.to_str().unwrap().to_string();
+    let mut posted = BTreeSet::new();
+    let mut filed = BTreeSet::new();
+    for round in 0..3usize {
+        let mut server =
+            crate::server::Server::start_in(dir, true, &["--notify-file", &outbox_arg]);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let base = server.base().to_string();
+        let (events, steps): (Vec<String>, Vec<u64>) = std::thread::scope(|scope| {
+            let poster = scope.spawn(|| {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut acked = Vec::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let id = format!("r{round}-{n}");
+                    let body = json!({"id": id, "severity": "death", "service": "chat"});
+                    let Ok(mut response) = agent
+                        .post(format!("{base}/v1/events/incident"))
+                        .header("content-type", "application/json")
+                        .send(body.to_string())
+                    else {
+                        break;
+                    };
+                    if response.status() == 200 && response.body_mut().read_to_string().is_ok() {
+                        acked.push(id);
+                    }
+                }
+                acked
+            });
+            let filer = scope.spawn(|| {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut acked = Vec::new();
+                let mut report = 1u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(response) = agent
+                        .post(format!("{base}/v1/reports/{report}/file"))
+                        .header("content-type", "application/json")
+                        .header("authorization", "Bearer s3cret")
+                        .send(r#"{"by": "dpo"}"#)
+                    else {
+                        break;
+                    };
+                    match response.status().as_u16() {
+                        200 => {
+                            acked.push(report);
+                            report += 1;
+                        }
+                        // Filed in an earlier round.
+                        409 => report += 1,
+                        _ => std::thread::sleep(Duration::from_millis(2)),
+                    }
+                }
+                acked
+            });
+            std::thread::sleep(Duration::from_millis(1200));
+            server.child.kill().unwrap();
+            server.child.wait().unwrap();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            (poster.join().unwrap(), filer.join().unwrap())
+        });
+        posted.extend(events);
+        filed.extend(steps);
+        dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    }
+    assert!(posted.len() > 30, "only {} events answered", posted.len());
+    assert!(!filed.is_empty(), "no report filed");
+    // A last run delivers what the kills left in the outbox.
+    let mut server = crate::server::Server::start_in(dir, true, &["--notify-file", &outbox_arg]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = server.get("/healthz");
+        let health: Value = serde_json::from_str(&body).unwrap();
+        if health["notifications"]["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "outbox not drained: {health}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, reports) = server.get_with_token("/v1/reports", Some("s3cret"));
+    let reports: Vec<Value> = serde_json::from_str(&reports).unwrap();
+    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    drop(server);
+    let reported: BTreeSet<String> = reports
+        .iter()
+        .filter_map(|r| r["event"]["id"].as_str().map(str::to_string))
+        .collect();
+    let lost: Vec<&String> = posted.difference(&reported).collect();
+    assert!(
+        lost.is_empty(),
+        "answered events without their report: {lost:?}"
+    );
+    for report in &filed {
+        let stored = reports.iter().find(|r| r["id"] == *report).unwrap();
+        assert!(
+            stored["filed"].is_object(),
+            "report {report} lost its filing"
+        );
+    }
+    let delivered: BTreeSet<String> = std::fs::read_to_string(&outbox)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|n| n["event"]["about"].as_str().map(str::to_string))
+        .collect();
+    let undelivered: Vec<String> = reported
+        .iter()
+        .map(|id| format!("incident:{id}"))
+        .filter(|about| !delivered.contains(about))
+        .collect();
+    assert!(
+        undelivered.is_empty(),
+        "reports never notified: {undelivered:?}"
+    );
+    let store = bylaw::governance::store::Store::open(&dir.path().join("state.redb")).unwrap();
+    let verified = store.verify().unwrap();
+    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+}

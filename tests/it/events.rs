@@ -339,3 +339,289 @@ fn events_leave_the_store_once_no_window_can_count_them() {
         3
     );
 }
+
+/// A webhook receiver on loopback that answers 503 to its first `fail_first`
+/// attempts, then keeps each notification it has not seen (by idempotency key).
+struct Receiver {
+    url: String,
+    attempts: Arc<std::sync::atomic::AtomicUsize>,
+    accepted: Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+    repeats: Arc<std::sync::atomic::AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn receiver(fail_first: usize) -> Receiver {
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let repeats = Arc::new(AtomicUsize::new(0));
+    let (a, k, r) = (attempts.clone(), accepted.clone(), repeats.clone());
+    let hook = move |headers: HeaderMap, body: String| {
+        let (a, k, r) = (a.clone(), k.clone(), r.clone());
+        async move {
+            if a.fetch_add(1, Ordering::SeqCst) < fail_first {
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+            let key = headers["idempotency-key"].to_str().unwrap().to_string();
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body["key"], key.as_str());
+            let mut seen = k.lock().unwrap();
+            if seen.iter().any(|(s, _)| *s == key) {
+                r.fetch_add(1, Ordering::SeqCst);
+            } else {
+                seen.push((key, body));
+            }
+            StatusCode::OK
+        }
+    };
+    let app = axum::Router::new().route("/hook", axum::routing::post(hook));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Receiver {
+        url,
+        attempts,
+        accepted,
+        repeats,
+        _runtime: runtime,
+    }
+}
+
+fn incidents_server(dir: tempfile::TempDir, webhook: &str) -> crate::server::Server {
+    std::fs::copy(
+        crate::data("governance/incidents.bylaw"),
+        dir.path().join("policy.bylaw"),
+    )
+    .unwrap();
+    crate::server::Server::start_in(
+        dir,
+        true,
+        &["--notify-webhook", webhook, "--notify-retry-ms", "20"],
+    )
+}
+
+fn health_until(
+    server: &crate::server::Server,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, body) = server.get("/healthz");
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if ok(&health) {
+            return health;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {health}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn post_incident(server: &crate::server::Server, id: &str, severity: &str) -> (u16, String) {
+    let body = format!(r#"{{"id": "{id}", "severity": "{severity}", "service": "chat"}}"#);
+    server.post("/v1/events/incident", "application/json", &body, None)
+}
+
+#[test]
+fn the_server_takes_events_and_delivers_every_notification_once_in_order_across_a_restart() {
+    // First nothing listens: the notifications wait in the outbox, and say so.
+    let dead = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hook", port.local_addr().unwrap())
+    };
+    let mut server = incidents_server(tempfile::tempdir().unwrap(), &dead);
+    for (id, severity) in [("i1", "death"), ("i2", "widespread"), ("i3", "serious")] {
+        let (status, body) = post_incident(&server, id, severity);
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = post_incident(&server, "i1", "death");
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""duplicate":true"#), "{body}");
+    let (status, body) = post_incident(&server, "i4", "fatal");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(crate::server::code(&body), "invalid-event");
+    assert!(body.contains("severity"), "{body}");
+    let (status, body) = server.post("/v1/events/outage", "application/json", "{}", None);
+    assert_eq!(
+        (status, crate::server::code(&body).as_str()),
+        (404, "unknown-event")
+    );
+    let health = health_until(&server, "failing delivery", |h| {
+        h["notifications"]["failing"] == true
+    });
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["notifications"]["pending"], 3, "{health}");
+    assert_eq!(health["reports"]["open"], 3);
+    // Decisions go on meanwhile (the serious incident suspended chat).
+    let decision = server.decide(&serde_json::json!({
+        "id": "r", "service": "chat", "user": {"id": "u"}
+    }));
+    assert_eq!(decision["outcome"], "suspended");
+    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    drop(server);
+
+    // Restarted with a receiver that fails its first three attempts.
+    let hook = receiver(3);
+    let server = incidents_server(dir, &hook.url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while hook.accepted.lock().unwrap().len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "not all delivered");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (status, _) = post_incident(&server, "i5", "death");
+    assert_eq!(status, 200);
+    while hook.accepted.lock().unwrap().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fourth not delivered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let accepted = hook.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 4, "{accepted:?}");
+    assert_eq!(hook.repeats.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(hook.attempts.load(std::sync::atomic::Ordering::SeqCst) >= 7);
+    let about: Vec<&str> = accepted
+        .iter()
+        .map(|(_, n)| n["event"]["about"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        about,
+        ["incident:i1", "incident:i2", "incident:i3", "incident:i5"],
+        "in order on the channel"
+    );
+    assert!(
+        accepted
+            .iter()
+            .all(|(_, n)| n["channel"] == "report:market-surveillance")
+    );
+    let health = health_until(&server, "delivery recovered", |h| {
+        h["notifications"]["pending"] == 0 && h["notifications"]["failing"] == false
+    });
+    assert_eq!(health["status"], "ok", "{health}");
+    // Each delivery is in the audit log.
+    let (_, log) = server.get_with_token("/v1/audit", Some("s3cret"));
+    let delivered = log
+        .lines()
+        .filter(|l| l.contains(r#""kind":"notification_delivered""#))
+        .count();
+    assert_eq!(delivered, 4);
+    // And the reports can be worked through the admin API.
+    let (status, body) = server.post(
+        "/v1/reports/1/close",
+        "application/json",
+        r#"{"by": "dpo"}"#,
+        Some("s3cret"),
+    );
+    assert_eq!(
+        (status, crate::server::code(&body).as_str()),
+        (409, "refused")
+    );
+    let (status, body) = server.post(
+        "/v1/reports/1/file",
+        "application/json",
+        r#"{"by": "dpo"}"#,
+        Some("s3cret"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, overdue) = server.get_with_token("/v1/reports?overdue=true", Some("s3cret"));
+    assert_eq!(overdue, "[]");
+}
+
+#[test]
+fn replay_shows_events_on_the_timeline_and_ctl_posts_them_and_lists_overdue_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = dir.path().join("traffic.jsonl");
+    std::fs::write(
+        &traffic,
+        [
+            r#"{"at": "2026-12-01T09:00:00Z", "event": "incident", "body": {"id": "i1", "severity": "death", "service": "chat", "aware_at": "2026-12-01T08:00:00Z"}}"#,
+            r#"{"at": "2026-12-01T09:05:00Z", "event": "incident", "body": {"id": "i1", "severity": "death", "service": "chat"}}"#,
+            r#"{"at": "2026-12-01T09:10:00Z", "event": "incident", "body": {"id": "i2", "severity": "unheard-of", "service": "chat"}}"#,
+            r#"{"at": "2026-12-01T09:20:00Z", "ctl": "acknowledge", "report": 1, "by": "ana"}"#,
+            r#"{"at": "2026-12-12T09:00:00Z", "ctl": "file", "report": 1, "by": "ana"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let policy = crate::data("governance/incidents.bylaw");
+    let policy = policy.to_str().unwrap();
+    let out = crate::replay::bylaw(&["replay", policy, "--requests", traffic.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "2026-12-01T09:00:00Z  event incident \"i1\" posted (aware at 2026-12-01T08:00:00Z)",
+        "report 1 to \"market-surveillance\" about incident:i1 opened, due 2026-12-11T08:00:00Z (trigger death)",
+        "2026-12-01T09:05:00Z  event incident \"i1\" again: already counted",
+        "2026-12-01T09:10:00Z  refused: event incident: invalid event: `severity`",
+        "2026-12-01T09:20:00Z  report 1 acknowledged by ana",
+        "2026-12-12T09:00:00Z  report 1 filed by ana",
+        "2 event(s), 1 refused",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+
+    let state = dir.path().join("state.redb");
+    let ctl = |args: &[&str]| {
+        let mut all = vec![
+            "ctl",
+            "--policy",
+            policy,
+            "--state",
+            state.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        crate::replay::bylaw(&all)
+    };
+    let out = ctl(&[
+        "--at",
+        "2026-12-01T10:00:00Z",
+        "event",
+        "complaint",
+        "--id",
+        "c1",
+        "--user.id",
+        "u-1",
+        "--aware_at",
+        "2026-12-01T09:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("report 1 to \"complainant\""));
+    let out = ctl(&[
+        "--at",
+        "2026-12-01T10:00:00Z",
+        "event",
+        "complaint",
+        "--id",
+        "c2",
+        "--colour",
+        "red",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no field `colour`"));
+    let out = ctl(&["--at", "2026-12-10T10:00:00Z", "reports", "--overdue"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "no overdue reports"
+    );
+    let out = ctl(&["--at", "2026-12-17T10:00:00Z", "reports", "--overdue"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("OVERDUE since 2026-12-16T09:00:00Z"),
+        "{text}"
+    );
+    let out = ctl(&["--at", "2026-12-17T10:00:00Z", "status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 open report(s), 1 overdue"));
+}
