@@ -49,9 +49,12 @@ impl Checker<'_> {
             let aware_field = self.special_field(&scope, EVENT_AWARE_AT, Ty::Timestamp, true);
             self.event_by_name
                 .insert(event.name.node.clone(), self.events.len());
+            // The fields stay in their scope while triggers are checked
+            // ([`Checker::finish_events`] hands them over).
+            self.event_scopes.push(scope);
             self.events.push(EventKind {
                 name: event.name.node.clone(),
-                fields: scope.fields,
+                fields: Vec::new(),
                 id_field,
                 aware_field,
                 span: event.name.span,
@@ -105,28 +108,33 @@ impl Checker<'_> {
     /// Enters event kind `id`'s scope; [`Checker::leave_event`] goes back (and keeps
     /// what reading the event's fields added to it, such as an implicit `now`).
     pub(super) fn enter_event(&mut self, id: usize) -> Option<Scope> {
-        let event = self.events.get_mut(id)?;
-        let fields = std::mem::take(&mut event.fields);
-        let field_by_path = fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.path.clone(), i))
-            .collect();
-        let clock = fields.iter().position(|f| f.clock);
+        let scope = std::mem::take(self.event_scopes.get_mut(id)?);
         self.in_event = true;
-        Some(self.swap_scope(Scope {
-            fields,
-            field_by_path,
-            clock,
-        }))
+        Some(self.swap_scope(scope))
     }
 
     pub(super) fn leave_event(&mut self, id: usize, request: Scope) {
         self.in_event = false;
         let scope = self.swap_scope(request);
-        if let Some(event) = self.events.get_mut(id) {
+        if let Some(slot) = self.event_scopes.get_mut(id) {
+            *slot = scope;
+        }
+    }
+
+    /// The type of event kind `event`'s field `path`.
+    pub(super) fn event_field_type(&self, event: usize, path: &str) -> Option<Ty> {
+        let scope = self.event_scopes.get(event)?;
+        let &id = scope.field_by_path.get(path)?;
+        scope.fields.get(id).map(|f| f.ty)
+    }
+
+    /// The event kinds, each with its fields as the triggers left them.
+    pub(super) fn finish_events(&mut self) -> Vec<EventKind> {
+        let mut events = std::mem::take(&mut self.events);
+        for (event, scope) in events.iter_mut().zip(self.event_scopes.drain(..)) {
             event.fields = scope.fields;
         }
+        events
     }
 
     /// The event kind a trigger counts: its condition is a bare event name, alone or
@@ -217,21 +225,7 @@ impl Checker<'_> {
                         }
                     }
                 }
-                ExprKind::Const(_) => {}
-                ExprKind::Not(a) | ExprKind::Neg(a) | ExprKind::IntToFloat(a) => pending.push(a),
-                ExprKind::And(a, b)
-                | ExprKind::Or(a, b)
-                | ExprKind::Cmp(_, a, b)
-                | ExprKind::Arith(_, a, b)
-                | ExprKind::InSet(a, b) => {
-                    pending.push(a);
-                    pending.push(b);
-                }
-                ExprKind::InList(a, items) => {
-                    pending.push(a);
-                    pending.extend(items);
-                }
-                ExprKind::Call(_, args) => pending.extend(args),
+                _ => e.children(&mut pending),
             }
         }
         false

@@ -563,11 +563,7 @@ impl Checker<'_> {
     /// of the same type.
     fn blocked_request_field(&mut self, key: &ast::Path, event: usize) -> Option<usize> {
         let path = key.dotted();
-        let event_ty = self
-            .events
-            .get(event)
-            .and_then(|e| e.fields.iter().find(|f| f.path == path))
-            .map(|f| f.ty)?;
+        let event_ty = self.event_field_type(event, &path)?;
         match self.field_by_path.get(&path).copied() {
             Some(id) if self.fields.get(id).is_some_and(|f| f.ty == event_ty) => Some(id),
             found => {

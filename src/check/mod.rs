@@ -76,8 +76,9 @@ struct Checker<'a> {
     zones: Vec<crate::builtins::time::Zone>,
     /// The clock field, once known (`clock PATH`, or `now` at its first use).
     clock: Option<usize>,
-    /// Event kinds, in declaration order.
+    /// Event kinds, in declaration order, and the fields each one's conditions read.
     events: Vec<program::EventKind>,
+    event_scopes: Vec<events::Scope>,
     event_by_name: HashMap<String, usize>,
     /// Set while checking an event trigger's condition (the fields are the event's).
     in_event: bool,
@@ -135,7 +136,7 @@ impl<'a> Checker<'a> {
             duties,
             triggers,
             services,
-            events: std::mem::take(&mut self.events),
+            events: self.finish_events(),
             fixtures,
             tests,
             patterns: std::mem::take(&mut self.patterns),

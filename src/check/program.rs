@@ -455,6 +455,37 @@ pub fn type_name(enums: &[EnumDef], ty: Ty) -> String {
     }
 }
 
+impl Expr {
+    /// Pushes this expression's operands onto `out` (a `def`'s body is not one).
+    pub fn children<'e>(&'e self, out: &mut Vec<&'e Expr>) {
+        match &self.kind {
+            ExprKind::Coalesce(_, a)
+            | ExprKind::Not(a)
+            | ExprKind::Neg(a)
+            | ExprKind::IntToFloat(a) => out.push(a),
+            ExprKind::And(a, b)
+            | ExprKind::Or(a, b)
+            | ExprKind::Cmp(_, a, b)
+            | ExprKind::Arith(_, a, b)
+            | ExprKind::InSet(a, b) => {
+                out.push(a);
+                out.push(b);
+            }
+            ExprKind::InList(a, items) => {
+                out.push(a);
+                out.extend(items);
+            }
+            ExprKind::Call(_, args) => out.extend(args),
+            ExprKind::Const(_)
+            | ExprKind::Field(_)
+            | ExprKind::Def(_)
+            | ExprKind::Tier
+            | ExprKind::Degraded
+            | ExprKind::Has(_) => {}
+        }
+    }
+}
+
 impl crate::tree_drop::Tree for Expr {
     fn is_leaf(&self) -> bool {
         matches!(

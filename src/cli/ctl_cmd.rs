@@ -496,12 +496,7 @@ pub(crate) fn print_status(out: &mut impl Write, status: &Status) -> std::io::Re
             b.field, b.key, b.until, b.cause
         )?;
     }
-    let open = status.reports.iter().filter(|r| r.is_open()).count();
-    let overdue = status
-        .reports
-        .iter()
-        .filter(|r| r.is_overdue(status.at))
-        .count();
+    let (open, overdue) = crate::governance::reports::open_and_overdue(&status.reports, status.at);
     match overdue {
         0 => writeln!(out, "{open} open report(s)"),
         n => writeln!(out, "{open} open report(s), {n} overdue"),

@@ -7,7 +7,7 @@
 //! still count them, so a restart counts them again; an event whose `id` was already
 //! taken within that time is a repeat, answered as such and not counted twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,8 +61,8 @@ impl EventCell {
 #[derive(Debug, Default)]
 pub(super) struct Kept {
     queue: VecDeque<KeptEvent>,
-    /// (kind, id) → number.
-    ids: HashMap<(usize, String), u64>,
+    /// (kind, id) of every event kept.
+    ids: HashSet<(usize, String)>,
     next: u64,
 }
 
@@ -164,28 +164,25 @@ impl Governor {
 
     /// The fields of event kind `kind`, if the policy declares it.
     pub fn event_schema(&self, kind: &str) -> Option<&[crate::ir::Field]> {
-        self.ir()
-            .events
-            .iter()
-            .find(|k| k.name == kind)
-            .map(|k| k.policy.fields.as_slice())
+        self.event_kind(kind)
+            .map(|(_, spec, _)| spec.policy.fields.as_slice())
+    }
+
+    /// Event kind `kind`: its index, compiled form and runtime.
+    fn event_kind(&self, kind: &str) -> Option<(usize, &ir::EventKind, &EventCell)> {
+        let ir = self.ir();
+        let index = ir.events.iter().position(|k| k.name == kind)?;
+        Some((index, ir.events.get(index)?, self.event_kinds.get(index)?))
     }
 
     /// Accepts an event of `kind` (a JSON object) posted at `now`: checks it, makes it
     /// durable, and counts it in the triggers over its kind, which fire as they would
     /// for a request.
     pub fn post_event(&self, kind: &str, body: &[u8], now: Timestamp) -> Result<Posted, PostError> {
-        let ir = self.ir();
-        let Some(index) = ir.events.iter().position(|k| k.name == kind) else {
+        let Some((index, spec, cell)) = self.event_kind(kind) else {
             return Err(PostError::UnknownKind {
                 kind: kind.to_string(),
                 known: self.event_kinds().iter().map(|k| k.to_string()).collect(),
-            });
-        };
-        let (Some(spec), Some(cell)) = (ir.events.get(index), self.event_kinds.get(index)) else {
-            return Err(PostError::UnknownKind {
-                kind: kind.to_string(),
-                known: Vec::new(),
             });
         };
         let mut record = cell
@@ -204,7 +201,7 @@ impl Governor {
             .and_then(|slot| record.value_text(&spec.policy, slot as usize))
             .map(|id| id.into_owned());
         if let Some(id) = &given_id
-            && kept.ids.contains_key(&(index, id.clone()))
+            && kept.ids.contains(&(index, id.clone()))
         {
             return Ok(Posted {
                 kind: kind.to_string(),
@@ -218,8 +215,8 @@ impl Governor {
         let mut writes = expire(&mut kept, now);
         if kept.queue.len() >= self.options.max_events {
             return Err(PostError::Full(format!(
-                "{} events are kept for the triggers' windows, the most this server keeps \
-                 (--max-events); retry once older ones leave their windows",
+                "{} events are kept for the triggers' windows, the most this runtime \
+                 keeps; retry once older ones leave their windows",
                 kept.queue.len()
             )));
         }
@@ -247,7 +244,7 @@ impl Governor {
         )];
         // Durable before it counts: an event the caller was told about is never lost.
         self.persist(&mut accepted, writes)?;
-        kept.ids.insert((index, id.clone()), number);
+        kept.ids.insert((index, id.clone()));
         kept.queue.push_back(KeptEvent {
             number,
             kind: index,
@@ -262,11 +259,10 @@ impl Governor {
             aware_at,
         };
         let unjudged = self.count_event(
-            index,
+            (spec, cell),
             &record,
             now,
-            Firing::Live,
-            Some(&counted),
+            (Firing::Live, Some(&counted)),
             &mut events,
         );
         Ok(Posted {
@@ -283,17 +279,12 @@ impl Governor {
     /// not be judged, if it could not (it then counts as matching them all).
     fn count_event(
         &self,
-        index: usize,
+        (spec, cell): (&ir::EventKind, &EventCell),
         record: &Record,
         now: Timestamp,
-        firing: Firing,
-        counted: Option<&Counted<'_>>,
+        (firing, counted): (Firing, Option<&Counted<'_>>),
         events: &mut Vec<Event>,
     ) -> Option<String> {
-        let (Some(spec), Some(cell)) = (self.ir().events.get(index), self.event_kinds.get(index))
-        else {
-            return None;
-        };
         let policy = &spec.policy;
         let mut compact = Compact::new(&policy.layout);
         interp::decide(policy, record, false, &mut compact);
@@ -333,16 +324,18 @@ impl Governor {
                     "stored event {number} is unreadable: {e}"
                 )))
             })?;
-            let ir = self.ir();
-            // A kind the policy no longer declares is kept on disk until it expires.
-            let Some(index) = ir.events.iter().position(|k| k.name == stored.kind) else {
+            let Some((index, spec, cell)) = self.event_kind(&stored.kind) else {
+                // A kind the policy no longer declares: not counted, and deleted once
+                // its id could no longer be retried.
+                kept.queue.push_back(KeptEvent {
+                    number,
+                    kind: usize::MAX,
+                    id: stored.id,
+                    until: stored.at.plus_secs(MIN_HORIZON_SECS),
+                });
                 continue;
             };
-            let (Some(spec), Some(cell)) = (ir.events.get(index), self.event_kinds.get(index))
-            else {
-                continue;
-            };
-            kept.ids.insert((index, stored.id.clone()), number);
+            kept.ids.insert((index, stored.id.clone()));
             kept.queue.push_back(KeptEvent {
                 number,
                 kind: index,
@@ -354,11 +347,10 @@ impl Governor {
             if let Ok(mut record) = cell.encoder.decode_json(&spec.policy, body.as_bytes()) {
                 record.set_filled_clock(&spec.policy, stored.at.unix_seconds());
                 self.count_event(
-                    index,
+                    (spec, cell),
                     &record,
                     stored.at,
-                    Firing::Restore,
-                    None,
+                    (Firing::Restore, None),
                     &mut Vec::new(),
                 );
             }

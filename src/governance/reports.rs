@@ -132,10 +132,7 @@ impl Governor {
 
     /// How many reports are open (not filed), and how many of those are overdue.
     pub fn report_counts(&self, now: Timestamp) -> (usize, usize) {
-        let reports = lock(&self.reports);
-        let open = reports.values().filter(|r| r.is_open()).count();
-        let overdue = reports.values().filter(|r| r.is_overdue(now)).count();
-        (open, overdue)
+        open_and_overdue(lock(&self.reports).values(), now)
     }
 
     /// With `recovery { require report filed }`, the reports that keep approvals of
@@ -177,6 +174,19 @@ impl Governor {
             .cloned()
             .collect()
     }
+}
+
+/// How many of `reports` are open at `now`, and how many of those are overdue.
+pub fn open_and_overdue<'a>(
+    reports: impl IntoIterator<Item = &'a Report>,
+    now: Timestamp,
+) -> (usize, usize) {
+    reports.into_iter().fold((0, 0), |(open, overdue), r| {
+        (
+            open + usize::from(r.is_open()),
+            overdue + usize::from(r.is_overdue(now)),
+        )
+    })
 }
 
 fn refuse_if_taken(id: u64, what: &str, step: Option<&Step>) -> Result<(), GovernError> {

@@ -15,7 +15,7 @@ use crate::syntax::span::Span;
 
 /// Lowers a checked program. `sources` turns spans into line and column numbers.
 pub fn lower(program: &Program, sources: &SourceMap) -> Policy {
-    let mut policy = lower_part(program, sources);
+    let mut policy = Lowerer::new(program, sources, None).policy();
     policy.events = program
         .events
         .iter()
@@ -43,7 +43,12 @@ fn lower_event(
         default: crate::ast::Outcome::Allow,
         rules: Vec::new(),
         duties: Vec::new(),
-        triggers: Vec::new(),
+        triggers: program
+            .triggers
+            .iter()
+            .filter(|t| t.event == Some(index))
+            .cloned()
+            .collect(),
         services: Vec::new(),
         events: Vec::new(),
         fixtures: Vec::new(),
@@ -51,48 +56,24 @@ fn lower_event(
         patterns: program.patterns.clone(),
         zones: program.zones.clone(),
     };
-    let mut policy = lower_part(&part, sources);
-    let mut lowerer = Lowerer::new(&part, sources);
-    lowerer.strings = std::mem::take(&mut policy.strings);
-    lowerer.string_ids = lowerer
-        .strings
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.clone(), i as u32))
-        .collect();
-    lowerer.sites = std::mem::take(&mut policy.sites);
-    lowerer.calls = std::mem::take(&mut policy.calls);
-    policy.triggers = program
-        .triggers
-        .iter()
-        .filter(|t| t.event == Some(index))
-        .map(|t| lowerer.trigger(t))
-        .collect();
-    let loc = lowerer.loc(event.span);
-    policy.strings = lowerer.strings;
-    policy.sites = lowerer.sites;
-    policy.calls = lowerer.calls;
-    policy.layout = Layout::new(0, 0, 0, policy.triggers.len());
+    let mut lowerer = Lowerer::new(&part, sources, Some(index));
     EventKind {
         name: event.name.clone(),
         id_slot: event.id_field.map(|f| f as u32),
         aware_slot: event.aware_field.map(|f| f as u32),
-        loc,
-        policy,
+        loc: lowerer.loc(event.span),
+        policy: lowerer.policy(),
     }
 }
 
-/// The request part of a program: everything but the triggers that count events.
-fn lower_part(program: &Program, sources: &SourceMap) -> Policy {
-    let mut lowerer = Lowerer::new(program, sources);
-    lowerer.policy()
-}
-
 impl<'p> Lowerer<'p> {
-    fn new(program: &'p Program, sources: &'p SourceMap) -> Self {
+    /// A lowerer of `program`'s request part (`event` `None`) or of the part that
+    /// judges event kind `event`: each takes the triggers that count what it judges.
+    fn new(program: &'p Program, sources: &'p SourceMap, event: Option<usize>) -> Self {
         Lowerer {
             program,
             sources,
+            event,
             strings: Vec::new(),
             string_ids: HashMap::new(),
             sites: Vec::new(),
@@ -109,6 +90,7 @@ impl<'p> Lowerer<'p> {
 struct Lowerer<'p> {
     program: &'p Program,
     sources: &'p SourceMap,
+    event: Option<usize>,
     strings: Vec<String>,
     string_ids: HashMap<String, u32>,
     sites: Vec<Site>,
@@ -237,10 +219,11 @@ impl Lowerer<'_> {
             first_require += duty.requires.len();
             duties.push(duty);
         }
+        let event = self.event;
         let triggers: Vec<Trigger> = p
             .triggers
             .iter()
-            .filter(|t| t.event.is_none())
+            .filter(|t| t.event == event)
             .map(|t| self.trigger(t))
             .collect();
         let services = p

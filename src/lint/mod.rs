@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::ast;
-use crate::check::program::{Expr, ExprKind, Program};
+use crate::check::program::{Expr, Program};
 use crate::diagnostics::{Code, Diagnostic, Label, Severity};
 use crate::syntax::span::Span;
 use logic::{Dnf, Logic};
@@ -436,37 +436,9 @@ impl<'a> Context<'a> {
             let mut stack = vec![root];
             while let Some(e) = stack.pop() {
                 f(e);
-                children(e, &mut stack);
+                e.children(&mut stack);
             }
         }
-    }
-}
-
-pub fn children<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match &e.kind {
-        ExprKind::Coalesce(_, a)
-        | ExprKind::Not(a)
-        | ExprKind::Neg(a)
-        | ExprKind::IntToFloat(a) => out.push(a),
-        ExprKind::And(a, b)
-        | ExprKind::Or(a, b)
-        | ExprKind::Cmp(_, a, b)
-        | ExprKind::Arith(_, a, b)
-        | ExprKind::InSet(a, b) => {
-            out.push(a);
-            out.push(b);
-        }
-        ExprKind::InList(a, items) => {
-            out.push(a);
-            out.extend(items);
-        }
-        ExprKind::Call(_, args) => out.extend(args),
-        ExprKind::Const(_)
-        | ExprKind::Field(_)
-        | ExprKind::Def(_)
-        | ExprKind::Tier
-        | ExprKind::Degraded
-        | ExprKind::Has(_) => {}
     }
 }
 

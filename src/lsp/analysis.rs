@@ -201,6 +201,21 @@ impl Analysis {
             .unwrap_or("")
     }
 
+    /// The outline entries of a schema's or an event's fields.
+    fn field_outlines(&self, fields: &[ast::FieldDecl]) -> Vec<Outline> {
+        fields
+            .iter()
+            .map(|f| Outline {
+                name: f.path.dotted(),
+                detail: self.slice(f.ty.span).to_string(),
+                kind: OutlineKind::Field,
+                span: f.span,
+                selection: f.path.span,
+                children: vec![],
+            })
+            .collect()
+    }
+
     fn define(&mut self, span: Span, symbol: Symbol) {
         self.definitions.entry(symbol.clone()).or_insert(span);
         self.occurrences.push(Occurrence {
@@ -774,18 +789,7 @@ impl Analysis {
                         )
                     }
                     Decl::Event(e) => {
-                        let fields = e
-                            .fields
-                            .iter()
-                            .map(|f| Outline {
-                                name: f.path.dotted(),
-                                detail: self.slice(f.ty.span).to_string(),
-                                kind: OutlineKind::Field,
-                                span: f.span,
-                                selection: f.path.span,
-                                children: vec![],
-                            })
-                            .collect();
+                        let fields = self.field_outlines(&e.fields);
                         item(
                             &format!("event {}", e.name.node),
                             "",
@@ -795,18 +799,7 @@ impl Analysis {
                         )
                     }
                     Decl::Schema(s) => {
-                        let fields = s
-                            .fields
-                            .iter()
-                            .map(|f| Outline {
-                                name: f.path.dotted(),
-                                detail: self.slice(f.ty.span).to_string(),
-                                kind: OutlineKind::Field,
-                                span: f.span,
-                                selection: f.path.span,
-                                children: vec![],
-                            })
-                            .collect();
+                        let fields = self.field_outlines(&s.fields);
                         item(
                             &format!("schema {}", s.name.node),
                             "",

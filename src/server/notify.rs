@@ -104,9 +104,14 @@ fn pass(store: &Store, sender: &mut Sender, pace: Pace, delivery: &Delivery) -> 
             return false;
         }
     };
-    delivery
-        .pending
-        .store(store.outbox_len().unwrap_or(0), Ordering::Relaxed);
+    // A short read is the whole outbox; only a full one needs counting.
+    let read = rows.len() as u64;
+    let pending = if rows.len() < PASS {
+        read
+    } else {
+        store.outbox_len().unwrap_or(read)
+    };
+    delivery.pending.store(pending, Ordering::Relaxed);
     let now = SystemClock.now();
     let mut channels = HashSet::new();
     let mut delivered_any = false;

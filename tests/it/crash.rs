@@ -303,10 +303,7 @@ fn sigkill_under_load_loses_no_answered_retained_decision() {
                 .map(|worker| {
                     let (base, stop) = (&base, &stop);
                     scope.spawn(move || {
-                        let agent: ureq::Agent = ureq::Agent::config_builder()
-                            .http_status_as_error(false)
-                            .build()
-                            .into();
+                        let agent = client();
                         let mut acked = Vec::new();
                         let mut n = 0;
                         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -398,10 +395,7 @@ fn sigkill_while_events_and_report_steps_arrive_loses_none_acknowledged() {
         let base = server.base().to_string();
         let (events, steps): (Vec<String>, Vec<u64>) = std::thread::scope(|scope| {
             let poster = scope.spawn(|| {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
+                let agent = client();
                 let mut acked = Vec::new();
                 let mut n = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -422,10 +416,7 @@ fn sigkill_while_events_and_report_steps_arrive_loses_none_acknowledged() {
                 acked
             });
             let filer = scope.spawn(|| {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
+                let agent = client();
                 let mut acked = Vec::new();
                 let mut report = 1u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -511,4 +502,12 @@ fn sigkill_while_events_and_report_steps_arrive_loses_none_acknowledged() {
     let store = bylaw::governance::store::Store::open(&dir.path().join("state.redb")).unwrap();
     let verified = store.verify().unwrap();
     assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+}
+
+/// An HTTP client that hands back every status instead of failing on 4xx and 5xx.
+fn client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
