@@ -81,6 +81,11 @@ pub fn start(
     pace: Pace,
     delivery: Arc<Delivery>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // What a restart left in the outbox is pending from the start, not from the
+    // first pass.
+    delivery
+        .pending
+        .store(store.outbox_len().unwrap_or(0), Ordering::Relaxed);
     std::thread::Builder::new()
         .name("bylaw-notify".into())
         .spawn(move || {
