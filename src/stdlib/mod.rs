@@ -25,43 +25,43 @@ impl Module {
 pub static MODULES: &[Module] = &[
     Module {
         name: "std::cn::algorithm_filing",
-        text: include_str!("../stdlib/cn/algorithm_filing.bylaw"),
+        text: include_str!("../../stdlib/cn/algorithm_filing.bylaw"),
     },
     Module {
         name: "std::cn::genai_measures",
-        text: include_str!("../stdlib/cn/genai_measures.bylaw"),
+        text: include_str!("../../stdlib/cn/genai_measures.bylaw"),
     },
     Module {
         name: "std::cn::labeling",
-        text: include_str!("../stdlib/cn/labeling.bylaw"),
+        text: include_str!("../../stdlib/cn/labeling.bylaw"),
     },
     Module {
         name: "std::eu::ai_act::high_risk",
-        text: include_str!("../stdlib/eu/ai_act/high_risk.bylaw"),
+        text: include_str!("../../stdlib/eu/ai_act/high_risk.bylaw"),
     },
     Module {
         name: "std::eu::ai_act::prohibited",
-        text: include_str!("../stdlib/eu/ai_act/prohibited.bylaw"),
+        text: include_str!("../../stdlib/eu/ai_act/prohibited.bylaw"),
     },
     Module {
         name: "std::eu::ai_act::transparency",
-        text: include_str!("../stdlib/eu/ai_act/transparency.bylaw"),
+        text: include_str!("../../stdlib/eu/ai_act/transparency.bylaw"),
     },
     Module {
         name: "std::eu::gpai",
-        text: include_str!("../stdlib/eu/gpai.bylaw"),
+        text: include_str!("../../stdlib/eu/gpai.bylaw"),
     },
     Module {
         name: "std::minors",
-        text: include_str!("../stdlib/minors.bylaw"),
+        text: include_str!("../../stdlib/minors.bylaw"),
     },
     Module {
         name: "std::nist::ai_rmf",
-        text: include_str!("../stdlib/nist/ai_rmf.bylaw"),
+        text: include_str!("../../stdlib/nist/ai_rmf.bylaw"),
     },
     Module {
         name: "std::personal_data",
-        text: include_str!("../stdlib/personal_data.bylaw"),
+        text: include_str!("../../stdlib/personal_data.bylaw"),
     },
 ];
 
