@@ -288,6 +288,15 @@ impl CmpOp {
     }
 }
 
+/// A number a trigger is written with — its window, threshold, deadlines and block
+/// and suspension lengths: written out, or the name of a constant `def`, so that a
+/// module's policy choices are named parameters a `use` can set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Amount<T> {
+    Literal(T),
+    Param(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TriggerDecl {
     pub name: Name,
@@ -297,12 +306,12 @@ pub struct TriggerDecl {
     pub cond: Expr,
     /// `where COND` after an event kind.
     pub filter: Option<Expr>,
-    pub within: Spanned<u64>,
+    pub within: Spanned<Amount<u64>>,
     pub by: Option<Path>,
     /// `min N` on a rate: the word as written (the checker insists on `min`) and N.
     pub min: Option<(Name, Spanned<i64>)>,
     pub op: Spanned<CmpOp>,
-    pub threshold: Spanned<Literal>,
+    pub threshold: Spanned<Amount<Literal>>,
     pub actions: Vec<Action>,
     pub cite: Option<Spanned<String>>,
     pub effective: Option<Effective>,
@@ -313,7 +322,7 @@ pub struct TriggerDecl {
 pub enum ActionKind {
     Suspend {
         service: Name,
-        for_: Option<Spanned<u64>>,
+        for_: Option<Spanned<Amount<u64>>>,
     },
     Degrade {
         service: Name,
@@ -323,13 +332,13 @@ pub enum ActionKind {
     },
     Report {
         recipient: Spanned<String>,
-        within: Spanned<u64>,
+        within: Spanned<Amount<u64>>,
         /// `per event`: the word as written (the checker insists on `per`).
         per: Option<Name>,
     },
     Block {
         key: Path,
-        for_: Spanned<u64>,
+        for_: Spanned<Amount<u64>>,
     },
 }
 
@@ -397,6 +406,9 @@ pub struct FixtureDecl {
 pub enum Expectation {
     Tier(Name),
     Duty(Name),
+    /// `rule NAME`: the word as written (the checker insists on `rule`) and the name of
+    /// a rule among the decision's reasons.
+    Rule(Name, Name),
 }
 
 #[derive(Debug, Clone, PartialEq)]

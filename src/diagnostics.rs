@@ -104,6 +104,7 @@ codes! {
     ZeroDuration = "E0309", "zero-duration", "a window, block or deadline of zero length";
     DurationTooLong = "E0312", "duration-too-long", "a window, retention, deadline, block or suspension longer than 100 years";
     DefaultOnOptional = "E0125", "invalid-default", "a schema default on an optional field, or a set default other than `{}`";
+    AmountNeedsConstant = "E0126", "amount-needs-constant", "a trigger's window, threshold, deadline or block length names something that is not a constant `def` of its type";
     InvalidMinimum = "E0313", "invalid-minimum", "`min` on a trigger other than a rate, or a minimum below 1";
     UnknownEvent = "E0314", "unknown-event", "`where` after a name that is not a declared `event` kind";
     InvalidEventField = "E0315", "invalid-event-field", "an event's `id` that is not a required `string`, or `aware_at` that is not a `timestamp`";
@@ -117,6 +118,7 @@ codes! {
     InvalidFixtureValue = "E0403", "invalid-fixture-value", "a fixture value that is not a constant";
     UnknownDuty = "E0404", "unknown-duty", "`expect duty` of a duty that is not declared";
     DuplicateFixtureField = "E0405", "duplicate-fixture-field", "a field given twice in one fixture or override";
+    UnknownRule = "E0406", "unknown-rule", "`expect rule` of a name no rule has, or `expect` followed by a word other than `tier`, `duty` or `rule`";
     CodegenFailed = "E0900", "codegen-failed", "native code could not be made for a checked policy (a bug in Bylaw, not in the policy)";
     HasOnRequired = "W0001", "has-on-required", "`has()` of a required field is always true";
     CoalesceOnRequired = "W0002", "coalesce-on-required", "`??` after a required field never uses its default";

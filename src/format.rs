@@ -397,6 +397,9 @@ impl<'a> Formatter<'a> {
                         match e {
                             Expectation::Tier(n) => expect.push_str(&format!(", tier {}", n.node)),
                             Expectation::Duty(n) => expect.push_str(&format!(", duty {}", n.node)),
+                            Expectation::Rule(w, n) => {
+                                expect.push_str(&format!(", {} {}", w.node, n.node))
+                            }
                         }
                     }
                     f.line(&expect);

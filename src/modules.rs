@@ -86,6 +86,15 @@ fn module_name(path: &ast::Path) -> String {
 }
 
 fn unknown_module(path: &ast::Path, name: &str) -> Diagnostic {
+    if let Some((_, new)) = crate::stdlib::RENAMED.iter().find(|(old, _)| *old == name) {
+        return Diagnostic::error(
+            Code::UnknownModule,
+            format!("module `{name}` is now `{new}`"),
+            path.span,
+            "renamed",
+        )
+        .with_help(format!("write `use {new}` (see the changelog)"));
+    }
     let known: Vec<&str> = crate::stdlib::MODULES.iter().map(|m| m.name).collect();
     let closest = known
         .iter()

@@ -99,6 +99,19 @@ fn run_one(guard: &Guard, test: &Test) -> TestResult {
             ));
         }
     }
+    for rule in &test.rules {
+        if !decision.reasons.iter().any(|r| &r.id == rule) {
+            let given: Vec<&str> = decision.reasons.iter().map(|r| r.id.as_str()).collect();
+            result.failures.push(format!(
+                "rule: expected `{rule}` among the reasons; reasons: {}",
+                if given.is_empty() {
+                    "none".to_string()
+                } else {
+                    given.join(", ")
+                }
+            ));
+        }
+    }
     result.decision = Some(decision);
     result
 }

@@ -79,8 +79,14 @@ impl Checker<'_> {
             let overrides = self.field_values(&test.overrides);
             let mut tier = None;
             let mut duties = Vec::new();
+            let mut rules = Vec::new();
             for expectation in &test.expectations {
                 match expectation {
+                    Expectation::Rule(word, name) => {
+                        if let Some(id) = self.expected_rule(file, word, name) {
+                            rules.push(id);
+                        }
+                    }
                     Expectation::Tier(name) => tier = self.resolve_tier(name),
                     Expectation::Duty(name) => match self.duty_by_name.get(&name.node) {
                         Some(&id) => duties.push(id),
@@ -108,10 +114,62 @@ impl Checker<'_> {
                 outcome: test.outcome.node,
                 tier,
                 duties,
+                rules,
                 span: test.span,
             });
         }
         tests
+    }
+
+    /// `expect …, rule NAME`: the id the named rule has in decisions (a module's rule
+    /// is qualified by its module).
+    fn expected_rule(
+        &mut self,
+        file: &ast::File,
+        word: &ast::Name,
+        name: &ast::Name,
+    ) -> Option<String> {
+        if word.node != "rule" {
+            self.error(
+                Diagnostic::error(
+                    Code::UnknownRule,
+                    format!(
+                        "`expect` takes `tier`, `duty` or `rule`, not `{}`",
+                        word.node
+                    ),
+                    word.span,
+                    "not an expectation",
+                )
+                .with_help(format!("write `rule {}`", name.node)),
+            );
+            return None;
+        }
+        let rules = file.decls.iter().filter_map(|d| match d {
+            Decl::Rule(rule) => rule.name.as_ref().map(|n| (n, &rule.module)),
+            _ => None,
+        });
+        let mut names = Vec::new();
+        for (rule_name, module) in rules {
+            if rule_name.node == name.node {
+                return Some(match module {
+                    Some(module) => format!("{module}::{}", rule_name.node),
+                    None => rule_name.node.clone(),
+                });
+            }
+            names.push(rule_name.node.clone());
+        }
+        let diag = Diagnostic::error(
+            Code::UnknownRule,
+            format!("no rule is named `{}`", name.node),
+            name.span,
+            "no named rule has this name",
+        );
+        self.error(super::with_suggestion(
+            diag,
+            &name.node,
+            names.iter().map(String::as_str),
+        ));
+        None
     }
 
     fn field_values(&mut self, values: &[ast::FieldValue]) -> Vec<FieldValue> {

@@ -212,6 +212,63 @@ impl Checker<'_> {
         }
     }
 
+    /// A trigger's window, deadline or block length: written out, or a constant
+    /// duration `def` (a module parameter).
+    fn amount_duration(&mut self, d: &Spanned<ast::Amount<u64>>, what: &str) -> u64 {
+        match &d.node {
+            ast::Amount::Literal(secs) => {
+                self.positive_duration(&Spanned::new(*secs, d.span), what)
+            }
+            ast::Amount::Param(name) => match self.constant_def(name, d.span) {
+                Some(program::Value::Duration(secs)) if secs > 0 => {
+                    let secs = secs as u64;
+                    self.bounded_duration(secs, d.span, what);
+                    secs.min(MAX_DURATION_SECS)
+                }
+                _ => {
+                    self.amount_needs_constant(name, d.span, what, "duration", "30 days");
+                    1
+                }
+            },
+        }
+    }
+
+    /// The constant value of the `def` called `name`, if it has one.
+    fn constant_def(&mut self, name: &str, span: Span) -> Option<program::Value> {
+        let id = self.def_by_name.get(name).copied()?;
+        self.def_type(id, span);
+        match self
+            .def_exprs
+            .get(id)
+            .and_then(|e| e.as_ref())
+            .map(|e| &e.kind)
+        {
+            Some(program::ExprKind::Const(value)) => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn amount_needs_constant(
+        &mut self,
+        name: &str,
+        span: Span,
+        what: &str,
+        ty: &str,
+        example: &str,
+    ) {
+        self.error(
+            Diagnostic::error(
+                Code::AmountNeedsConstant,
+                format!("{what} names `{name}`, which is not a constant {ty} `def`"),
+                span,
+                format!("not a constant {ty}"),
+            )
+            .with_help(format!(
+                "declare it: `def {name}: {ty} = {example}`, or write the {ty} out"
+            )),
+        );
+    }
+
     fn positive_duration(&mut self, d: &Spanned<u64>, what: &str) -> u64 {
         if d.node == 0 {
             self.error(Diagnostic::error(
@@ -252,7 +309,7 @@ impl Checker<'_> {
             Err(()) => (super::expr::error_expr(trigger.cond.span), None),
         };
         let event = event.ok().flatten();
-        let within_secs = self.positive_duration(&trigger.within, "a trigger window");
+        let within_secs = self.amount_duration(&trigger.within, "a trigger window");
         let threshold = self.threshold(trigger);
         let min_decisions = self.min_decisions(trigger);
         let actions = trigger
@@ -292,6 +349,30 @@ impl Checker<'_> {
         let by = trigger.by.as_ref().and_then(|path| self.by_key(path));
         self.leave_event(event, request);
         (cond, by)
+    }
+
+    /// `count(…) within W >= NAME`: a whole-number parameter. A rate's percentage is
+    /// written out (a `def` has no percent type).
+    fn threshold_param(&mut self, kind: WindowKind, name: &str, span: Span) -> Threshold {
+        match (kind, self.constant_def(name, span)) {
+            (WindowKind::Count, Some(program::Value::Int(n))) => Threshold::Count(n),
+            (WindowKind::Count, _) => {
+                self.amount_needs_constant(name, span, "a count threshold", "int", "3");
+                Threshold::Count(0)
+            }
+            (WindowKind::Rate, _) => {
+                self.error(
+                    Diagnostic::error(
+                        Code::AmountNeedsConstant,
+                        format!("a `rate` threshold names `{name}`"),
+                        span,
+                        "not a percentage",
+                    )
+                    .with_help("write the share out, such as `> 5%`; only a `count` threshold can be a parameter"),
+                );
+                Threshold::Rate(0.0)
+            }
+        }
     }
 
     /// `min N` of `rate(P) within W min N > X%`: at least N decisions in the window.
@@ -373,7 +454,11 @@ impl Checker<'_> {
 
     fn threshold(&mut self, trigger: &ast::TriggerDecl) -> Threshold {
         let span = trigger.threshold.span;
-        match (trigger.kind.node, &trigger.threshold.node) {
+        let literal = match &trigger.threshold.node {
+            ast::Amount::Literal(literal) => literal,
+            ast::Amount::Param(name) => return self.threshold_param(trigger.kind.node, name, span),
+        };
+        match (trigger.kind.node, literal) {
             (WindowKind::Count, Literal::Int(n)) => Threshold::Count(*n),
             (WindowKind::Rate, Literal::Percent(p)) if (0.0..=100.0).contains(p) => {
                 Threshold::Rate(*p)
@@ -453,7 +538,7 @@ impl Checker<'_> {
                 let id = self.service_id(service);
                 let for_secs = for_
                     .as_ref()
-                    .map(|d| self.positive_duration(d, "a suspension"));
+                    .map(|d| self.amount_duration(d, "a suspension"));
                 Some(Action::Suspend {
                     service: id?,
                     for_secs,
@@ -471,14 +556,14 @@ impl Checker<'_> {
                 per,
             } => Some(Action::Report {
                 recipient: recipient.node.clone(),
-                within_secs: self.positive_duration(within, "a report deadline"),
+                within_secs: self.amount_duration(within, "a report deadline"),
                 per_event: match per {
                     Some(word) => self.per_event(word, event)?,
                     None => false,
                 },
             }),
             ActionKind::Block { key, for_ } => {
-                let for_secs = self.positive_duration(for_, "a block");
+                let for_secs = self.amount_duration(for_, "a block");
                 match &trigger.by {
                     Some(by) if by.dotted() == key.dotted() => {
                         let id = match event {

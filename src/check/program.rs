@@ -400,6 +400,8 @@ pub struct Test {
     pub outcome: Outcome,
     pub tier: Option<TierId>,
     pub duties: Vec<DutyId>,
+    /// Ids of rules expected among the decision's reasons (`expect …, rule NAME`).
+    pub rules: Vec<String>,
     pub span: Span,
 }
 

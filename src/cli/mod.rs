@@ -75,10 +75,11 @@ enum Command {
     /// The decision server: HTTP decide and batch endpoints, the admin API (kill switch,
     /// recovery, reports, blocks), hot reload, health and Prometheus metrics.
     Serve(serve_cmd::ServeArgs),
-    /// The standard library: `list` its modules, `show` one's source.
+    /// The standard library: `list` its modules, `show` one's source, `articles` of one.
     Stdlib(stdlib_cmd::StdlibArgs),
-    /// The compliance matrix: every cited article, the rules, tiers and duties that
-    /// implement it, and the tests that exercise them; uncovered articles flagged.
+    /// The compliance report: every cited article by regulation, what implements it and
+    /// what that does, the tests that exercise it (untested ones flagged), and what the
+    /// standard library does not encode.
     Report(report_cmd::ReportArgs),
     /// Print a shell completion script: `bylaw completions bash > /etc/bash_completion.d/bylaw`.
     Completions(completions_cmd::CompletionsArgs),

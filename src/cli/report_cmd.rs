@@ -43,7 +43,13 @@ pub(crate) fn run(args: &ReportArgs) -> ExitCode {
         }
     };
     let results = crate::testing::run_tests(&guard);
-    let matrix = crate::report::matrix(guard.policy(), &results);
+    let mut matrix = crate::report::matrix(guard.policy(), &results);
+    matrix.generated_at = Some(
+        jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .to_string(),
+    );
     let text = match args.format {
         ReportFormat::Md => crate::report::markdown(&matrix),
         ReportFormat::Html => crate::report::html(&matrix),
@@ -58,8 +64,8 @@ pub(crate) fn run(args: &ReportArgs) -> ExitCode {
             eprintln!(
                 "{}: {} of {} articles exercised by tests",
                 path.display(),
-                matrix.covered(),
-                matrix.articles.len()
+                matrix.tested(),
+                matrix.article_count()
             );
         }
         None => print!("{text}"),

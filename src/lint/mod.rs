@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::ast;
-use crate::check::program::{Expr, Program};
+use crate::check::program::{Expr, ExprKind, Program};
 use crate::diagnostics::{Code, Diagnostic, Label, Severity};
 use crate::syntax::span::Span;
 use logic::{Dnf, Logic};
@@ -402,7 +402,13 @@ impl<'a> Context<'a> {
     pub fn conditions(&self) -> Vec<(&'a Expr, String)> {
         let p = self.program;
         let mut out = Vec::new();
-        for d in &p.defs {
+        // A `def` whose value is a constant is a named value (a module parameter such as
+        // `def strict: bool = true`), not a condition.
+        for d in p
+            .defs
+            .iter()
+            .filter(|d| !matches!(d.value.kind, ExprKind::Const(_)))
+        {
             out.push((&d.value, format!("def `{}`", d.name)));
         }
         for t in &p.tiers {
@@ -411,7 +417,12 @@ impl<'a> Context<'a> {
             }
         }
         for (i, r) in p.rules.iter().enumerate() {
-            out.push((&r.when, format!("rule {} ({})", i + 1, r.outcome.as_str())));
+            let owner = if r.named {
+                format!("rule `{}`", r.id)
+            } else {
+                format!("rule {} ({})", i + 1, r.outcome.as_str())
+            };
+            out.push((&r.when, owner));
         }
         for d in &p.duties {
             if let Some(c) = &d.when {

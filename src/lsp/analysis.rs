@@ -377,6 +377,7 @@ impl Analysis {
                         ast::Expectation::Duty(n) => {
                             self.refer(n.span, Symbol::Duty(n.node.clone()))
                         }
+                        ast::Expectation::Rule(..) => {}
                     }
                 }
             }

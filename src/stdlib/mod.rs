@@ -1,6 +1,9 @@
 //! The standard library: modules that encode regulations, embedded in the binary.
 //! `use std::eu::ai_act::transparency` loads `stdlib/eu/ai_act/transparency.bylaw`.
-//! What each covers: `docs/stdlib.md`.
+//! What each covers: `docs/stdlib.md`; the regulations they encode, article by
+//! article: `catalogue`.
+
+pub mod catalogue;
 
 /// One embedded module.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +21,29 @@ impl Module {
             .map(|l| l.trim_start_matches("//").trim())
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// Every article the module's rules, duties, triggers and services cite.
+    pub fn cites(&self) -> std::collections::BTreeSet<String> {
+        use crate::ast::{Decl, DutyItem, ServiceItem};
+        let parsed = crate::syntax::parser::parse(self.text, 0);
+        let mut cites = std::collections::BTreeSet::new();
+        for decl in &parsed.file.decls {
+            match decl {
+                Decl::Rule(r) => cites.extend(r.cite.iter().map(|c| c.node.clone())),
+                Decl::Trigger(t) => cites.extend(t.cite.iter().map(|c| c.node.clone())),
+                Decl::Duty(d) => cites.extend(d.items.iter().filter_map(|i| match i {
+                    DutyItem::Cite(c, _) => Some(c.node.clone()),
+                    _ => None,
+                })),
+                Decl::Service(s) => cites.extend(s.items.iter().filter_map(|i| match i {
+                    ServiceItem::Cite(c, _) => Some(c.node.clone()),
+                    _ => None,
+                })),
+                _ => {}
+            }
+        }
+        cites
     }
 }
 
@@ -56,14 +82,21 @@ pub static MODULES: &[Module] = &[
         text: include_str!("../../stdlib/minors.bylaw"),
     },
     Module {
-        name: "std::nist::ai_rmf",
-        text: include_str!("../../stdlib/nist/ai_rmf.bylaw"),
+        name: "std::nist::ai_rmf::operations",
+        text: include_str!("../../stdlib/nist/ai_rmf/operations.bylaw"),
     },
     Module {
         name: "std::personal_data",
         text: include_str!("../../stdlib/personal_data.bylaw"),
     },
 ];
+
+/// Modules that were renamed, old name first: `use` of the old name says where it went.
+pub static RENAMED: &[(&str, &str)] = &[(
+    // 2.0.0: it encodes 4 of the framework's 72 subcategories, all operational.
+    "std::nist::ai_rmf",
+    "std::nist::ai_rmf::operations",
+)];
 
 pub fn get(name: &str) -> Option<&'static Module> {
     MODULES.iter().find(|m| m.name == name)

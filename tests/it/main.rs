@@ -19,6 +19,7 @@ mod guard;
 mod lint;
 mod lsp;
 mod no_panic;
+mod regulations;
 pub(crate) mod replay;
 pub(crate) mod server;
 mod stdlib;

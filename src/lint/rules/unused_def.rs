@@ -22,17 +22,29 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
             *u = true;
         }
     });
-    // `retain NAME` reads a duration def by name.
+    // `retain NAME` and a trigger's `within NAME`, `>= NAME`, `for NAME` read a def by name.
+    let mut mark = |name: &str| {
+        if let Some(id) = cx.program.defs.iter().position(|d| d.name == name)
+            && let Some(u) = used.get_mut(id)
+        {
+            *u = true;
+        }
+    };
     for decl in &cx.file.decls {
-        if let crate::ast::Decl::Duty(duty) = decl {
-            for item in &duty.items {
-                if let crate::ast::DutyItem::RetainDef(name, _) = item
-                    && let Some(id) = cx.program.defs.iter().position(|d| d.name == name.node)
-                    && let Some(u) = used.get_mut(id)
-                {
-                    *u = true;
+        match decl {
+            crate::ast::Decl::Duty(duty) => {
+                for item in &duty.items {
+                    if let crate::ast::DutyItem::RetainDef(name, _) = item {
+                        mark(&name.node);
+                    }
                 }
             }
+            crate::ast::Decl::Trigger(trigger) => {
+                for name in trigger_params(trigger) {
+                    mark(name);
+                }
+            }
+            _ => {}
         }
     }
     for (id, def) in cx.program.defs.iter().enumerate() {
@@ -44,4 +56,26 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// The parameters a trigger names in place of a number.
+fn trigger_params(trigger: &crate::ast::TriggerDecl) -> impl Iterator<Item = &str> {
+    use crate::ast::{ActionKind, Amount};
+    let durations = trigger.actions.iter().filter_map(|a| match &a.kind {
+        ActionKind::Suspend { for_, .. } => for_.as_ref(),
+        ActionKind::Report { within, .. } => Some(within),
+        ActionKind::Block { for_, .. } => Some(for_),
+        ActionKind::Degrade { .. } | ActionKind::Notify { .. } => None,
+    });
+    let durations = std::iter::once(&trigger.within)
+        .chain(durations)
+        .filter_map(|d| match &d.node {
+            Amount::Param(name) => Some(name.as_str()),
+            Amount::Literal(_) => None,
+        });
+    let threshold = match &trigger.threshold.node {
+        Amount::Param(name) => Some(name.as_str()),
+        Amount::Literal(_) => None,
+    };
+    durations.chain(threshold)
 }
