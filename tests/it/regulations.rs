@@ -291,13 +291,17 @@ fn art_73_opens_one_report_per_incident_due_from_awareness_by_kind() {
 }
 
 fn cn_request(at: &str, user: &str, violation: bool) -> serde_json::Value {
+    cn_line(at, user, violation, false)
+}
+
+fn cn_line(at: &str, user: &str, violation: bool, unlawful: bool) -> serde_json::Value {
     serde_json::json!({
         "at": at,
         "request": {
             "jurisdiction": { "cn": true },
             "user": { "id": user, "minor": false, "violation": violation },
             "session": { "minutes_today": 10 },
-            "content": { "unlawful": false },
+            "content": { "unlawful": unlawful },
             "input": { "identifies_user": false, "retained_beyond_need": false },
             "service": { "complaint_channel": true, "complaint_time_limit_published": true },
         },
@@ -342,5 +346,47 @@ fn docs_stdlib_describes_every_module_and_article() {
         for cite in module.cites() {
             assert!(doc.contains(&cite), "docs/stdlib.md does not name {cite}");
         }
+    }
+}
+
+#[test]
+fn unlawful_content_is_removed_and_reported_under_art_14_1() {
+    let text = replay(
+        "stdlib/cn_ladder.bylaw",
+        &[cn_line("2026-12-01T10:00:00Z", "u-1", false, true)],
+    );
+    for line in [
+        "notify \"content-removal\" (trigger cn_unlawful_content_found)",
+        "report 1 to \"competent-department\" opened, due 2026-12-16T10:00:00Z (trigger cn_unlawful_content_found)",
+        "1 requests: deny 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn an_open_incident_is_communicated_under_manage_4_3_with_the_policy_s_deadline() {
+    let request = |at: &str, open: bool| {
+        serde_json::json!({
+            "at": at,
+            "request": {
+                "monitoring": { "enabled": true, "drift_score": 0.01 },
+                "deployment": { "deactivation_owner": true },
+                "incident": { "open": open },
+            },
+        })
+    };
+    let text = replay(
+        "stdlib/nist_ops.bylaw",
+        &[
+            request("2026-12-01T10:00:00Z", false),
+            request("2026-12-01T11:00:00Z", true),
+        ],
+    );
+    for line in [
+        "notify \"incident-response\" (trigger nist_open_incident)",
+        "report 1 to \"ai-risk-owner\" opened, due 2026-12-02T11:00:00Z (trigger nist_open_incident)",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
 }
