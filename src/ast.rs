@@ -318,6 +318,30 @@ pub struct TriggerDecl {
     pub span: Span,
 }
 
+impl TriggerDecl {
+    /// The parameters it names in place of a number (`within NAME`, `>= NAME`, `for NAME`),
+    /// with where.
+    pub fn params(&self) -> impl Iterator<Item = (&str, Span)> {
+        let durations = self.actions.iter().filter_map(|a| match &a.kind {
+            ActionKind::Suspend { for_, .. } => for_.as_ref(),
+            ActionKind::Report { within, .. } => Some(within),
+            ActionKind::Block { for_, .. } => Some(for_),
+            ActionKind::Degrade { .. } | ActionKind::Notify { .. } => None,
+        });
+        let durations = std::iter::once(&self.within)
+            .chain(durations)
+            .filter_map(|d| match &d.node {
+                Amount::Param(name) => Some((name.as_str(), d.span)),
+                Amount::Literal(_) => None,
+            });
+        let threshold = match &self.threshold.node {
+            Amount::Param(name) => Some((name.as_str(), self.threshold.span)),
+            Amount::Literal(_) => None,
+        };
+        durations.chain(threshold)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionKind {
     Suspend {

@@ -342,6 +342,9 @@ impl Analysis {
                         DutyItem::AppliesWhen(e, _) => self.expr(e),
                         DutyItem::Require { cond, .. } => self.expr(cond),
                         DutyItem::Effective(e) => self.effective(Some(e)),
+                        DutyItem::RetainDef(name, _) => {
+                            self.refer(name.span, Symbol::Def(name.node.clone()))
+                        }
                         _ => {}
                     }
                 }
@@ -351,6 +354,9 @@ impl Analysis {
                 self.effective(t.effective.as_ref());
                 if let Some(by) = &t.by {
                     self.refer(by.span, Symbol::Field(by.dotted()));
+                }
+                for (name, span) in t.params() {
+                    self.refer(span, Symbol::Def(name.to_string()));
                 }
                 for a in &t.actions {
                     match &a.kind {

@@ -547,3 +547,35 @@ fn functions_are_offered_and_explained() {
     assert_eq!(matches["kind"], 3, "a function");
     assert_eq!(matches["detail"], "matches(s: string, \"pattern\") -> bool");
 }
+
+/// A parameter named in a trigger (`within NAME`, `>= NAME`, `for NAME`) or a
+/// `retain NAME` goes to its `def`.
+#[test]
+fn a_parameter_in_a_trigger_or_retain_goes_to_its_def() {
+    use bylaw::lsp::analysis::Analysis;
+    let text = "policy p version \"1.0.0\"\nschema request {\n  user.id: string\n  bad: bool\n}\n\
+                def strikes: int = 3\ndef window: duration = 30 days\ndef keep: duration = 6 months\n\
+                default allow\nduty d {\n  applies when bad\n  retain keep\n}\n\
+                trigger t {\n  when count(bad) within window by user.id >= strikes\n  then block user.id for window\n}\n";
+    let analysis = Analysis::new("p.bylaw", text, &Default::default());
+    assert!(
+        analysis.diagnostics().iter().all(|d| !d.is_error()),
+        "{:?}",
+        analysis.diagnostics()
+    );
+    let def_of = |name: &str| text.find(&format!("def {name}:")).unwrap() as u32 + 4;
+    for (needle, name) in [
+        (">= strikes", "strikes"),
+        ("within window", "window"),
+        ("for window", "window"),
+        ("retain keep", "keep"),
+    ] {
+        let at = text.find(needle).unwrap() as u32 + needle.len() as u32 - 1;
+        let span = analysis
+            .definition(at)
+            .unwrap_or_else(|| panic!("no definition at {needle}"));
+        assert_eq!(span.start, def_of(name), "{needle}");
+    }
+    let window = text.find("def window:").unwrap() as u32 + 4;
+    assert_eq!(analysis.references(window, false).len(), 2);
+}

@@ -40,7 +40,7 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
                 }
             }
             crate::ast::Decl::Trigger(trigger) => {
-                for name in trigger_params(trigger) {
+                for (name, _) in trigger.params() {
                     mark(name);
                 }
             }
@@ -56,26 +56,4 @@ pub fn check(cx: &Context, out: &mut Vec<Finding>) {
             ));
         }
     }
-}
-
-/// The parameters a trigger names in place of a number.
-fn trigger_params(trigger: &crate::ast::TriggerDecl) -> impl Iterator<Item = &str> {
-    use crate::ast::{ActionKind, Amount};
-    let durations = trigger.actions.iter().filter_map(|a| match &a.kind {
-        ActionKind::Suspend { for_, .. } => for_.as_ref(),
-        ActionKind::Report { within, .. } => Some(within),
-        ActionKind::Block { for_, .. } => Some(for_),
-        ActionKind::Degrade { .. } | ActionKind::Notify { .. } => None,
-    });
-    let durations = std::iter::once(&trigger.within)
-        .chain(durations)
-        .filter_map(|d| match &d.node {
-            Amount::Param(name) => Some(name.as_str()),
-            Amount::Literal(_) => None,
-        });
-    let threshold = match &trigger.threshold.node {
-        Amount::Param(name) => Some(name.as_str()),
-        Amount::Literal(_) => None,
-    };
-    durations.chain(threshold)
 }
