@@ -13,6 +13,8 @@ pub const REGO_POLICY: &str = include_str!("../scenario/guard.rego");
 pub const CEL_EXPR: &str = include_str!("../scenario/guard.cel");
 pub const REQUESTS: &str = include_str!("../scenario/requests.jsonl");
 
+pub mod functions;
+
 /// One scenario request as JSON, with its expected decision (`true` = allow).
 pub struct Case {
     pub json: Json,
@@ -244,8 +246,11 @@ pub struct BylawEngine {
 
 impl BylawEngine {
     pub fn new(engine: bylaw::Engine, cases: &[Case]) -> Self {
-        let policy =
-            bylaw::Policy::check("guard.bylaw", BYLAW_POLICY).unwrap_or_else(|d| panic!("{d}"));
+        Self::with_policy(BYLAW_POLICY, engine, cases)
+    }
+
+    pub fn with_policy(source: &str, engine: bylaw::Engine, cases: &[Case]) -> Self {
+        let policy = bylaw::Policy::check("guard.bylaw", source).unwrap_or_else(|d| panic!("{d}"));
         let guard = bylaw::Guard::new(Arc::new(policy), engine).unwrap_or_else(|d| panic!("{d}"));
         let records = cases
             .iter()
@@ -281,10 +286,7 @@ pub struct CedarEngine {
 
 impl CedarEngine {
     pub fn new(cases: &[Case]) -> Self {
-        let policies =
-            cedar_policy::PolicySet::from_str(CEDAR_POLICY).unwrap_or_else(|e| panic!("{e}"));
-        let uid = |s: &str| cedar_policy::EntityUid::from_str(s).unwrap_or_else(|e| panic!("{e}"));
-        let requests = cases
+        let contexts = cases
             .iter()
             .map(|c| {
                 let mut context = c.json.clone();
@@ -294,6 +296,19 @@ impl CedarEngine {
                         obj.insert(key.to_string(), Json::from((v * 1000.0).round() as i64));
                     }
                 }
+                context
+            })
+            .collect();
+        Self::with_policy(CEDAR_POLICY, contexts)
+    }
+
+    /// Each request's JSON is its `context`.
+    pub fn with_policy(source: &str, contexts: Vec<Json>) -> Self {
+        let policies = cedar_policy::PolicySet::from_str(source).unwrap_or_else(|e| panic!("{e}"));
+        let uid = |s: &str| cedar_policy::EntityUid::from_str(s).unwrap_or_else(|e| panic!("{e}"));
+        let requests = contexts
+            .into_iter()
+            .map(|context| {
                 let context = cedar_policy::Context::from_json_value(context, None)
                     .unwrap_or_else(|e| panic!("{e}"));
                 cedar_policy::Request::new(
@@ -330,11 +345,15 @@ pub struct RegoEngine {
 
 impl RegoEngine {
     pub fn new(cases: &[Case]) -> Self {
+        Self::with_policy(REGO_POLICY, "data.guard.allow", cases)
+    }
+
+    pub fn with_policy(source: &str, entry: &str, cases: &[Case]) -> Self {
         let mut engine = regorus::Engine::new();
         engine
-            .add_policy("guard.rego".to_string(), REGO_POLICY.to_string())
+            .add_policy("guard.rego".to_string(), source.to_string())
             .unwrap_or_else(|e| panic!("{e}"));
-        let entry: regorus::Rc<str> = regorus::Rc::from("data.guard.allow");
+        let entry: regorus::Rc<str> = regorus::Rc::from(entry);
         let compiled = engine
             .compile_with_entrypoint(&entry)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -371,7 +390,11 @@ pub struct CelEngine {
 
 impl CelEngine {
     pub fn new(cases: &[Case]) -> Self {
-        let program = cel::Program::compile(CEL_EXPR).unwrap_or_else(|e| panic!("{e}"));
+        Self::with_expr(CEL_EXPR, cases)
+    }
+
+    pub fn with_expr(expr: &str, cases: &[Case]) -> Self {
+        let program = cel::Program::compile(expr.trim()).unwrap_or_else(|e| panic!("{e}"));
         let contexts = cases
             .iter()
             .map(|c| {
