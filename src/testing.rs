@@ -88,32 +88,32 @@ fn run_one(guard: &Guard, test: &Test) -> TestResult {
             .map(|d| d.name.clone())
             .unwrap_or_default();
         if !decision.duties.iter().any(|d| d.id == name) {
-            let applied: Vec<&str> = decision.duties.iter().map(|d| d.id.as_str()).collect();
+            let applied = listed(decision.duties.iter().map(|d| d.id.as_str()));
             result.failures.push(format!(
-                "duty: expected `{name}` to apply; applying: {}",
-                if applied.is_empty() {
-                    "none".to_string()
-                } else {
-                    applied.join(", ")
-                }
+                "duty: expected `{name}` to apply; applying: {applied}"
             ));
         }
     }
     for rule in &test.rules {
         if !decision.reasons.iter().any(|r| &r.id == rule) {
-            let given: Vec<&str> = decision.reasons.iter().map(|r| r.id.as_str()).collect();
+            let given = listed(decision.reasons.iter().map(|r| r.id.as_str()));
             result.failures.push(format!(
-                "rule: expected `{rule}` among the reasons; reasons: {}",
-                if given.is_empty() {
-                    "none".to_string()
-                } else {
-                    given.join(", ")
-                }
+                "rule: expected `{rule}` among the reasons; reasons: {given}"
             ));
         }
     }
     result.decision = Some(decision);
     result
+}
+
+/// `a, b, c`, or `none`.
+fn listed<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let items: Vec<&str> = items.collect();
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// What a file's tests exercised: each rule that fired, tier that was chosen and duty

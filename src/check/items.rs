@@ -181,13 +181,9 @@ impl Checker<'_> {
 
     /// The value of a constant duration `def`, for `retain NAME`.
     fn duration_def(&mut self, name: &ast::Name) -> Option<u64> {
-        let value = self.def_by_name.get(&name.node).copied().and_then(|id| {
-            self.def_type(id, name.span);
-            self.def_exprs.get(id).cloned().flatten()
-        });
-        match value.as_ref().map(|e| &e.kind) {
-            Some(program::ExprKind::Const(program::Value::Duration(secs))) if *secs > 0 => {
-                let secs = *secs as u64;
+        match self.constant_def(&name.node, name.span) {
+            Some(program::Value::Duration(secs)) if secs > 0 => {
+                let secs = secs as u64;
                 self.bounded_duration(secs, name.span, "a retention period");
                 Some(secs.min(MAX_DURATION_SECS))
             }
