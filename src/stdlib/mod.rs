@@ -25,25 +25,70 @@ impl Module {
 
     /// Every article the module's rules, duties, triggers and services cite.
     pub fn cites(&self) -> std::collections::BTreeSet<String> {
-        use crate::ast::{Decl, DutyItem, ServiceItem};
+        self.citations().into_iter().map(|c| c.cite).collect()
+    }
+
+    /// Each citation with the day its item's `effective from date("…")` names, if any.
+    pub fn citations(&self) -> Vec<Citation> {
+        use crate::ast::{Decl, DutyItem, Effective, ServiceItem};
         let parsed = crate::syntax::parser::parse(self.text, 0);
-        let mut cites = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        let mut add = |cite: &crate::syntax::span::Spanned<String>,
+                       effective: Option<&Effective>| {
+            out.push(Citation {
+                cite: cite.node.clone(),
+                effective_from: effective.and_then(|e| date_literal(&e.from)),
+            })
+        };
         for decl in &parsed.file.decls {
             match decl {
-                Decl::Rule(r) => cites.extend(r.cite.iter().map(|c| c.node.clone())),
-                Decl::Trigger(t) => cites.extend(t.cite.iter().map(|c| c.node.clone())),
-                Decl::Duty(d) => cites.extend(d.items.iter().filter_map(|i| match i {
-                    DutyItem::Cite(c, _) => Some(c.node.clone()),
-                    _ => None,
-                })),
-                Decl::Service(s) => cites.extend(s.items.iter().filter_map(|i| match i {
-                    ServiceItem::Cite(c, _) => Some(c.node.clone()),
-                    _ => None,
-                })),
+                Decl::Rule(r) => r.cite.iter().for_each(|c| add(c, r.effective.as_ref())),
+                Decl::Trigger(t) => t.cite.iter().for_each(|c| add(c, t.effective.as_ref())),
+                Decl::Duty(d) => {
+                    let effective = d.items.iter().find_map(|i| match i {
+                        DutyItem::Effective(e) => Some(e),
+                        _ => None,
+                    });
+                    for item in &d.items {
+                        if let DutyItem::Cite(c, _) = item {
+                            add(c, effective);
+                        }
+                    }
+                }
+                Decl::Service(s) => {
+                    for item in &s.items {
+                        if let ServiceItem::Cite(c, _) = item {
+                            add(c, None);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
-        cites
+        out
+    }
+}
+
+/// A module's citation of an article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Citation {
+    pub cite: String,
+    /// `YYYY-MM-DD` of `effective from date("YYYY-MM-DD")` on the citing item.
+    pub effective_from: Option<String>,
+}
+
+/// The text of `date("…")`.
+fn date_literal(expr: &crate::ast::Expr) -> Option<String> {
+    use crate::ast::{ExprKind, Literal};
+    match &expr.kind {
+        ExprKind::Call(name, args) if name.node == "date" => match args.as_slice() {
+            [arg] => match &arg.kind {
+                ExprKind::Lit(Literal::Str(day)) => Some(day.clone()),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -7,55 +7,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use bylaw::ast::{Decl, DutyItem, Effective};
 use bylaw::stdlib::catalogue::{self, Catalogue};
 use bylaw::{Engine, Guard, Policy};
 
 fn parsed_catalogue() -> Catalogue {
     catalogue::parse(catalogue::text()).unwrap_or_else(|e| panic!("stdlib/regulations.toml: {e}"))
-}
-
-/// Every citation of a module with the `date(…)` its `effective from` names, if any.
-fn cites_with_dates(text: &str) -> Vec<(String, Option<String>)> {
-    let parsed = bylaw::syntax::parser::parse(text, 0);
-    assert!(parsed.diagnostics.is_empty());
-    let from = |e: &Option<Effective>| {
-        e.as_ref().map(|e| {
-            let source = &text[e.from.span.start as usize..e.from.span.end as usize];
-            source
-                .trim_start_matches("date(\"")
-                .trim_end_matches("\")")
-                .to_string()
-        })
-    };
-    let mut out = Vec::new();
-    for decl in &parsed.file.decls {
-        match decl {
-            Decl::Rule(r) => {
-                if let Some(c) = &r.cite {
-                    out.push((c.node.clone(), from(&r.effective)));
-                }
-            }
-            Decl::Trigger(t) => {
-                if let Some(c) = &t.cite {
-                    out.push((c.node.clone(), from(&t.effective)));
-                }
-            }
-            Decl::Duty(d) => {
-                let effective = d.items.iter().find_map(|i| match i {
-                    DutyItem::Effective(e) => Some(e.clone()),
-                    _ => None,
-                });
-                for item in &d.items {
-                    if let DutyItem::Cite(c, _) = item {
-                        out.push((c.node.clone(), from(&effective)));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 #[test]
@@ -68,7 +24,11 @@ fn the_catalogue_names_every_cited_article_and_the_date_it_applies_from() {
     );
     let mut cited = BTreeSet::new();
     for module in bylaw::stdlib::MODULES {
-        for (cite, from) in cites_with_dates(module.text) {
+        for bylaw::stdlib::Citation {
+            cite,
+            effective_from: from,
+        } in module.citations()
+        {
             let Some((regulation, article)) = catalogue.article(&cite) else {
                 panic!(
                     "{}: `{cite}` is not in stdlib/regulations.toml",
