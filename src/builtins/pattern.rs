@@ -36,6 +36,9 @@ pub struct Pattern {
 /// cost; longer ones by the meta engine.
 const WALK_UP_TO: usize = 32;
 
+/// The longest string `Table::finite_language` spells out.
+const MAX_FINITE_BYTES: usize = 256;
+
 /// The automaton as a table: state 0 is dead; `start` is where a search begins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
@@ -97,6 +100,14 @@ impl Pattern {
     /// (the table holds only reachable states).
     pub fn can_match(&self) -> bool {
         self.table.is_match.iter().any(|&m| m) || self.table.matches_at_end.iter().any(|&m| m)
+    }
+
+    /// Every string the pattern matches, when they are few: a pattern anchored at both
+    /// ends whose language is finite, such as `^(chat|code)$`, matches exactly the
+    /// strings it spells, and a comparison with those is cheaper than a walk. `None`
+    /// when there are more than `limit` of them or infinitely many.
+    pub fn finite_language(&self, limit: usize) -> Option<Vec<String>> {
+        self.table.finite_language(limit)
     }
 
     /// Whether the pattern matches anywhere in `text`: the table for a short string,
@@ -197,6 +208,100 @@ impl Table {
         })
     }
 
+    /// The strings that end in a state accepting at the end, when they are at most
+    /// `limit` (and at most `MAX_FINITE_BYTES` long). A state that accepts before the
+    /// end accepts every continuation, and a cycle through a state that can still
+    /// accept repeats without bound: both mean "not finite".
+    fn finite_language(&self, limit: usize) -> Option<Vec<String>> {
+        if self.is_match.iter().any(|&m| m) {
+            return None;
+        }
+        let live = self.can_accept();
+        let mut found = Vec::new();
+        let mut path = Vec::new();
+        let mut on_path = vec![false; self.is_match.len()];
+        self.enumerate(
+            self.start as usize,
+            &live,
+            &mut on_path,
+            &mut path,
+            &mut found,
+            limit,
+        )?;
+        // A request's strings are UTF-8; a byte string that is not can never be compared.
+        Some(
+            found
+                .into_iter()
+                .filter_map(|bytes| String::from_utf8(bytes).ok())
+                .collect(),
+        )
+    }
+
+    /// Which states can still reach the end of a match.
+    fn can_accept(&self) -> Vec<bool> {
+        let mut live = self.matches_at_end.clone();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for state in 1..live.len() {
+                if live[state] {
+                    continue;
+                }
+                let row = self.row(state);
+                if row
+                    .iter()
+                    .any(|&to| live.get(to as usize).copied().unwrap_or(false))
+                {
+                    live[state] = true;
+                    changed = true;
+                }
+            }
+        }
+        if let Some(dead) = live.first_mut() {
+            *dead = false;
+        }
+        live
+    }
+
+    fn row(&self, state: usize) -> &[u32] {
+        let start = state * self.class_count;
+        self.next
+            .get(start..start + self.class_count)
+            .unwrap_or(&[])
+    }
+
+    fn enumerate(
+        &self,
+        state: usize,
+        live: &[bool],
+        on_path: &mut [bool],
+        path: &mut Vec<u8>,
+        found: &mut Vec<Vec<u8>>,
+        limit: usize,
+    ) -> Option<()> {
+        if *on_path.get(state)? || path.len() > MAX_FINITE_BYTES {
+            return None;
+        }
+        if self.matches_at_end.get(state).copied().unwrap_or(false) {
+            if found.len() == limit {
+                return None;
+            }
+            found.push(path.clone());
+        }
+        on_path[state] = true;
+        for byte in 0..=255u8 {
+            let class = usize::from(self.classes[usize::from(byte)]);
+            let to = self.row(state).get(class).map_or(0, |&s| s as usize);
+            if live.get(to).copied().unwrap_or(false) {
+                path.push(byte);
+                self.enumerate(to, live, on_path, path, found, limit)?;
+                path.pop();
+            }
+        }
+        on_path[state] = false;
+        Some(())
+    }
+
     /// Whether the pattern matches anywhere in `bytes`, by walking the table (the
     /// interpreter's path, and what the C module does).
     pub fn walk(&self, bytes: &[u8]) -> bool {
@@ -225,6 +330,34 @@ impl Table {
 )]
 mod tests {
     use super::Pattern;
+
+    #[test]
+    fn a_finite_language_is_spelled_out_and_an_infinite_one_is_not() {
+        let language = |source: &str| {
+            Pattern::compile(source)
+                .unwrap()
+                .finite_language(8)
+                .map(|mut v| {
+                    v.sort();
+                    v
+                })
+        };
+        assert_eq!(
+            language("^(chat|code)$"),
+            Some(vec!["chat".to_string(), "code".to_string()])
+        );
+        assert_eq!(
+            language("^gpt-4o?$"),
+            Some(vec!["gpt-4".to_string(), "gpt-4o".to_string()])
+        );
+        assert_eq!(language("^(長い|é)$").map(|v| v.len()), Some(2));
+        assert_eq!(language("^$"), Some(vec![String::new()]));
+        // Ten strings, more than the limit of eight.
+        assert_eq!(language("^a[0-9]$"), None);
+        for infinite in ["chat", "^chat", "chat$", "^a+$", "^(a|b)*$", "a*", "^.$"] {
+            assert_eq!(language(infinite), None, "{infinite}");
+        }
+    }
 
     #[test]
     fn the_table_and_the_search_agree() {

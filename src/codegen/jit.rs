@@ -4,7 +4,7 @@
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, default_libcall_names};
 
-use super::{CodegenError, RawRecord, err};
+use super::{CodegenError, RawRecord, TextRef, Texts as GuardTexts, err};
 use std::ffi::c_void;
 
 use crate::ir::{Calls, Compact, Policy, Texts};
@@ -21,7 +21,14 @@ pub struct JitGuard {
     /// What string and set calls read, kept by the guard so it borrows no policy.
     calls: Calls,
     literals: Vec<String>,
+    /// The bytes of `literals`, for generated code: each points into a string of
+    /// `literals`, which is never changed while the guard lives.
+    literal_texts: Vec<TextRef>,
 }
+
+/// Records with up to this many strings of their own have their text table built on
+/// the stack.
+const EXTRA_TEXTS_ON_STACK: usize = 8;
 
 /// What the call helpers receive: the guard's tables and the record being decided.
 pub struct CallEnv<'a> {
@@ -97,7 +104,13 @@ impl JitGuard {
         builder.symbol(super::translate::STR_SET_REL, str_set_rel as *const u8);
         builder.symbol(super::translate::TIME_CALL, time_call as *const u8);
         let mut module = JITModule::new(builder);
-        let id = super::define_guard(&mut module, policy, "bylaw_guard", Linkage::Local)?;
+        let id = super::define_guard(
+            &mut module,
+            policy,
+            "bylaw_guard",
+            Linkage::Local,
+            GuardTexts::InLine,
+        )?;
         module
             .finalize_definitions()
             .map_err(|e| err("linking the guard")(e.to_string()))?;
@@ -105,13 +118,16 @@ impl JitGuard {
         // SAFETY: `code` is the finalized body of a function declared with
         // `guard_signature`, which is exactly `GuardFn`'s C ABI.
         let function = unsafe { std::mem::transmute::<*const u8, GuardFn>(code) };
+        let literals = policy.strings.clone();
+        let literal_texts = literals.iter().map(|s| TextRef::of(s)).collect();
         Ok(JitGuard {
             module: Some(module),
             function,
             words: policy.layout.words,
             fields: policy.fields.len(),
             calls: policy.calls.clone(),
-            literals: policy.strings.clone(),
+            literals,
+            literal_texts,
         })
     }
 
@@ -136,16 +152,33 @@ impl JitGuard {
                 record,
             },
         };
+        let extra = &record.extra_strings;
+        let mut on_stack = [TextRef::of(""); EXTRA_TEXTS_ON_STACK];
+        let on_heap: Vec<TextRef>;
+        let extra_texts: &[TextRef] = if extra.len() <= EXTRA_TEXTS_ON_STACK {
+            for (slot, text) in on_stack.iter_mut().zip(extra) {
+                *slot = TextRef::of(text);
+            }
+            on_stack.get(..extra.len()).unwrap_or(&[])
+        } else {
+            on_heap = extra.iter().map(|s| TextRef::of(s)).collect();
+            &on_heap
+        };
         let raw = RawRecord {
             slots: record.slots.as_ptr(),
             present: record.present.as_ptr(),
             set_items: record.set_items.as_ptr(),
             degraded: u64::from(degraded),
             env: (&raw const env).cast(),
+            literal_texts: self.literal_texts.as_ptr(),
+            extra_texts: extra_texts.as_ptr(),
+            extra_count: extra_texts.len() as u64,
         };
         // SAFETY: the generated code reads `fields` slots and their presence words (the
         // lengths were checked above), set items only through packed slots the record
-        // built, and writes `words` words into `out`, which was sized to that above.
+        // built, string bytes only through the two text tables at ids it checks against
+        // their lengths (both tables and the strings they point into outlive the call),
+        // and writes `words` words into `out`, which was sized to that above.
         unsafe { (self.function)(&raw, out.words.as_mut_ptr()) };
         let status = out.status();
         if status != crate::ir::status::OK {

@@ -151,11 +151,14 @@ fn compile_in_parallel(
 
 /// Declares and defines every function of a policy's guard in `module`; returns the
 /// entry function, named `entry` with `linkage`. The set helper is imported by name.
+/// `texts` says whether the record view carries the strings' bytes
+/// ([`RawRecord::literal_texts`] and the rest), so that string tests can run in line.
 fn define_guard<M: Module>(
     module: &mut M,
     policy: &Policy,
     entry: &str,
     linkage: Linkage,
+    texts: Texts,
 ) -> Result<FuncId, CodegenError> {
     let pointer = module.target_config().pointer_type();
     let mut helper_sig = module.make_signature();
@@ -212,7 +215,7 @@ fn define_guard<M: Module>(
             } else {
                 Vec::new()
             };
-            FunctionTranslator::translate(&mut fb, policy, helpers, part.clone(), &callees);
+            FunctionTranslator::translate(&mut fb, policy, helpers, texts, part.clone(), &callees);
             fb.finalize(module.target_config());
         }
         if plan.len() == 1 {
@@ -242,6 +245,16 @@ fn define_guard<M: Module>(
         .ok_or_else(|| CodegenError("no guard function".to_string()))
 }
 
+/// Whether generated code may read the strings' bytes through the record view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Texts {
+    /// The JIT fills [`RawRecord`]'s text tables: `starts_with`/`ends_with` of a
+    /// literal compare bytes in line.
+    InLine,
+    /// The C module's record view ends at `env`: every string test calls its helper.
+    ByHelper,
+}
+
 /// What the native guard reads: a view of a [`crate::runtime::record::Record`].
 #[repr(C)]
 pub struct RawRecord {
@@ -252,15 +265,44 @@ pub struct RawRecord {
     /// What the call helpers read: for the JIT a [`jit::CallEnv`], for the C module
     /// the request.
     pub env: *const std::ffi::c_void,
+    /// The text of each policy literal, by string id (read only with `Texts::InLine`).
+    pub literal_texts: *const TextRef,
+    /// The text of each of the record's own strings, by string id less the literals'
+    /// count.
+    pub extra_texts: *const TextRef,
+    pub extra_count: u64,
 }
 
-/// Offsets of [`RawRecord`]'s fields, for the generated loads.
+/// A string's bytes, as generated code reads them.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct TextRef {
+    pub ptr: *const u8,
+    pub len: u64,
+}
+
+impl TextRef {
+    pub(crate) fn of(text: &str) -> TextRef {
+        TextRef {
+            ptr: text.as_ptr(),
+            len: text.len() as u64,
+        }
+    }
+}
+
+/// Offsets of [`RawRecord`]'s and [`TextRef`]'s fields, for the generated loads.
 pub(crate) mod raw_offsets {
     pub const SLOTS: i32 = 0;
     pub const PRESENT: i32 = 8;
     pub const SET_ITEMS: i32 = 16;
     pub const DEGRADED: i32 = 24;
     pub const ENV: i32 = 32;
+    pub const LITERAL_TEXTS: i32 = 40;
+    pub const EXTRA_TEXTS: i32 = 48;
+    pub const EXTRA_COUNT: i32 = 56;
+    pub const TEXT_PTR: i32 = 0;
+    pub const TEXT_LEN: i32 = 8;
+    pub const TEXT_SIZE: i64 = 16;
 }
 
 /// Membership in a `set<string>`: called by generated code, since the set's length is

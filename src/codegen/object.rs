@@ -19,7 +19,13 @@ pub fn emit_object(policy: &Policy, pic: bool) -> Result<Vec<u8>, CodegenError> 
     let builder = ObjectBuilder::new(isa, "bylaw_guard", default_libcall_names())
         .map_err(|e| err("creating the object")(e.to_string()))?;
     let mut module = ObjectModule::new(builder);
-    super::define_guard(&mut module, policy, ENTRY_SYMBOL, Linkage::Export)?;
+    super::define_guard(
+        &mut module,
+        policy,
+        ENTRY_SYMBOL,
+        Linkage::Export,
+        super::Texts::ByHelper,
+    )?;
     module
         .finish()
         .emit()

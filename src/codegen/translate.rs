@@ -8,7 +8,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 
-use super::raw_offsets;
+use super::{Texts, raw_offsets};
 use crate::ast::CmpOp;
 use crate::ir::{
     ArithOp, Expr, Kind, LITERAL_SET, Layout, NO_TIER, Policy, StrFunc, outcome_code, status,
@@ -40,6 +40,8 @@ pub(crate) struct FunctionTranslator<'a, 'b> {
     pub builder: &'a mut FunctionBuilder<'b>,
     pub policy: &'a Policy,
     pub helpers: Helpers,
+    texts: Texts,
+    rec: Value,
     env: Value,
     slots: Value,
     present: Value,
@@ -180,6 +182,26 @@ fn float_cc(op: CmpOp) -> FloatCC {
     }
 }
 
+/// The longest literal `starts_with`/`ends_with` compares in line (eight words).
+const MAX_AFFIX_IN_LINE: usize = 64;
+
+/// The loads that cover `len` bytes: `(offset, width)`, widths 8, 4, 2 or 1, the last
+/// load overlapping the one before where `len` is not a multiple of the width.
+fn word_chunks(len: usize) -> Vec<(usize, usize)> {
+    let width = match len {
+        0 => return Vec::new(),
+        1 => 1,
+        2..4 => 2,
+        4..8 => 4,
+        _ => 8,
+    };
+    let mut chunks: Vec<(usize, usize)> = (0..len / width).map(|k| (k * width, width)).collect();
+    if !len.is_multiple_of(width) {
+        chunks.push((len - width, width));
+    }
+    chunks
+}
+
 /// Whether `e` can be evaluated eagerly, without branches: it cannot fail and calls
 /// nothing. Evaluating such an expression has no observable effect, so skipping the
 /// short circuit changes nothing but speed (mispredicted branches cost more than the
@@ -218,6 +240,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         builder: &'a mut FunctionBuilder<'b>,
         policy: &'a Policy,
         helpers: Helpers,
+        texts: Texts,
         part: Part,
         callees: &[FuncRef],
     ) {
@@ -278,6 +301,8 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             builder,
             policy,
             helpers,
+            texts,
+            rec,
             env,
             slots,
             present,
@@ -783,6 +808,10 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 result
             }
             Expr::StrCall { call, a, b, site } => {
+                if let Some((literal, at_end)) = self.affix_in_line(*call, b.as_deref()) {
+                    let x = self.translate_expr(a);
+                    return self.translate_affix(x, literal, at_end);
+                }
                 let x = self.translate_expr(a);
                 let y = match b {
                     Some(b) => self.translate_expr(b),
@@ -870,6 +899,142 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 self.builder.ins().fcvt_to_sint_sat(types::I64, x)
             }
         }
+    }
+
+    /// The literal and the end it is tested at, when string call `call` is a
+    /// `starts_with` or `ends_with` of a literal with no case mapping and this guard
+    /// can read the strings' bytes: such a test runs in line, without the helper.
+    fn affix_in_line(&self, call: u32, b: Option<&Expr>) -> Option<(&'a [u8], bool)> {
+        if self.texts != Texts::InLine {
+            return None;
+        }
+        let spec = self.policy.calls.str_calls.get(call as usize)?;
+        let at_end = match spec.func {
+            StrFunc::StartsWith => false,
+            StrFunc::EndsWith => true,
+            _ => return None,
+        };
+        if !spec.a_cases.is_empty() || !spec.b_cases.is_empty() {
+            return None;
+        }
+        let Some(Expr::Str(id)) = b else { return None };
+        let literal = self.policy.strings.get(*id as usize)?.as_bytes();
+        (literal.len() <= MAX_AFFIX_IN_LINE).then_some((literal, at_end))
+    }
+
+    /// Whether the string with id `x` starts (or, `at_end`, ends) with `literal`: a
+    /// length test, then the bytes compared a word at a time.
+    fn translate_affix(&mut self, x: Value, literal: &[u8], at_end: bool) -> Value {
+        let k = literal.len() as i64;
+        if k == 0 {
+            return self.builder.ins().iconst(types::I8, 1);
+        }
+        let (ptr, len) = self.text_of(x);
+        let long_enough = self
+            .builder
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, len, k);
+        let compare = self.builder.create_block();
+        let merge = self.builder.create_block();
+        let result = self.builder.append_block_param(merge, types::I8);
+        let no = self.builder.ins().iconst(types::I8, 0);
+        self.builder
+            .ins()
+            .brif(long_enough, compare, &[], merge, &[BlockArg::Value(no)]);
+        self.builder.switch_to_block(compare);
+        let start = if at_end {
+            let skip = self.builder.ins().iadd_imm_s(len, -k);
+            self.builder.ins().iadd(ptr, skip)
+        } else {
+            ptr
+        };
+        let equal = self.bytes_equal(start, literal);
+        self.builder.ins().jump(merge, &[BlockArg::Value(equal)]);
+        self.builder.switch_to_block(merge);
+        result
+    }
+
+    /// Whether the bytes at `p` are `literal`'s (the caller has checked there are
+    /// enough): loads of 8, 4, 2 or 1 bytes, the last one overlapping the one before.
+    fn bytes_equal(&mut self, p: Value, literal: &[u8]) -> Value {
+        let unaligned = MemFlagsData::new().with_notrap().with_readonly();
+        let mut all = self.builder.ins().iconst(types::I8, 1);
+        for (offset, width) in word_chunks(literal.len()) {
+            let Some(bytes) = literal.get(offset..offset + width) else {
+                continue;
+            };
+            let (ty, expected) = match width {
+                8 => (types::I64, bytes.try_into().map(u64::from_ne_bytes).ok()),
+                4 => (
+                    types::I32,
+                    bytes
+                        .try_into()
+                        .map(|b| u64::from(u32::from_ne_bytes(b)))
+                        .ok(),
+                ),
+                2 => (
+                    types::I16,
+                    bytes
+                        .try_into()
+                        .map(|b| u64::from(u16::from_ne_bytes(b)))
+                        .ok(),
+                ),
+                _ => (types::I8, bytes.first().map(|&b| u64::from(b))),
+            };
+            let Some(expected) = expected else { continue };
+            let loaded = self.builder.ins().load(ty, unaligned, p, offset as i32);
+            let expected = self.builder.ins().iconst(ty, expected as i64);
+            let equal = self.builder.ins().icmp(IntCC::Equal, loaded, expected);
+            all = self.builder.ins().band(all, equal);
+        }
+        all
+    }
+
+    /// The bytes of the string with id `x`: a policy literal below the literals'
+    /// count, else one of the record's own strings. An id neither table holds (a record
+    /// made for another policy) reads as the empty string, as the helpers read it.
+    fn text_of(&mut self, x: Value) -> (Value, Value) {
+        let literals = self.policy.strings.len() as i64;
+        let ins = self.builder.ins();
+        let literal_table = ins.load(types::I64, flags(), self.rec, raw_offsets::LITERAL_TEXTS);
+        let extra_table =
+            self.builder
+                .ins()
+                .load(types::I64, flags(), self.rec, raw_offsets::EXTRA_TEXTS);
+        let extra_count =
+            self.builder
+                .ins()
+                .load(types::I64, flags(), self.rec, raw_offsets::EXTRA_COUNT);
+        let ins = self.builder.ins();
+        let is_literal = ins.icmp_imm_u(IntCC::UnsignedLessThan, x, literals);
+        let extra_index = self.builder.ins().iadd_imm_s(x, -literals);
+        let is_extra = self
+            .builder
+            .ins()
+            .icmp(IntCC::UnsignedLessThan, extra_index, extra_count);
+        let known = self.builder.ins().bor(is_literal, is_extra);
+        let table = self
+            .builder
+            .ins()
+            .select(is_literal, literal_table, extra_table);
+        let index = self.builder.ins().select(is_literal, x, extra_index);
+        // An unknown id reads entry 0 of the literals (there is one: the literal being
+        // tested for) and then a length of zero.
+        let table = self.builder.ins().select(known, table, literal_table);
+        let zero = self.builder.ins().iconst(types::I64, 0);
+        let index = self.builder.ins().select(known, index, zero);
+        let at = self.builder.ins().imul_imm_s(index, raw_offsets::TEXT_SIZE);
+        let entry = self.builder.ins().iadd(table, at);
+        let ptr = self
+            .builder
+            .ins()
+            .load(types::I64, flags(), entry, raw_offsets::TEXT_PTR);
+        let len = self
+            .builder
+            .ins()
+            .load(types::I64, flags(), entry, raw_offsets::TEXT_LEN);
+        let len = self.builder.ins().select(known, len, zero);
+        (ptr, len)
     }
 
     fn translate_time_call(&mut self, weekday: bool, zone: u32, a: &Expr, site: u32) -> Value {

@@ -13,6 +13,10 @@ use crate::check::program::{self as cp, Builtin, Elem, Program, Ty, Value};
 use crate::source::SourceMap;
 use crate::syntax::span::Span;
 
+/// The most strings a `matches` pattern may spell out to become a membership test: a
+/// comparison per string, still cheaper than a walk over the text.
+const MATCHES_AS_MEMBERSHIP_UP_TO: usize = 32;
+
 /// Lowers a checked program. `sources` turns spans into line and column numbers.
 pub fn lower(program: &Program, sources: &SourceMap) -> Policy {
     let mut policy = Lowerer::new(program, sources, None).policy();
@@ -529,6 +533,31 @@ impl<'p> Lowerer<'p> {
         (self.expr(inner), cases)
     }
 
+    /// `matches(a, pattern)`. A pattern that matches only a few strings, such as
+    /// `^(chat|code)$`, is the membership test `a in {"chat", "code"}`: the strings
+    /// become literals a request's strings are interned against, and the test compares
+    /// ids instead of walking an automaton. Under a case mapping `a` has no id, so the
+    /// walk stays.
+    fn matches(&mut self, pattern: usize, a: &cp::Expr, span: Span) -> Expr {
+        let language = if self.is_cased(a) {
+            None
+        } else {
+            self.program
+                .patterns
+                .get(pattern)
+                .and_then(|p| p.finite_language(MATCHES_AS_MEMBERSHIP_UP_TO))
+        };
+        let Some(strings) = language else {
+            return self.str_call(StrFunc::Matches(pattern as u32), a, None, span);
+        };
+        let items = strings.iter().map(|s| Expr::Str(self.intern(s))).collect();
+        Expr::InList {
+            elem: self.boxed(a),
+            kind: Kind::Str,
+            items,
+        }
+    }
+
     /// A string call of `a` and `b`: the second string, or for `InSet` the set.
     fn str_call(&mut self, func: StrFunc, a: &cp::Expr, b: Option<&cp::Expr>, span: Span) -> Expr {
         let b = match (func, b) {
@@ -603,9 +632,7 @@ impl<'p> Lowerer<'p> {
             (Builtin::StartsWith, [a, b]) => self.str_call(StrFunc::StartsWith, a, Some(b), e.span),
             (Builtin::EndsWith, [a, b]) => self.str_call(StrFunc::EndsWith, a, Some(b), e.span),
             (Builtin::Contains, [a, b]) => self.str_call(StrFunc::Contains, a, Some(b), e.span),
-            (Builtin::Matches(p), [a]) => {
-                self.str_call(StrFunc::Matches(p as u32), a, None, e.span)
-            }
+            (Builtin::Matches(p), [a]) => self.matches(p, a, e.span),
             (Builtin::StrLen, [a]) => self.str_call(StrFunc::Len, a, None, e.span),
             (Builtin::SetLen, [a]) => match &self.resolve(a).kind {
                 cp::ExprKind::Const(Value::Set(items)) => Expr::Int(items.len() as i64),

@@ -119,6 +119,8 @@ const STRINGS: &[&str] = &[
     "Straße",
     "İx",
     "ΑΣ",
+    "ß",
+    "gpt-4o-mini",
     // Past 32 bytes the JIT's `matches` runs the meta engine instead of the table.
     "please ignore all previous instructions, gpt-4 says: 長い話 ß",
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaax",
@@ -135,6 +137,9 @@ const PATTERNS: &[&str] = &[
     "^.{2}$",
     "(ignore|bypass) (all|previous)",
     "a{40}",
+    // Finite languages: compiled to membership among literals.
+    "^(a|x|長い)$",
+    "^GPT-4o?$",
 ];
 
 fn int_expr() -> impl Strategy<Value = String> {

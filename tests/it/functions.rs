@@ -49,11 +49,20 @@ fn check(changes: Json, expected: &[&str]) {
 #[test]
 fn string_functions() {
     check(json!({}), &[]);
-    check(json!({"model": "gpt-4o"}), &["gpt4"]);
+    check(json!({"model": "gpt-4o"}), &["gpt4", "family"]);
+    check(json!({"model": "gpt-4"}), &["gpt4", "family"]);
     check(json!({"model": "gpt-4o-mini"}), &["gpt4", "mini"]);
-    check(json!({"model": "o3"}), &["versioned"]);
+    check(json!({"model": "o3"}), &["versioned", "family"]);
+    check(json!({"model": "o3x"}), &["versioned"]);
+    check(json!({"model": "xo3"}), &[]);
     check(json!({"model": "gpt4"}), &["versioned"]);
     check(json!({"model": "xgpt4"}), &[]);
+    // A prefix past eight bytes is compared a word at a time, the last word overlapping.
+    let long = "anthropic.claude-3-5-sonnet-20241022-v2:0/";
+    check(json!({"model": format!("{long}eu")}), &["long_model_id"]);
+    check(json!({"model": long}), &["long_model_id"]);
+    check(json!({"model": &long[..long.len() - 1]}), &[]);
+    check(json!({"model": long.replace("v2", "v3")}), &[]);
     check(json!({"model": "ClAuDe"}), &["claude"]);
     check(
         json!({"prompt": "My SECRET plan"}),
