@@ -50,6 +50,37 @@ pub enum Decl {
     Clock(ClockDecl),
     /// `event incident { … }` (language v1): a kind of event the host posts.
     Event(EventDecl),
+    /// `assert "NAME" { when COND expect deny }` (language v1): a property of every
+    /// valid request, proved by `bylaw verify`.
+    Assert(AssertDecl),
+}
+
+/// `assert "NAME" { when COND expect E, … }`: for every valid request where `when`
+/// holds, each expectation holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssertDecl {
+    pub name: Spanned<String>,
+    pub when: Expr,
+    pub expect: Vec<AssertExpect>,
+    pub span: Span,
+}
+
+/// One expectation of an assertion: `deny`, `not allow`, `tier high`, `duty log`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssertExpect {
+    pub negated: bool,
+    pub target: AssertTarget,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AssertTarget {
+    /// The decision's outcome is this one.
+    Outcome(Outcome),
+    /// The decision's tier is this one.
+    Tier(Name),
+    /// This duty applies.
+    Duty(Name),
 }
 
 /// `event NAME { fields }`: the schema of one kind of event, written like the request
@@ -95,6 +126,7 @@ impl Decl {
             Decl::Event(d) => d.span,
             Decl::Fixture(d) => d.span,
             Decl::Test(d) => d.span,
+            Decl::Assert(d) => d.span,
         }
     }
 }

@@ -405,6 +405,14 @@ impl<'a> Formatter<'a> {
                     f.line(&expect);
                 })
             }
+            Decl::Assert(d) => {
+                let header = format!("assert {}", self.literal(d.name.span));
+                self.block(&header, d.span, |f| {
+                    f.condition_line("when ", &d.when, &[]);
+                    let expect: Vec<String> = d.expect.iter().map(assert_expect).collect();
+                    f.line(&format!("expect {}", expect.join(", ")));
+                })
+            }
         }
     }
 
@@ -659,5 +667,18 @@ fn type_text(ty: &TypeExpr) -> String {
         format!("{base}?")
     } else {
         base
+    }
+}
+
+fn assert_expect(e: &AssertExpect) -> String {
+    let target = match &e.target {
+        AssertTarget::Outcome(o) => o.as_str().to_string(),
+        AssertTarget::Tier(n) => format!("tier {}", n.node),
+        AssertTarget::Duty(n) => format!("duty {}", n.node),
+    };
+    if e.negated {
+        format!("not {target}")
+    } else {
+        target
     }
 }

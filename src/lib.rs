@@ -121,6 +121,7 @@ pub mod server;
 pub mod stdlib;
 pub mod testing;
 mod tree_drop;
+pub mod verify;
 
 pub use guard::{Diagnostics, Engine, Guard, Policy};
 pub use runtime::decision::Decision;

@@ -63,7 +63,11 @@ pub fn resolve(
                     )
                     .with_label(use_decl.path.span, "used here"),
                 ),
-                Decl::Policy(_) | Decl::Default(_) | Decl::Fixture(_) | Decl::Test(_) => {}
+                Decl::Policy(_)
+                | Decl::Default(_)
+                | Decl::Fixture(_)
+                | Decl::Test(_)
+                | Decl::Assert(_) => {}
                 Decl::Schema(schema) => merge_schema(merged, schema, &name, diagnostics),
                 Decl::Enum(e) => merge_enum(merged, e, &name, diagnostics),
                 Decl::Rule(mut rule) => {

@@ -88,23 +88,7 @@ impl Checker<'_> {
                         }
                     }
                     Expectation::Tier(name) => tier = self.resolve_tier(name),
-                    Expectation::Duty(name) => match self.duty_by_name.get(&name.node) {
-                        Some(&id) => duties.push(id),
-                        None => {
-                            let names: Vec<String> = self.duty_by_name.keys().cloned().collect();
-                            let diag = Diagnostic::error(
-                                Code::UnknownDuty,
-                                format!("unknown duty `{}`", name.node),
-                                name.span,
-                                "no `duty` has this name",
-                            );
-                            self.error(super::with_suggestion(
-                                diag,
-                                &name.node,
-                                names.iter().map(String::as_str),
-                            ));
-                        }
-                    },
+                    Expectation::Duty(name) => duties.extend(self.resolve_duty(name)),
                 }
             }
             tests.push(program::Test {

@@ -4,6 +4,7 @@
 //! find, giving an expression that failed the type `Ty::Error` so that one mistake is
 //! reported once. A `Program` is returned only when there are no errors.
 
+mod assertions;
 mod clock;
 pub mod events;
 mod expr;
@@ -123,6 +124,7 @@ impl<'a> Checker<'a> {
         self.check_service_fields(file);
         let fixtures = self.check_fixtures(file);
         let tests = self.check_tests(file, &fixtures);
+        let assertions = self.check_assertions(file);
 
         Program {
             name,
@@ -139,6 +141,7 @@ impl<'a> Checker<'a> {
             events: self.finish_events(),
             fixtures,
             tests,
+            assertions,
             patterns: std::mem::take(&mut self.patterns),
             zones: std::mem::take(&mut self.zones),
         }

@@ -405,6 +405,30 @@ pub struct Test {
     pub span: Span,
 }
 
+/// `assert "NAME" { when COND expect … }`: for every valid request where `when`
+/// holds, every expectation holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assertion {
+    pub name: String,
+    pub when: Expr,
+    pub expect: Vec<Expect>,
+    pub span: Span,
+}
+
+/// One expectation of an assertion; `negated` for `expect not …`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expect {
+    pub negated: bool,
+    pub target: ExpectTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExpectTarget {
+    Outcome(Outcome),
+    Tier(TierId),
+    Duty(DutyId),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub name: String,
@@ -422,6 +446,7 @@ pub struct Program {
     pub events: Vec<EventKind>,
     pub fixtures: Vec<Fixture>,
     pub tests: Vec<Test>,
+    pub assertions: Vec<Assertion>,
     /// The patterns of `matches` calls, compiled once (`Builtin::Matches` indexes it).
     pub patterns: Vec<std::sync::Arc<crate::builtins::pattern::Pattern>>,
     /// The time zones of `hour_of_day` and `weekday` (`Builtin::HourOfDay` indexes it).

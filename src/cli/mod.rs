@@ -5,6 +5,7 @@ mod build_cmd;
 mod check_cmd;
 mod completions_cmd;
 mod ctl_cmd;
+mod diff_cmd;
 mod eval_cmd;
 mod fmt_cmd;
 mod init_cmd;
@@ -18,6 +19,7 @@ mod report_cmd;
 mod serve_cmd;
 mod stdlib_cmd;
 mod test_cmd;
+mod verify_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +51,17 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Run the `test` blocks of policies; exits 1 if any test fails.
     Test(test_cmd::TestArgs),
+    /// Prove each `assert` of policies for every valid request, or print a request
+    /// (JSON, ready for `bylaw eval --request`) that breaks it.
+    ///
+    /// Exits 0 when every assertion is proved, 1 when one is refuted (or a policy does
+    /// not compile), 3 when none is refuted but some are unknown, 2 on usage errors.
+    Verify(verify_cmd::VerifyArgs),
+    /// List the requests two versions of a policy decide differently, as regions with
+    /// an example request each; OLD and NEW are files or `REV:PATH` at a git revision.
+    ///
+    /// `--fail-on allow-widening` exits 1 when a request becomes more permissive.
+    Diff(diff_cmd::DiffArgs),
     /// Rewrite policies in the one canonical layout (comments kept); `--check` only
     /// reports, with a diff, and exits 1 if a file would change.
     Fmt(fmt_cmd::FmtArgs),
@@ -133,6 +146,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(&args),
         Command::Stdlib(args) => stdlib_cmd::run(&args),
         Command::Test(args) => test_cmd::run(&args),
+        Command::Verify(args) => verify_cmd::run(&args),
+        Command::Diff(args) => diff_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),
         Command::Build(args) => build_cmd::run(&args),
         Command::Replay(args) => replay_cmd::run(&args),

@@ -39,7 +39,12 @@ pub(crate) fn load_policy(path: &Path) -> Result<Policy, LoadError> {
         eprintln!("error: cannot read `{}`: {e}", path.display());
         LoadError::Unreadable
     })?;
-    Policy::check(&path.display().to_string(), &text).map_err(|diags| {
+    check_text(&path.display().to_string(), &text)
+}
+
+/// A policy from source text; `name` is how diagnostics name it.
+pub(crate) fn check_text(name: &str, text: &str) -> Result<Policy, LoadError> {
+    Policy::check(name, text).map_err(|diags| {
         let color = super::ColorChoice::Auto.enabled(std::io::stderr().is_terminal());
         eprint!(
             "{}",

@@ -43,7 +43,8 @@ pub(crate) fn run(args: &ReportArgs) -> ExitCode {
         }
     };
     let results = crate::testing::run_tests(&guard);
-    let mut matrix = crate::report::matrix(guard.policy(), &results);
+    let mut matrix = crate::report::matrix(guard.policy(), &results)
+        .with_assertions(&crate::verify::verify(&guard));
     matrix.generated_at = Some(
         jiff::Timestamp::now()
             .round(jiff::Unit::Second)

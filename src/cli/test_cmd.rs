@@ -56,8 +56,14 @@ pub(crate) fn run(args: &TestArgs) -> ExitCode {
         let results = crate::testing::run_tests(&guard);
         let coverage = crate::testing::Coverage::of(&guard.policy().ir, &results);
         junit.push(junit_suite(file, &results));
+        let assertions = guard.policy().ir.assertions.len();
+        let also = match assertions {
+            0 => String::new(),
+            1 => ", 1 assertion".to_string(),
+            n => format!(", {n} assertions"),
+        };
         println!(
-            "{}: {} {}",
+            "{}: {} {}{also}",
             file.display(),
             results.len(),
             if results.len() == 1 { "test" } else { "tests" }
@@ -74,6 +80,9 @@ pub(crate) fn run(args: &TestArgs) -> ExitCode {
                 }
             }
         }
+        let (proved, refuted) = print_assertions(&guard);
+        passed += proved;
+        failed += refuted;
         if args.coverage {
             print_coverage(&coverage);
             total_coverage.add(coverage);
@@ -110,6 +119,35 @@ pub(crate) fn run(args: &TestArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Proves the policy's assertions (as `bylaw verify` does); a refuted one fails, an
+/// unknown one is reported and neither passes nor fails. Returns (proved, refuted).
+fn print_assertions(guard: &crate::guard::Guard) -> (usize, usize) {
+    use crate::verify::Verdict;
+    let (mut proved, mut refuted) = (0, 0);
+    for checked in crate::verify::verify(guard) {
+        match &checked.verdict {
+            Verdict::Proved => {
+                proved += 1;
+                println!("  proved  assert {}", checked.name);
+            }
+            Verdict::Unknown(why) => {
+                println!("  unknown assert {} (line {})", checked.name, checked.line);
+                println!("          {why}");
+            }
+            Verdict::Refuted(c) => {
+                refuted += 1;
+                println!("  FAILED  assert {} (line {})", checked.name, checked.line);
+                println!(
+                    "          expected {}; refuted by {}",
+                    c.broken,
+                    serde_json::to_string(&c.request).unwrap_or_default()
+                );
+            }
+        }
+    }
+    (proved, refuted)
 }
 
 fn percent(hit: usize, total: usize) -> String {

@@ -54,24 +54,44 @@ pub fn decide(policy: &Policy, record: &Record, degraded: bool, out: &mut Compac
     }
 }
 
+/// Whether `cond` holds for `record`, read as a rule's condition is: after the tier is
+/// chosen. `Err` when choosing the tier or evaluating `cond` fails.
+pub fn holds(
+    policy: &Policy,
+    record: &Record,
+    degraded: bool,
+    cond: &Expr,
+) -> Result<bool, Failure> {
+    let ctx = Ctx::with_tier(policy, record, degraded)?;
+    Ok(eval(&ctx, cond)?.bool())
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of one decision, with the first tier whose condition holds chosen.
+    fn with_tier(policy: &'a Policy, record: &'a Record, degraded: bool) -> Result<Self, Failure> {
+        let mut ctx = Ctx {
+            policy,
+            record,
+            degraded,
+            tier: NO_TIER,
+        };
+        for (i, tier) in policy.tiers.iter().enumerate() {
+            let matched = match &tier.cond {
+                Some(cond) => eval(&ctx, cond)?.bool(),
+                None => true,
+            };
+            if matched {
+                ctx.tier = i as u64;
+                break;
+            }
+        }
+        Ok(ctx)
+    }
+}
+
 fn run(policy: &Policy, record: &Record, degraded: bool, out: &mut Compact) -> Result<(), Failure> {
     let layout = policy.layout;
-    let mut ctx = Ctx {
-        policy,
-        record,
-        degraded,
-        tier: NO_TIER,
-    };
-    for (i, tier) in policy.tiers.iter().enumerate() {
-        let matched = match &tier.cond {
-            Some(cond) => eval(&ctx, cond)?.bool(),
-            None => true,
-        };
-        if matched {
-            ctx.tier = i as u64;
-            break;
-        }
-    }
+    let ctx = Ctx::with_tier(policy, record, degraded)?;
     let mut severity: i64 = -1;
     for (i, rule) in policy.rules.iter().enumerate() {
         if eval(&ctx, &rule.cond)?.bool() {

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::{
-    Action, ArithOp, Calls, Duty, Enum, EventKind, Expr, Field, FieldType, Kind, Layout, Loc,
-    Policy, Report, Require, Rule, Service, Site, StrCall, StrFunc, Threshold, Tier, Trigger,
+    Action, ArithOp, Assertion, Calls, Duty, Enum, EventKind, Expr, Field, FieldType, Kind, Layout,
+    Loc, Policy, Report, Require, Rule, Service, Site, StrCall, StrFunc, Threshold, Tier, Trigger,
 };
 use crate::ast::CmpOp;
 use crate::builtins::strings::Case;
@@ -57,6 +57,7 @@ fn lower_event(
         events: Vec::new(),
         fixtures: Vec::new(),
         tests: Vec::new(),
+        assertions: Vec::new(),
         patterns: program.patterns.clone(),
         zones: program.zones.clone(),
     };
@@ -241,6 +242,17 @@ impl Lowerer<'_> {
                 loc: self.loc(s.span),
             })
             .collect();
+        let assertions = p
+            .assertions
+            .iter()
+            .filter(|_| event.is_none())
+            .map(|a| Assertion {
+                name: a.name.clone(),
+                when: self.expr(&a.when),
+                expect: a.expect.clone(),
+                loc: self.loc(a.span),
+            })
+            .collect();
         let layout = Layout::new(rules.len(), duties.len(), first_require, triggers.len());
         Policy {
             name: p.name.clone(),
@@ -259,6 +271,7 @@ impl Lowerer<'_> {
             clock_slot: p.fields.iter().position(|f| f.clock).map(|s| s as u32),
             layout,
             events: Vec::new(),
+            assertions,
         }
     }
 

@@ -382,6 +382,18 @@ pub struct Policy {
     pub layout: Layout,
     /// The event kinds the policy declares.
     pub events: Vec<EventKind>,
+    /// What `bylaw verify` proves; no engine evaluates these.
+    pub assertions: Vec<Assertion>,
+}
+
+/// `assert "NAME" { when COND expect … }`: every valid request where `when` holds is
+/// decided as each expectation says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assertion {
+    pub name: String,
+    pub when: Expr,
+    pub expect: Vec<crate::check::program::Expect>,
+    pub loc: Loc,
 }
 
 /// An event kind, compiled as a policy of its own: its fields are the event's, and its

@@ -127,6 +127,7 @@ pub const KEYWORDS: &[&str] = &[
     "fixture",
     "test",
     "given",
+    "assert",
     "expect",
     "and",
     "or",
@@ -295,6 +296,7 @@ impl Analysis {
             | Decl::Use(_)
             | Decl::Default(_)
             | Decl::Test(_)
+            | Decl::Assert(_)
             | Decl::Clock(_)
             | Decl::Event(_) => {}
         }
@@ -384,6 +386,20 @@ impl Analysis {
                             self.refer(n.span, Symbol::Duty(n.node.clone()))
                         }
                         ast::Expectation::Rule(..) => {}
+                    }
+                }
+            }
+            Decl::Assert(a) => {
+                self.expr(&a.when);
+                for e in &a.expect {
+                    match &e.target {
+                        ast::AssertTarget::Tier(n) => {
+                            self.refer(n.span, Symbol::Tier(n.node.clone()))
+                        }
+                        ast::AssertTarget::Duty(n) => {
+                            self.refer(n.span, Symbol::Duty(n.node.clone()))
+                        }
+                        ast::AssertTarget::Outcome(_) => {}
                     }
                 }
             }
@@ -891,6 +907,13 @@ impl Analysis {
                         "test",
                         OutlineKind::Function,
                         t.name.span,
+                        vec![],
+                    ),
+                    Decl::Assert(a) => item(
+                        &a.name.node,
+                        "assert",
+                        OutlineKind::Function,
+                        a.name.span,
                         vec![],
                     ),
                 }

@@ -155,6 +155,8 @@ pub enum Tok<'src> {
     Event,
     #[token("where")]
     Where,
+    #[token("assert")]
+    Assert,
 
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'src str),
@@ -439,6 +441,7 @@ impl Tok<'_> {
             Tok::Effective => "effective",
             Tok::Event => "event",
             Tok::Where => "where",
+            Tok::Assert => "assert",
             Tok::LBrace => "{",
             Tok::RBrace => "}",
             Tok::LParen => "(",

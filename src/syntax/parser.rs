@@ -164,7 +164,7 @@ fn stray_text(tokens: &[(Span, Tok<'_>)]) -> Diagnostic {
     .with_help(
         "declarations start with `policy`, `use`, `enum`, `schema`, `def`, `tiers`, \
          `default`, `allow`, `deny`, `escalate`, `duty`, `trigger`, `service`, \
-         `fixture`, `test`, `clock` or `event`",
+         `fixture`, `test`, `assert`, `clock` or `event`",
     )
 }
 
@@ -188,6 +188,7 @@ fn starts_declaration(tok: &Tok<'_>) -> bool {
             | Tok::Test
             | Tok::Clock
             | Tok::Event
+            | Tok::Assert
     )
 }
 
@@ -207,7 +208,7 @@ fn opens_declaration(tokens: &[(Span, Tok<'_>)], i: usize) -> bool {
                     || matches!((next, after_name), (Some(Tok::Ident(_)), Some(Tok::When))))
         }
         Tok::Service | Tok::Event => matches!(next, Some(Tok::Ident(_))),
-        Tok::Test => matches!(next, Some(Tok::Str(_))),
+        Tok::Test | Tok::Assert => matches!(next, Some(Tok::Str(_))),
         other => starts_declaration(other),
     }
 }

@@ -47,6 +47,9 @@ fn clear_locations(ir: &mut bylaw::ir::Policy) {
     for s in &mut ir.services {
         s.loc = Default::default();
     }
+    for a in &mut ir.assertions {
+        a.loc = Default::default();
+    }
     for s in &mut ir.sites {
         // Where an overflow happened, quoted from the source: comments inside the
         // expression move when formatted, and the quote with them.

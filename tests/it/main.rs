@@ -6,7 +6,9 @@ mod build;
 mod cli;
 mod clock;
 mod corrupt;
+
 mod crash;
+mod diff;
 pub(crate) mod differential;
 mod durable;
 mod events;
@@ -25,6 +27,7 @@ pub(crate) mod server;
 mod stdlib;
 mod syntax;
 mod tools;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
