@@ -125,15 +125,7 @@ fn an_equivalent_rewrite_has_no_difference() {
 
 #[test]
 fn a_module_parameter_changed_is_a_difference() {
-    let policy = |age: u32| {
-        format!(
-            "policy p version \"1.0.0\"\nuse std::minors {{ eu_consent_age: {age} }}\nschema request {{\n  id: string\n}}\ndefault allow\n"
-        )
-    };
-    let (old, new) = (
-        guard_of("old.bylaw", &policy(16)),
-        guard_of("new.bylaw", &policy(13)),
-    );
+    let (old, new) = (guard("module_old.bylaw"), guard("module_new.bylaw"));
     let report = diff(&old, &new, 50).unwrap();
     assert_changes_are_real(&old, &new, &report);
     assert!(!report.changes.is_empty(), "{report:?}");
