@@ -90,14 +90,7 @@ impl Matrix {
             .map(|c| {
                 let (verdict, detail) = match &c.verdict {
                     Verdict::Proved => ("proved", None),
-                    Verdict::Refuted(x) => (
-                        "refuted",
-                        Some(format!(
-                            "expected {}; refuted by {}",
-                            x.broken,
-                            serde_json::to_string(&x.request).unwrap_or_default()
-                        )),
-                    ),
+                    Verdict::Refuted(x) => ("refuted", Some(x.refutation())),
                     Verdict::Unknown(why) => ("unknown", Some(why.clone())),
                 };
                 AssertionRow {

@@ -139,11 +139,7 @@ fn print_assertions(guard: &crate::guard::Guard) -> (usize, usize) {
             Verdict::Refuted(c) => {
                 refuted += 1;
                 println!("  FAILED  assert {} (line {})", checked.name, checked.line);
-                println!(
-                    "          expected {}; refuted by {}",
-                    c.broken,
-                    serde_json::to_string(&c.request).unwrap_or_default()
-                );
+                println!("          {}", c.refutation());
             }
         }
     }

@@ -24,6 +24,8 @@ pub struct JitGuard {
     /// The bytes of `literals`, for generated code: each points into a string of
     /// `literals`, which is never changed while the guard lives.
     literal_texts: Vec<TextRef>,
+    /// The code reads string bytes in line (`translate::reads_texts_in_line`).
+    reads_texts: bool,
 }
 
 /// Records with up to this many strings of their own have their text table built on
@@ -128,6 +130,7 @@ impl JitGuard {
             calls: policy.calls.clone(),
             literals,
             literal_texts,
+            reads_texts: super::translate::reads_texts_in_line(policy),
         })
     }
 
@@ -152,7 +155,12 @@ impl JitGuard {
                 record,
             },
         };
-        let extra = &record.extra_strings;
+        // Only code that tests strings in line reads the request's strings' bytes.
+        let extra: &[String] = if self.reads_texts {
+            &record.extra_strings
+        } else {
+            &[]
+        };
         let mut on_stack = [TextRef::of(""); EXTRA_TEXTS_ON_STACK];
         let on_heap: Vec<TextRef>;
         let extra_texts: &[TextRef] = if extra.len() <= EXTRA_TEXTS_ON_STACK {

@@ -908,18 +908,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         if self.texts != Texts::InLine {
             return None;
         }
-        let spec = self.policy.calls.str_calls.get(call as usize)?;
-        let at_end = match spec.func {
-            StrFunc::StartsWith => false,
-            StrFunc::EndsWith => true,
-            _ => return None,
-        };
-        if !spec.a_cases.is_empty() || !spec.b_cases.is_empty() {
-            return None;
-        }
-        let Some(Expr::Str(id)) = b else { return None };
-        let literal = self.policy.strings.get(*id as usize)?.as_bytes();
-        (literal.len() <= MAX_AFFIX_IN_LINE).then_some((literal, at_end))
+        affix_of_literal(self.policy, call, b)
     }
 
     /// Whether the string with id `x` starts (or, `at_end`, ends) with `literal`: a
@@ -1221,4 +1210,52 @@ pub(crate) fn str_set_signature(sig: &mut cranelift_codegen::ir::Signature, poin
     sig.params.push(AbiParam::new(types::I64));
     sig.params.push(AbiParam::new(types::I64));
     sig.returns.push(AbiParam::new(types::I8));
+}
+
+/// `starts_with`/`ends_with` of a string with a literal short enough to test in line,
+/// with no case mapping: the literal's bytes and whether it is a suffix.
+fn affix_of_literal<'a>(
+    policy: &'a Policy,
+    call: u32,
+    b: Option<&Expr>,
+) -> Option<(&'a [u8], bool)> {
+    let spec = policy.calls.str_calls.get(call as usize)?;
+    let at_end = match spec.func {
+        StrFunc::StartsWith => false,
+        StrFunc::EndsWith => true,
+        _ => return None,
+    };
+    if !spec.a_cases.is_empty() || !spec.b_cases.is_empty() {
+        return None;
+    }
+    let Some(Expr::Str(id)) = b else { return None };
+    let literal = policy.strings.get(*id as usize)?.as_bytes();
+    (literal.len() <= MAX_AFFIX_IN_LINE).then_some((literal, at_end))
+}
+
+/// Whether the JIT's code for `policy` reads string bytes through the record's text
+/// tables: a decision need not build them otherwise.
+pub(crate) fn reads_texts_in_line(policy: &Policy) -> bool {
+    let roots = policy
+        .tiers
+        .iter()
+        .filter_map(|t| t.cond.as_ref())
+        .chain(policy.rules.iter().map(|r| &r.cond))
+        .chain(
+            policy
+                .duties
+                .iter()
+                .flat_map(|d| d.when.iter().chain(d.requires.iter().map(|r| &r.cond))),
+        )
+        .chain(policy.triggers.iter().map(|t| &t.cond));
+    let mut stack: Vec<&Expr> = roots.collect();
+    while let Some(e) = stack.pop() {
+        if let Expr::StrCall { call, b, .. } = e
+            && affix_of_literal(policy, *call, b.as_deref()).is_some()
+        {
+            return true;
+        }
+        stack.extend(e.children());
+    }
+    false
 }

@@ -229,18 +229,33 @@ fn differs(
 }
 
 fn tier_lit(problem: &Problem, p: &ir::Policy, d: &Decision, name: &str) -> Lit {
-    p.tiers
-        .iter()
-        .position(|t| t.name == name)
-        .and_then(|i| d.tiers.get(i).copied())
-        .unwrap_or(!problem.truth())
+    named(
+        problem,
+        p.tiers.iter().map(|t| t.name.as_str()),
+        &d.tiers,
+        name,
+    )
 }
 
 fn duty_lit(problem: &Problem, p: &ir::Policy, d: &Decision, name: &str) -> Lit {
-    p.duties
-        .iter()
-        .position(|x| x.name == name)
-        .and_then(|i| d.duties.get(i).copied())
+    named(
+        problem,
+        p.duties.iter().map(|x| x.name.as_str()),
+        &d.duties,
+        name,
+    )
+}
+
+/// The literal of the item called `name` (false when the version has none).
+fn named<'a>(
+    problem: &Problem,
+    mut names: impl Iterator<Item = &'a str>,
+    lits: &[Lit],
+    name: &str,
+) -> Lit {
+    names
+        .position(|n| n == name)
+        .and_then(|i| lits.get(i).copied())
         .unwrap_or(!problem.truth())
 }
 
@@ -290,9 +305,7 @@ fn exact_tier(problem: &mut Problem, p: &ir::Policy, d: &Decision, name: Option<
 /// How the interpreter decides `request` (`None` if it is not a valid request).
 fn summary(guard: &Guard, request: &Value, degraded: bool) -> Option<Summary> {
     let policy = &guard.policy().ir;
-    let record = guard.encode_value(request).ok()?;
-    let mut compact = ir::Compact::new(&policy.layout);
-    ir::interp::decide(policy, &record, degraded, &mut compact);
+    let (_, compact) = super::interpreted(guard, request, degraded)?;
     Some(Summary {
         outcome: compact.outcome(),
         tier: compact

@@ -216,7 +216,6 @@ impl Problem {
             policy,
             index,
             tiers: Vec::new(),
-            no_tier: self.truth,
         };
         let decision = enc.decision(self);
         (enc, decision)
@@ -436,7 +435,6 @@ pub struct Encoder<'p> {
     pub(super) policy: &'p Policy,
     index: usize,
     tiers: Vec<Lit>,
-    no_tier: Lit,
 }
 
 impl<'p> Encoder<'p> {
@@ -453,7 +451,6 @@ impl<'p> Encoder<'p> {
             self.tiers.push(chosen);
             none_before = p.and(&[none_before, !holds]);
         }
-        self.no_tier = none_before;
         // What fired, by outcome.
         let mut asks: [Vec<Lit>; 3] = Default::default();
         for rule in &policy.rules {
@@ -876,11 +873,6 @@ impl<'p> Encoder<'p> {
             Expr::Enum(m) | Expr::Tier(m) => Some(self.constant(p, mask & (1 << m) != 0)),
             _ => None,
         }
-    }
-
-    /// The tier chosen is `t`.
-    pub(super) fn tier(&self, t: usize, p: &Problem) -> Lit {
-        self.tiers.get(t).copied().unwrap_or(!p.truth())
     }
 }
 

@@ -59,6 +59,17 @@ pub struct Counterexample {
     pub broken: String,
 }
 
+impl Counterexample {
+    /// `expected deny; refuted by {"user": …}`.
+    pub fn refutation(&self) -> String {
+        format!(
+            "expected {}; refuted by {}",
+            self.broken,
+            serde_json::to_string(&self.request).unwrap_or_default()
+        )
+    }
+}
+
 /// Proves or refutes each of the policy's assertions.
 pub fn verify(guard: &Guard) -> Vec<Checked> {
     let policy = &guard.policy().ir;
@@ -75,7 +86,7 @@ pub fn verify(guard: &Guard) -> Vec<Checked> {
             let broken: Vec<Lit> = a
                 .expect
                 .iter()
-                .map(|e| !expectation(&encoder, &problem, &decision, e))
+                .map(|e| !expectation(&problem, &decision, e))
                 .collect();
             (when, problem.or(&broken))
         })
@@ -93,19 +104,10 @@ pub fn verify(guard: &Guard) -> Vec<Checked> {
         .collect()
 }
 
-fn expectation(
-    encoder: &encode::Encoder<'_>,
-    problem: &Problem,
-    decision: &encode::Decision,
-    e: &Expect,
-) -> Lit {
+fn expectation(problem: &Problem, decision: &encode::Decision, e: &Expect) -> Lit {
     let lit = match e.target {
         ExpectTarget::Outcome(o) => decision.outcome(o),
-        ExpectTarget::Tier(t) => decision
-            .tiers
-            .get(t)
-            .copied()
-            .unwrap_or_else(|| encoder.tier(t, problem)),
+        ExpectTarget::Tier(t) => decision.tiers.get(t).copied().unwrap_or(!problem.truth()),
         ExpectTarget::Duty(d) => decision.duties.get(d).copied().unwrap_or(!problem.truth()),
     };
     if e.negated { !lit } else { lit }
@@ -187,12 +189,10 @@ fn confirm(
     degraded: bool,
 ) -> Option<Counterexample> {
     let policy = &guard.policy().ir;
-    let record = guard.encode_value(&request).ok()?;
+    let (record, compact) = interpreted(guard, &request, degraded)?;
     if interp::holds(policy, &record, degraded, &assertion.when) != Ok(true) {
         return None;
     }
-    let mut compact = Compact::new(&policy.layout);
-    interp::decide(policy, &record, degraded, &mut compact);
     let broken = assertion
         .expect
         .iter()
@@ -203,6 +203,20 @@ fn confirm(
         decision: guard.decide_with(&record, degraded),
         broken: expect_text(policy, broken),
     })
+}
+
+/// A candidate request as the reference interpreter decides it (`None` if the request
+/// is not valid for the policy).
+fn interpreted(
+    guard: &Guard,
+    request: &serde_json::Value,
+    degraded: bool,
+) -> Option<(crate::runtime::record::Record, Compact)> {
+    let policy = &guard.policy().ir;
+    let record = guard.encode_value(request).ok()?;
+    let mut compact = Compact::new(&policy.layout);
+    interp::decide(policy, &record, degraded, &mut compact);
+    Some((record, compact))
 }
 
 fn holds_in(policy: &ir::Policy, compact: &Compact, e: &Expect) -> bool {
