@@ -383,23 +383,24 @@ fn render_one(
     report.finish().write(cache, out)
 }
 
-#[derive(Serialize)]
-struct JsonPosition {
-    file: String,
-    line: usize,
-    column: usize,
-    end_line: usize,
-    end_column: usize,
+/// Where a span is, as people count: file name, 1-based lines and columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Position {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
     /// Byte offsets within the file.
-    start: u32,
-    end: u32,
+    pub start: u32,
+    pub end: u32,
 }
 
 #[derive(Serialize)]
 struct JsonLabel {
     message: String,
     #[serde(flatten)]
-    position: JsonPosition,
+    position: Position,
 }
 
 #[derive(Serialize)]
@@ -412,12 +413,13 @@ struct JsonDiagnostic {
     help: Option<String>,
 }
 
-fn position(sources: &SourceMap, span: Span) -> JsonPosition {
+/// Where `span` is; an empty file name and zeros when it is in no loaded file.
+pub fn position(sources: &SourceMap, span: Span) -> Position {
     match sources.file_of(span) {
         Some(file) => {
             let (line, column) = file.line_col(span.start);
             let (end_line, end_column) = file.line_col(span.end);
-            JsonPosition {
+            Position {
                 file: file.name.clone(),
                 line,
                 column,
@@ -427,7 +429,7 @@ fn position(sources: &SourceMap, span: Span) -> JsonPosition {
                 end: span.end.saturating_sub(file.base),
             }
         }
-        None => JsonPosition {
+        None => Position {
             file: String::new(),
             line: 0,
             column: 0,

@@ -123,6 +123,19 @@ impl Decision {
         }
     }
 
+    /// The outcome and tier of an engine's compact result, without expanding the rest
+    /// (a failure is a deny without a tier, as [`Decision::expand`] makes it).
+    pub fn summary<'p>(policy: &'p Policy, compact: &Compact) -> (Outcome, Option<&'p str>) {
+        if compact.status() != status::OK {
+            return (Outcome::Deny, None);
+        }
+        let tier = compact
+            .tier()
+            .and_then(|t| policy.tiers.get(t))
+            .map(|t| t.name.as_str());
+        (compact.outcome().into(), tier)
+    }
+
     /// Expands an engine's compact result.
     pub fn expand(policy: &Policy, compact: &Compact) -> Decision {
         let layout = policy.layout;

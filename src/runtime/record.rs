@@ -233,7 +233,7 @@ impl Encoder {
                 "",
                 format!(
                     "the request must be a JSON object, found {}",
-                    json_kind(json)
+                    Leaf::from_json(json).kind()
                 ),
             )]);
         };
@@ -242,9 +242,13 @@ impl Encoder {
         for (slot, field) in policy.fields.iter().enumerate() {
             match lookup(json, &field.segments) {
                 Lookup::Found(value) => {
-                    if let Err(message) =
-                        self.store_json(policy, &mut record, slot, &field.ty, value)
-                    {
+                    if let Err(message) = self.store_leaf(
+                        policy,
+                        &mut record,
+                        slot,
+                        &field.ty,
+                        &Leaf::from_json(value),
+                    ) {
                         errors.push(InputError::new(&field.path, message));
                     }
                 }
@@ -272,52 +276,55 @@ impl Encoder {
         }
     }
 
-    fn store_json(
+    /// Checks `value` against the field's type and stores it: the one validation every
+    /// way into a record shares (JSON values, the builder, host languages' values).
+    pub(crate) fn store_leaf(
         &self,
         policy: &Policy,
         record: &mut Record,
         slot: usize,
         ty: &FieldType,
-        value: &Json,
+        value: &Leaf<'_>,
     ) -> Result<(), String> {
         let bits = match ty {
             FieldType::Bool => match value {
-                Json::Bool(b) => u64::from(*b),
+                Leaf::Bool(b) => u64::from(*b),
                 other => return Err(expected("a boolean", other)),
             },
             FieldType::Int | FieldType::Duration => match value {
-                Json::Number(n) => match n.as_i64() {
-                    Some(i) => i as u64,
-                    None if n.is_u64() => return Err("integer is out of range".to_string()),
-                    None => return Err(format!("expected an integer, found the number {n}")),
-                },
+                Leaf::Int(i) => *i as u64,
+                Leaf::UInt(_) => return Err("integer is out of range".to_string()),
+                Leaf::Float(f) => return Err(format!("expected an integer, found the number {f}")),
                 other => return Err(expected("an integer", other)),
             },
             FieldType::Float | FieldType::Percent => match value {
-                Json::Number(n) => match n.as_f64() {
-                    Some(f) => f.to_bits(),
-                    None => return Err(format!("number {n} cannot be read")),
-                },
+                Leaf::Int(i) => (*i as f64).to_bits(),
+                Leaf::UInt(u) => (*u as f64).to_bits(),
+                // No JSON number is one; a host's NaN must not reach a comparison.
+                Leaf::Float(f) if !f.is_finite() => {
+                    return Err(format!("expected a finite number, found {f}"));
+                }
+                Leaf::Float(f) => f.to_bits(),
                 other => return Err(expected("a number", other)),
             },
             FieldType::Str => match value {
-                Json::String(s) => u64::from(self.intern(record, s)),
+                Leaf::Str(s) => u64::from(self.intern(record, s)),
                 other => return Err(expected("a string", other)),
             },
             FieldType::Timestamp => match value {
-                Json::String(s) => crate::builtins::time::parse_timestamp(s)? as u64,
+                Leaf::Str(s) => crate::builtins::time::parse_timestamp(s)? as u64,
                 other => return Err(expected("an RFC 3339 timestamp", other)),
             },
             FieldType::Enum(id) => match value {
-                Json::String(s) => u64::from(member(policy, *id, s)?),
+                Leaf::Str(s) => u64::from(member(policy, *id, s)?),
                 other => return Err(expected("a string naming a member", other)),
             },
             FieldType::EnumSet(id) => match value {
-                Json::Array(items) => {
+                Leaf::List(items) => {
                     let mut mask = 0u64;
                     for item in items {
                         match item {
-                            Json::String(s) => mask |= 1 << (member(policy, *id, s)? % 64),
+                            Leaf::Str(s) => mask |= 1 << (member(policy, *id, s)? % 64),
                             other => return Err(expected("an array of strings", other)),
                         }
                     }
@@ -326,11 +333,11 @@ impl Encoder {
                 other => return Err(expected("an array", other)),
             },
             FieldType::StrSet => match value {
-                Json::Array(items) => {
+                Leaf::List(items) => {
                     let mut ids = Vec::with_capacity(items.len());
                     for item in items {
                         match item {
-                            Json::String(s) => ids.push(self.intern(record, s)),
+                            Leaf::Str(s) => ids.push(self.intern(record, s)),
                             other => return Err(expected("an array of strings", other)),
                         }
                     }
@@ -442,20 +449,55 @@ pub(crate) fn member(policy: &Policy, enum_id: usize, name: &str) -> Result<u32,
         })
 }
 
-fn json_kind(value: &Json) -> &'static str {
-    match value {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(n) if n.is_f64() => "a number with a fraction",
-        Json::Number(_) => "an integer",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
+fn expected(what: &str, found: &Leaf<'_>) -> String {
+    format!("expected {what}, found {}", found.kind())
 }
 
-fn expected(what: &str, found: &Json) -> String {
-    format!("expected {what}, found {}", json_kind(found))
+/// One value of a request as its host holds it — a JSON value, a Python object — read
+/// just far enough to check it against the field's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Leaf<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// An integer above `i64::MAX`.
+    UInt(u64),
+    Float(f64),
+    Str(&'a str),
+    List(Vec<Leaf<'a>>),
+    /// A map or any other value no field type takes.
+    Object,
+}
+
+impl<'a> Leaf<'a> {
+    /// Reads a JSON value (an array's items too; an object's members are not needed).
+    pub fn from_json(value: &'a Json) -> Leaf<'a> {
+        match value {
+            Json::Null => Leaf::Null,
+            Json::Bool(b) => Leaf::Bool(*b),
+            Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Leaf::Int(i),
+                (None, Some(u)) => Leaf::UInt(u),
+                (None, None) => Leaf::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Json::String(s) => Leaf::Str(s),
+            Json::Array(items) => Leaf::List(items.iter().map(Leaf::from_json).collect()),
+            Json::Object(_) => Leaf::Object,
+        }
+    }
+
+    /// What it is, in the words of the JSON input rules' messages.
+    fn kind(&self) -> &'static str {
+        match self {
+            Leaf::Null => "null",
+            Leaf::Bool(_) => "a boolean",
+            Leaf::Int(_) | Leaf::UInt(_) => "an integer",
+            Leaf::Float(_) => "a number with a fraction",
+            Leaf::Str(_) => "a string",
+            Leaf::List(_) => "an array",
+            Leaf::Object => "an object",
+        }
+    }
 }
 
 enum Lookup<'j> {
@@ -509,18 +551,9 @@ impl<'g> RecordBuilder<'g> {
         }
     }
 
-    fn set(mut self, path: &str, json: Json) -> Self {
+    fn set(mut self, path: &str, value: Leaf<'_>) -> Self {
         match self.encoder.slot(path) {
-            Some(slot) => {
-                let ty = self.policy.fields.get(slot).map(|f| f.ty.clone());
-                if let Some(ty) = ty
-                    && let Err(message) =
-                        self.encoder
-                            .store_json(self.policy, &mut self.record, slot, &ty, &json)
-                {
-                    self.errors.push(InputError::new(path, message));
-                }
-            }
+            Some(slot) => self.put(slot, value),
             None => self
                 .errors
                 .push(InputError::new(path, "the schema has no such field")),
@@ -529,31 +562,109 @@ impl<'g> RecordBuilder<'g> {
     }
 
     pub fn bool(self, path: &str, value: bool) -> Self {
-        self.set(path, Json::Bool(value))
+        self.set(path, Leaf::Bool(value))
     }
 
     pub fn int(self, path: &str, value: i64) -> Self {
-        self.set(path, Json::from(value))
+        self.set(path, Leaf::Int(value))
     }
 
     pub fn float(self, path: &str, value: f64) -> Self {
-        let json = serde_json::Number::from_f64(value).map_or(Json::Null, Json::Number);
-        self.set(path, json)
+        self.set(path, Leaf::Float(value))
     }
 
     /// A `string` field, or an enum field by member name.
     pub fn string(self, path: &str, value: &str) -> Self {
-        self.set(path, Json::String(value.to_string()))
+        self.set(path, Leaf::Str(value))
     }
 
     /// A `set<string>` field, or a `set<enum>` field by member names.
     pub fn strings(self, path: &str, values: &[&str]) -> Self {
         self.set(
             path,
-            Json::Array(values.iter().map(|v| Json::String(v.to_string())).collect()),
+            Leaf::List(values.iter().map(|v| Leaf::Str(v)).collect()),
         )
     }
 
+    /// The schema's fields, in slot order: what a host walks to fill a record by slot.
+    pub fn fields(&self) -> &'g [crate::ir::Field] {
+        &self.policy.fields
+    }
+
+    /// Sets the field in `slot` from a host's value, checked as a JSON value would be;
+    /// `Leaf::Null` is a left-out value (an error when the field is required).
+    pub fn put(&mut self, slot: usize, value: Leaf<'_>) {
+        let Some(field) = self.policy.fields.get(slot) else {
+            return;
+        };
+        if value == Leaf::Null {
+            if field.required() {
+                self.errors
+                    .push(InputError::new(&field.path, "required field is null"));
+            }
+            return;
+        }
+        if let Err(message) =
+            self.encoder
+                .store_leaf(self.policy, &mut self.record, slot, &field.ty, &value)
+        {
+            self.errors.push(InputError::new(&field.path, message));
+        }
+    }
+
+    /// Sets an enum field to its member number `member` (its index in
+    /// `ir::Enum::members`): for hosts that looked the name up once per policy.
+    pub fn put_member(&mut self, slot: usize, member: u32) {
+        let Some(field) = self.policy.fields.get(slot) else {
+            return;
+        };
+        let known = match field.ty {
+            FieldType::Enum(id) => self
+                .policy
+                .enums
+                .get(id)
+                .is_some_and(|e| (member as usize) < e.members.len()),
+            _ => false,
+        };
+        if known {
+            self.record.store_bits(slot, u64::from(member));
+        } else {
+            self.errors.push(InputError::new(
+                &field.path,
+                format!("member number {member} is not a member of this field's enum"),
+            ));
+        }
+    }
+
+    /// Sets a `string` field to the policy's literal number `literal` (its index in
+    /// `ir::Policy::strings`): for hosts that looked the text up once per policy.
+    pub fn put_literal(&mut self, slot: usize, literal: u32) {
+        let Some(field) = self.policy.fields.get(slot) else {
+            return;
+        };
+        if field.ty == FieldType::Str && (literal as usize) < self.policy.strings.len() {
+            self.record.store_bits(slot, u64::from(literal));
+        } else {
+            self.errors.push(InputError::new(
+                &field.path,
+                format!("literal number {literal} is not a string of this policy"),
+            ));
+        }
+    }
+
+    /// Records that the field in `slot` cannot be read: `parent`, on its path, holds
+    /// something other than an object.
+    pub fn put_not_object(&mut self, slot: usize, parent: &str) {
+        if let Some(field) = self.policy.fields.get(slot) {
+            self.errors.push(InputError::new(
+                &field.path,
+                format!("`{parent}` must be an object to hold this field"),
+            ));
+        }
+    }
+
+    /// The record, or every bad field in schema order (as a JSON request lists them;
+    /// paths the schema does not have first).
     pub fn build(mut self) -> Result<Record, Vec<InputError>> {
         self.record.fill_defaults(self.policy);
         let mut errors = self.errors;
@@ -565,6 +676,8 @@ impl<'g> RecordBuilder<'g> {
         if errors.is_empty() {
             Ok(self.record)
         } else {
+            let encoder = self.encoder;
+            errors.sort_by_key(|e| encoder.slot(&e.field).map_or(0, |slot| slot + 1));
             Err(errors)
         }
     }

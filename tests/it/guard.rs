@@ -308,8 +308,98 @@ fn the_builder_makes_the_same_record_as_json() {
             .int("nope", 1)
             .build()
             .unwrap_err();
+        // In schema order, as a JSON request's errors; a path the schema lacks first.
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["region", "nope", "f", "tags"]);
+        assert_eq!(fields, ["nope", "f", "region", "tags"]);
+    }
+}
+
+#[test]
+fn hosts_fill_records_by_slot_with_the_json_rules() {
+    use bylaw::runtime::record::Leaf;
+    for guard in guards(SMALL) {
+        let slot = |path: &str| {
+            guard
+                .record()
+                .fields()
+                .iter()
+                .position(|f| f.path == path)
+                .unwrap()
+        };
+        let region = slot("region");
+        let mut builder = guard.record();
+        builder.put(slot("n"), Leaf::Int(3));
+        builder.put(slot("f"), Leaf::Int(1));
+        builder.put_member(region, 1);
+        builder.put(slot("tags"), Leaf::List(vec![Leaf::Str("a")]));
+        builder.put(slot("meta.owner"), Leaf::Null);
+        let built = builder.build().unwrap();
+        let decoded = guard
+            .encode_json(
+                br#"{"n": 3, "f": 1, "region": "CN", "tags": ["a"], "meta": {"owner": null}}"#,
+            )
+            .unwrap();
+        assert_eq!(built, decoded);
+
+        let mut wrong = guard.record();
+        wrong.put(slot("n"), Leaf::Bool(true));
+        wrong.put(slot("f"), Leaf::Float(f64::NAN));
+        wrong.put_member(region, 2);
+        wrong.put_literal(slot("tags"), 0);
+        wrong.put_not_object(slot("meta.owner"), "meta");
+        let errors = wrong.build().unwrap_err();
+        let listed: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("n", "expected an integer, found a boolean"),
+                ("f", "expected a finite number, found NaN"),
+                (
+                    "region",
+                    "member number 2 is not a member of this field's enum"
+                ),
+                ("tags", "literal number 0 is not a string of this policy"),
+                ("meta.owner", "`meta` must be an object to hold this field"),
+            ]
+        );
+    }
+}
+
+#[test]
+fn the_summary_of_a_compact_result_is_the_expanded_outcome_and_tier() {
+    use bylaw::runtime::decision::Decision as Full;
+    for name in ["genai_chat.bylaw", "api_gateway.bylaw", "eu_hiring.bylaw"] {
+        let source = example(name);
+        for guard in guards(&source) {
+            let request = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("examples/requests/chat_eu_medical.json"),
+            )
+            .unwrap();
+            if let Ok(record) = guard.encode_json(&request) {
+                let mut out = guard.compact();
+                guard.decide_compact(&record, false, &mut out);
+                let full = Full::expand(&guard.policy().ir, &out);
+                let (outcome, tier) = Full::summary(&guard.policy().ir, &out);
+                assert_eq!((outcome, tier), (full.outcome, full.tier.as_deref()));
+            }
+        }
+    }
+    // A failure is a deny without a tier, in the summary as in the expansion.
+    let source = "policy f version \"1.0.0\"\nschema request { a: int }\ntiers { high when 10 / a > 1\n low otherwise }\nallow when tier == low because \"low\"\n";
+    for guard in guards(source) {
+        let record = guard.encode_json(br#"{"a": 0}"#).unwrap();
+        let mut out = guard.compact();
+        guard.decide_compact(&record, false, &mut out);
+        let full = Full::expand(&guard.policy().ir, &out);
+        assert_eq!(full.outcome, Outcome::Deny);
+        assert_eq!(
+            Full::summary(&guard.policy().ir, &out),
+            (Outcome::Deny, None)
+        );
     }
 }
 
