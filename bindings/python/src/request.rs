@@ -124,12 +124,24 @@ impl Reader {
         let mut builder = guard.record();
         // The objects along the previous field's path: fields that share a parent
         // (`user.age`, `user.minor_mode`) look it up once.
-        let mut along: Vec<Bound<'_, PyAny>> = vec![root.clone().into_any()];
+        // Made only for a schema with nested fields; `along[0]` is the request.
+        let mut along: Vec<Bound<'_, PyAny>> = Vec::new();
         let mut along_keys: &[Py<PyString>] = &[];
         for (slot, keys) in self.keys.iter().enumerate() {
-            let Some((_, parents)) = keys.split_last() else {
+            let Some((key, parents)) = keys.split_last() else {
                 continue;
             };
+            if parents.is_empty() {
+                if let Some(value) = root.get_item(key.bind(py))?
+                    && !self.put_fast(&mut builder, slot, &value)?
+                {
+                    self.put(&mut builder, slot, &value)?;
+                }
+                continue;
+            }
+            if along.is_empty() {
+                along.push(root.clone().into_any());
+            }
             let shared = along_keys
                 .iter()
                 .zip(parents)
@@ -190,7 +202,7 @@ impl Reader {
         let py = value.py();
         match self.fast.get(slot) {
             Some(Fast::Bool) if value.is_exact_instance_of::<PyBool>() => {
-                builder.put(slot, Leaf::Bool(value.is_truthy()?));
+                builder.put(slot, Leaf::Bool(value.is(PyBool::new(py, true).as_any())));
             }
             Some(Fast::Int) if value.is_exact_instance_of::<PyInt>() => {
                 match value.extract::<i64>() {
