@@ -53,6 +53,10 @@ pub(crate) struct ServeArgs {
     /// through this Redis (`redis://127.0.0.1:6379`).
     #[arg(long, env = "BYLAW_REDIS", value_name = "URL")]
     redis: Option<String>,
+    /// How long a decision waits for Redis's counts, in milliseconds; past it (and
+    /// while Redis keeps failing) the replica counts locally and catches up later.
+    #[arg(long, default_value_t = 20, value_name = "MS")]
+    redis_budget_ms: u64,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -125,6 +129,7 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         reload_settle: Duration::from_millis(args.reload_settle_ms),
         allow_policy_rename: args.allow_policy_rename,
         redis: args.redis.clone(),
+        redis_budget: Duration::from_millis(args.redis_budget_ms.max(1)),
         notify: match (&args.notify_webhook, &args.notify_file) {
             (Some(url), _) => Some(crate::server::notify::Sink::Webhook {
                 url: url.clone(),

@@ -17,6 +17,7 @@
 )]
 
 mod admin;
+pub mod breaker;
 pub mod notify;
 pub mod redis_state;
 pub mod reload;
@@ -71,6 +72,8 @@ pub struct Config {
     pub allow_policy_rename: bool,
     /// Share windows and states with other replicas through this Redis.
     pub redis: Option<String>,
+    /// How long a decision waits for Redis before it counts locally.
+    pub redis_budget: Duration,
     /// Where notifications are delivered (needs `state`).
     pub notify: Option<notify::Sink>,
     pub notify_pace: notify::Pace,
@@ -379,7 +382,11 @@ pub async fn run(config: Config) -> Result<(), String> {
         load(&config, &bytes, store.clone(), None, &metrics, None).map_err(|(_, m)| m)?;
     // Replicas of one policy share keys under its name.
     let shared = match &config.redis {
-        Some(url) => Some(redis_state::RedisShared::new(url, &loaded.info.name)?),
+        Some(url) => Some(redis_state::RedisShared::new(
+            url,
+            &loaded.info.name,
+            config.redis_budget,
+        )?),
         None => None,
     };
     if let Some(shared) = &shared {
@@ -1021,12 +1028,12 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     let redis = app
         .shared
         .as_ref()
-        .map(|s| match (s.failure(), s.pending()) {
-            (None, 0) => "ok".to_string(),
-            (None, n) => format!("ok; {n} state write(s) pending"),
-            (Some(e), n) => format!(
+        .map(|s| match (s.failure(), s.pending(), s.deferred()) {
+            (None, 0, 0) => "ok".to_string(),
+            (None, n, d) => format!("ok; {n} state write(s) pending, {d} counter(s) catching up"),
+            (Some(e), n, d) => format!(
                 "unreachable: {e}; deciding with the last known states and local counts; \
-             {n} state write(s) pending"
+             {n} state write(s) pending, {d} counter(s) waiting to be sent"
             ),
         });
     // Undeliverable notifications are degraded too: decisions go on, and the outbox

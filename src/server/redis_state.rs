@@ -13,13 +13,21 @@
 //!   every second. A resync also writes back every row Redis lost (a restart without
 //!   persistence), so the replicas never disagree for longer than a resync once
 //!   Redis answers.
+//! - Decisions never wait on Redis beyond a budget (`--redis-budget-ms`): a decision
+//!   hands its counter updates to one worker thread, which sends everything queued in
+//!   one pipeline, and waits for the answer at most the budget. Past it — or while
+//!   the circuit breaker ([`super::breaker`]) is open after failures in a row — the
+//!   decision counts locally, and its increments stay queued (coalesced per counter)
+//!   until Redis takes them: the windows reconcile when it answers again.
 //! - Fail-safe: when Redis cannot be reached, a replica keeps the last states it
 //!   knew and counts on its own; `/healthz` says `redis: unreachable …` (and how many
 //!   writes are pending) until Redis answers again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::{Client, Commands, Connection, RedisResult};
 
@@ -30,6 +38,15 @@ use crate::governance::store::StateWrite;
 use crate::governance::window::{Buckets, Tally};
 
 const TIMEOUT: Duration = Duration::from_millis(250);
+/// How long the counting worker waits for one pipeline: off the decision path, so
+/// longer than a decision's budget; a Redis that takes longer counts as failing.
+const WORKER_TIMEOUT: Duration = Duration::from_secs(1);
+/// The default of `--redis-budget-ms`.
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(20);
+/// Most counters with increments Redis has not taken; past it an increment is dropped
+/// and counted ([`RedisShared::dropped_increments`]), so an outage cannot grow memory
+/// without bound.
+pub const MAX_DEFERRED: usize = 100_000;
 /// How often every row is re-read, whatever pub/sub delivered.
 pub const RESYNC: Duration = Duration::from_secs(1);
 
@@ -61,13 +78,49 @@ struct Rows {
     pending: HashMap<String, u64>,
 }
 
+/// A counter's increments that Redis has not taken yet.
+#[derive(Debug, Clone, Copy)]
+struct Deferred {
+    by: u64,
+    /// The counter's expiry in Redis, in seconds.
+    ttl: i64,
+    /// When the counter's bucket has left every window (Unix ms): it is dropped then.
+    stale_at: u64,
+}
+
+/// What a decision (or a state change) waits for from the worker.
+enum Ask {
+    /// The window's counts: the hit buckets' keys, and the total buckets' for `rate`.
+    Count {
+        hits: Vec<String>,
+        totals: Option<Vec<String>>,
+        reply: SyncSender<Tally>,
+    },
+    /// Every pending state write sent: true when Redis took them all.
+    Flush { reply: SyncSender<bool> },
+}
+
+/// The worker's in-tray.
+#[derive(Default)]
+struct Queue {
+    increments: HashMap<String, Deferred>,
+    asks: Vec<Ask>,
+}
+
 pub struct RedisShared {
     client: Client,
     prefix: String,
     replica: u64,
+    /// For the follow thread and start-up; the counting worker has its own.
     connection: Mutex<Option<Connection>>,
     failure: Mutex<Option<String>>,
     rows: Mutex<Rows>,
+    /// How long a decision waits for Redis.
+    budget: Duration,
+    breaker: super::breaker::Breaker,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisShared {
@@ -81,24 +134,59 @@ impl std::fmt::Debug for RedisShared {
 impl RedisShared {
     /// A client for `url`, its keys under `bylaw:NAMESPACE:`. Not reaching Redis now
     /// is not an error: the replica starts degraded and keeps trying.
-    pub fn new(url: &str, namespace: &str) -> Result<Arc<RedisShared>, String> {
+    /// Decisions wait for Redis at most `budget`. Starts the counting worker.
+    pub fn new(url: &str, namespace: &str, budget: Duration) -> Result<Arc<RedisShared>, String> {
         let client = Client::open(url).map_err(|e| format!("bad Redis URL `{url}`: {e}"))?;
         let replica = xxhash_rust::xxh3::xxh3_64(
             format!("{}:{:?}", std::process::id(), std::time::SystemTime::now()).as_bytes(),
         ) & ((1 << REPLICA_BITS) - 1);
-        Ok(Arc::new(RedisShared {
+        let shared = Arc::new(RedisShared {
             client,
             prefix: format!("bylaw:{namespace}:"),
             replica,
             connection: Mutex::new(None),
             failure: Mutex::new(None),
             rows: Mutex::new(Rows::default()),
-        }))
+            budget,
+            breaker: super::breaker::Breaker::default(),
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            dropped: AtomicU64::new(0),
+        });
+        let worker = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("bylaw-redis-counts".to_string())
+            .spawn(move || worker.count_forever())
+            .map_err(|e| format!("cannot start the Redis worker: {e}"))?;
+        Ok(shared)
     }
 
-    /// Why Redis is not answering, if it is not.
+    /// Why Redis is not answering, if it is not: the breaker's reason while it is
+    /// open, else the last failure of the state replication.
     pub fn failure(&self) -> Option<String> {
-        lock(&self.failure).clone()
+        match self.breaker.status(Instant::now()) {
+            super::breaker::Status::Open { error, retry_in } => Some(format!(
+                "{error}; circuit open, next try in {} ms",
+                retry_in.as_millis()
+            )),
+            super::breaker::Status::Closed => lock(&self.failure).clone(),
+        }
+    }
+
+    /// Counters whose increments Redis has not taken yet (they are sent when it
+    /// answers again).
+    pub fn deferred(&self) -> usize {
+        lock(&self.queue).increments.len()
+    }
+
+    /// Increments dropped because [`MAX_DEFERRED`] counters were waiting.
+    pub fn dropped_increments(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// How many times the circuit breaker opened.
+    pub fn breaker_opened(&self) -> u64 {
+        self.breaker.opened()
     }
 
     /// How many state writes Redis has not acknowledged yet.
@@ -232,6 +320,15 @@ impl RedisShared {
 
     /// Sends every pending write; true when none is left.
     fn flush(&self) -> bool {
+        // Versioned writes are idempotent: a connection Redis dropped while idle is
+        // replaced and the batch sent again at once.
+        self.with(|c| self.flush_on(c))
+            .or_else(|| self.with(|c| self.flush_on(c)))
+            .unwrap_or(false)
+    }
+
+    /// [`RedisShared::flush`] on a given connection.
+    fn flush_on(&self, c: &mut Connection) -> RedisResult<bool> {
         let batch: Vec<(String, u64, Option<String>)> = {
             let rows = lock(&self.rows);
             rows.pending
@@ -243,24 +340,17 @@ impl RedisShared {
                 .collect()
         };
         if batch.is_empty() {
-            return true;
+            return Ok(true);
         }
-        let channel = self.channel();
-        // Versioned writes are idempotent: a connection Redis dropped while idle is
-        // replaced and the batch sent again at once.
-        let sent = self
-            .with(|c| self.send(c, &batch, &channel))
-            .or_else(|| self.with(|c| self.send(c, &batch, &channel)));
+        self.send(c, &batch, &self.channel())?;
         let mut rows = lock(&self.rows);
-        if sent.is_some() {
-            for (key, version, _) in &batch {
-                // Acknowledged, unless a newer write of the row came meanwhile.
-                if rows.pending.get(key) == Some(version) {
-                    rows.pending.remove(key);
-                }
+        for (key, version, _) in &batch {
+            // Acknowledged, unless a newer write of the row came meanwhile.
+            if rows.pending.get(key) == Some(version) {
+                rows.pending.remove(key);
             }
         }
-        rows.pending.is_empty()
+        Ok(rows.pending.is_empty())
     }
 
     fn send(
@@ -337,6 +427,158 @@ fn read_row(c: &mut Connection, key: &str) -> RedisResult<Option<(u64, Option<St
     Ok(version.map(|v| (v, body.filter(|b| !b.is_empty()))))
 }
 
+impl RedisShared {
+    /// Queues increments for the worker, coalesced per counter; stale ones (their
+    /// bucket out of every window) are dropped.
+    fn defer(&self, queue: &mut Queue, increments: impl IntoIterator<Item = (String, Deferred)>) {
+        for (key, add) in increments {
+            if let Some(d) = queue.increments.get_mut(&key) {
+                d.by += add.by;
+                d.stale_at = d.stale_at.max(add.stale_at);
+            } else if queue.increments.len() < MAX_DEFERRED {
+                queue.increments.insert(key, add);
+            } else {
+                self.dropped.fetch_add(add.by, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The counting worker: sends what decisions queued in one pipeline, answers the
+    /// decisions still waiting, and probes Redis while the circuit is open.
+    fn count_forever(&self) {
+        let mut connection: Option<Connection> = None;
+        loop {
+            let (increments, asks) = self.next_batch();
+            let now = Instant::now();
+            match self.send_batch(&mut connection, &increments, &asks) {
+                Ok(answers) => {
+                    self.breaker.success();
+                    for (ask, answer) in asks.into_iter().zip(answers) {
+                        match (ask, answer) {
+                            (Ask::Count { reply, .. }, Answer::Tally(t)) => {
+                                let _ = reply.try_send(t);
+                            }
+                            (Ask::Flush { reply }, Answer::Flushed(done)) => {
+                                let _ = reply.try_send(done);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) => {
+                    connection = None;
+                    self.breaker.failure(now, &e.to_string());
+                    // The asks are dropped (their decisions count locally); the
+                    // increments wait for the next try.
+                    let now_ms = crate::governance::clock::Clock::now(
+                        &crate::governance::clock::SystemClock,
+                    )
+                    .0;
+                    let mut queue = lock(&self.queue);
+                    let fresh = increments.into_iter().filter(|(_, d)| d.stale_at > now_ms);
+                    self.defer(&mut queue, fresh);
+                }
+            }
+        }
+    }
+
+    /// Waits until there is something to send (the circuit closed) or a probe is due
+    /// (open), then takes everything queued.
+    fn next_batch(&self) -> (Vec<(String, Deferred)>, Vec<Ask>) {
+        let mut queue = lock(&self.queue);
+        loop {
+            let now = Instant::now();
+            let wait = match self.breaker.retry_in(now) {
+                None if !queue.asks.is_empty() || !queue.increments.is_empty() => break,
+                None => Duration::from_secs(1),
+                Some(left) if left.is_zero() => break,
+                Some(left) => left,
+            };
+            queue = match self.wake.wait_timeout(queue, wait) {
+                Ok((q, _)) => q,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        let increments = queue.increments.drain().collect();
+        let asks = std::mem::take(&mut queue.asks);
+        (increments, asks)
+    }
+
+    /// One pipeline: every increment, then each ask's reads (a `PING` when there is
+    /// nothing else, as a probe); then the pending state writes if one asked.
+    fn send_batch(
+        &self,
+        connection: &mut Option<Connection>,
+        increments: &[(String, Deferred)],
+        asks: &[Ask],
+    ) -> RedisResult<Vec<Answer>> {
+        if connection.is_none() {
+            let c = self.client.get_connection_with_timeout(TIMEOUT)?;
+            c.set_read_timeout(Some(WORKER_TIMEOUT))?;
+            c.set_write_timeout(Some(WORKER_TIMEOUT))?;
+            *connection = Some(c);
+        }
+        let Some(c) = connection.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let mut pipe = redis::pipe();
+        for (key, d) in increments {
+            pipe.cmd("INCRBY").arg(key).arg(d.by).ignore();
+            pipe.expire(key, d.ttl).ignore();
+        }
+        pipe.cmd("PING");
+        for ask in asks {
+            if let Ask::Count { hits, totals, .. } = ask {
+                pipe.mget(hits);
+                if let Some(totals) = totals {
+                    pipe.mget(totals);
+                }
+            }
+        }
+        let mut replies = pipe.query::<Vec<redis::Value>>(c)?.into_iter().skip(1);
+        let sum = |replies: &mut dyn Iterator<Item = redis::Value>| -> RedisResult<u64> {
+            let counts: Vec<Option<u64>> = match replies.next() {
+                Some(v) => redis::FromRedisValue::from_redis_value(v)?,
+                None => Vec::new(),
+            };
+            Ok(counts.into_iter().flatten().sum())
+        };
+        let mut answers = Vec::with_capacity(asks.len());
+        let mut flushed = None;
+        for ask in asks {
+            answers.push(match ask {
+                Ask::Count { totals, .. } => {
+                    let hits = sum(&mut replies)?;
+                    let total = if totals.is_some() {
+                        sum(&mut replies)?
+                    } else {
+                        0
+                    };
+                    Answer::Tally(Tally { hits, total })
+                }
+                // A failed flush must not fail the batch: its increments are in Redis
+                // already. The writes stay pending and the next pipeline finds out
+                // whether the connection is broken.
+                Ask::Flush { .. } => match flushed {
+                    Some(done) => Answer::Flushed(done),
+                    None => {
+                        let done = self.flush_on(c).unwrap_or(false);
+                        flushed = Some(done);
+                        Answer::Flushed(done)
+                    }
+                },
+            });
+        }
+        Ok(answers)
+    }
+}
+
+/// The worker's answer to one ask.
+enum Answer {
+    Tally(Tally),
+    Flushed(bool),
+}
+
 impl Shared for RedisShared {
     fn count(
         &self,
@@ -349,37 +591,53 @@ impl Shared for RedisShared {
     ) -> Option<Tally> {
         let epoch = now.0 / buckets.bucket_ms;
         let base = format!("{}w:{trigger}:{}:", self.prefix, key.unwrap_or(""));
-        let expire = (buckets.bucket_ms * buckets.len / 1000 + 60) as i64;
+        let window_ms = buckets.bucket_ms * buckets.len;
+        let add = Deferred {
+            by: 1,
+            ttl: (window_ms / 1000 + 60) as i64,
+            stale_at: (epoch + 1) * buckets.bucket_ms + window_ms,
+        };
         let keys = |kind: &str| -> Vec<String> {
             (0..buckets.len)
                 .filter_map(|back| epoch.checked_sub(back))
                 .map(|e| format!("{base}{kind}:{e}"))
                 .collect()
         };
-        self.with(|c| {
-            let mut pipe = redis::pipe();
-            if hit {
-                let k = format!("{base}h:{epoch}");
-                pipe.incr(&k, 1).ignore().expire(&k, expire).ignore();
+        let mut increments = Vec::with_capacity(2);
+        if hit {
+            increments.push((format!("{base}h:{epoch}"), add));
+        }
+        if total {
+            increments.push((format!("{base}t:{epoch}"), add));
+        }
+        if !self.breaker.closed() {
+            let mut queue = lock(&self.queue);
+            self.defer(&mut queue, increments);
+            return None;
+        }
+        let (reply, answer) = sync_channel(1);
+        {
+            let mut queue = lock(&self.queue);
+            self.defer(&mut queue, increments);
+            queue.asks.push(Ask::Count {
+                hits: keys("h"),
+                totals: total.then(|| keys("t")),
+                reply,
+            });
+        }
+        self.wake.notify_one();
+        match answer.recv_timeout(self.budget) {
+            Ok(tally) => Some(tally),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                self.breaker.failure(
+                    Instant::now(),
+                    &format!("no answer within {} ms", self.budget.as_millis()),
+                );
+                None
             }
-            if total {
-                let k = format!("{base}t:{epoch}");
-                pipe.incr(&k, 1).ignore().expire(&k, expire).ignore();
-                pipe.mget(keys("h")).mget(keys("t"));
-                let (hits, totals): (Vec<Option<u64>>, Vec<Option<u64>>) = pipe.query(c)?;
-                Ok(Tally {
-                    hits: hits.into_iter().flatten().sum(),
-                    total: totals.into_iter().flatten().sum(),
-                })
-            } else {
-                pipe.mget(keys("h"));
-                let (hits,): (Vec<Option<u64>>,) = pipe.query(c)?;
-                Ok(Tally {
-                    hits: hits.into_iter().flatten().sum(),
-                    total: 0,
-                })
-            }
-        })
+            // The worker's pipeline failed: it has told the breaker.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+        }
     }
 
     fn publish(&self, writes: &[StateWrite]) -> bool {
@@ -403,6 +661,14 @@ impl Shared for RedisShared {
                 rows.pending.insert(key, version);
             }
         }
-        self.flush()
+        // Sent by the worker; waited for at most the budget, and not at all while the
+        // circuit is open (the follow thread's resync retries it every second).
+        if !self.breaker.closed() {
+            return false;
+        }
+        let (reply, answer) = sync_channel(1);
+        lock(&self.queue).asks.push(Ask::Flush { reply });
+        self.wake.notify_one();
+        answer.recv_timeout(self.budget).unwrap_or(false)
     }
 }

@@ -377,6 +377,11 @@ impl Drop for Redis {
 }
 
 fn start_redis() -> Option<Redis> {
+    start_redis_on(None)
+}
+
+/// `redis-server` on `port` (a free one when `None`).
+fn start_redis_on(port: Option<u16>) -> Option<Redis> {
     if Command::new("redis-server")
         .arg("--version")
         .output()
@@ -389,11 +394,13 @@ fn start_redis() -> Option<Redis> {
         eprintln!("redis-server is not installed: skipping (`apt-get install redis-server`)");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = port.unwrap_or_else(|| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    });
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -485,6 +492,107 @@ fn two_replicas_share_counts_and_suspensions_through_redis() {
         health.contains(r#""status":"degraded""#) && health.contains("unreachable"),
         "{health}"
     );
+}
+
+/// A loopback server that accepts connections and never answers: a hung Redis.
+struct HungRedis {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HungRedis {
+    fn start() -> HungRedis {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        HungRedis {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Closes the port and every connection it took.
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for HungRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn a_hung_redis_never_stalls_decisions_and_the_counts_reconcile_when_it_answers() {
+    let mut hung = HungRedis::start();
+    let url = format!("redis://127.0.0.1:{}", hung.port);
+    let a = Server::start_with(&["--redis", &url, "--redis-budget-ms", "20"]);
+    // 30 jailbreak attempts on A while Redis hangs (`jailbreak_wave` fires at 50).
+    let mut slow = 0;
+    let started = Instant::now();
+    for i in 0..30 {
+        let t = Instant::now();
+        let d = a.decide(&chat_request(i, 0.85, 0.1, None));
+        assert_eq!(d["outcome"], "allow", "attempt {i}");
+        if t.elapsed() >= Duration::from_millis(20) {
+            slow += 1;
+        }
+    }
+    // Before: every decision waited for Redis's read timeout, one after another
+    // (16 decisions took 10.3 s). Now a few wait for the 20 ms budget until the
+    // circuit opens, and the rest do not wait at all.
+    assert!(slow <= 6, "{slow} decisions waited for the hung Redis");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, health) = a.get("/healthz");
+    assert_eq!(status, 200);
+    assert!(health.contains("circuit open"), "{health}");
+    assert!(health.contains("counter(s) waiting to be sent"), "{health}");
+
+    // Redis answers on the same port: A sends the 30 increments it kept.
+    hung.stop();
+    let Some(_redis) = start_redis_on(Some(hung.port)) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !a.get("/healthz").1.contains(r#""redis":"ok""#) {
+        assert!(Instant::now() < deadline, "{}", a.get("/healthz").1);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second replica counts on from the reconciled window: 20 more attempts there
+    // make 50, and the next request is suspended.
+    let b = Server::start_with(&["--redis", &url]);
+    for i in 30..50 {
+        let d = b.decide(&chat_request(i, 0.85, 0.1, None));
+        assert_eq!(d["outcome"], "allow", "attempt {i}");
+    }
+    assert_eq!(
+        b.decide(&chat_request(50, 0.0, 0.1, None))["outcome"],
+        "suspended"
+    );
+    eventually("A sees the suspension", || {
+        a.decide(&chat_request(51, 0.0, 0.1, None))["outcome"] == "suspended"
+    });
 }
 
 #[test]
@@ -648,4 +756,49 @@ fn the_audit_log_of_a_running_server_is_readable_and_verifiable() {
     let verified: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(verified["ok"], true, "{verified}");
     assert_eq!(verified["verification"]["records"], 4);
+}
+
+#[test]
+fn the_breaker_opens_after_failures_in_a_row_and_backs_off_between_probes() {
+    use bylaw::server::breaker::{BACKOFF_MAX, BACKOFF_MIN, Breaker, FAILURES_TO_OPEN, Status};
+    let breaker = Breaker::default();
+    let t0 = Instant::now();
+    for _ in 1..FAILURES_TO_OPEN {
+        breaker.failure(t0, "timeout");
+        assert!(breaker.closed(), "a failure or two do not open it");
+    }
+    breaker.success();
+    for _ in 1..FAILURES_TO_OPEN {
+        breaker.failure(t0, "timeout");
+    }
+    assert!(
+        breaker.closed(),
+        "a success in between starts the count again"
+    );
+    breaker.failure(t0, "timeout");
+    assert!(!breaker.closed());
+    assert_eq!(breaker.opened(), 1);
+    assert_eq!(breaker.retry_in(t0), Some(BACKOFF_MIN));
+    assert_eq!(
+        breaker.status(t0),
+        Status::Open {
+            error: "timeout".to_string(),
+            retry_in: BACKOFF_MIN
+        }
+    );
+    // Each failed probe doubles the wait, up to the ceiling.
+    let mut wait = BACKOFF_MIN;
+    let mut at = t0;
+    for _ in 0..10 {
+        at += wait;
+        assert_eq!(breaker.retry_in(at), Some(Duration::ZERO), "a probe is due");
+        breaker.failure(at, "refused");
+        wait = (wait * 2).min(BACKOFF_MAX);
+        assert_eq!(breaker.retry_in(at), Some(wait));
+    }
+    assert_eq!(wait, BACKOFF_MAX);
+    breaker.success();
+    assert!(breaker.closed());
+    assert_eq!(breaker.status(at), Status::Closed);
+    assert_eq!(breaker.opened(), 1);
 }
