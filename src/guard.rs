@@ -56,6 +56,14 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// SHA-256 of the policy file's text, hex: what `bylaw serve` reports on
+    /// `/v1/policy` and every runtime decision names.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = self.sources.files().first().map_or("", |f| f.text.as_str());
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
     /// Compiles source text into a guard with native code.
     ///
     /// ```text

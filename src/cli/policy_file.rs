@@ -69,7 +69,9 @@ pub(crate) fn load_guard(path: &Path, engine: EngineChoice) -> Result<Guard, Loa
     Ok(guard)
 }
 
-/// A governor for a policy, with its state in the store at `state` when given.
+/// A governor for a policy, with its state in the store at `state` when given. Its
+/// decision ids come from a fixed seed: a replay of the same traffic names its
+/// decisions the same way every time.
 pub(crate) fn load_governor(
     path: &Path,
     engine: EngineChoice,
@@ -84,7 +86,11 @@ pub(crate) fn load_governor(
         })?)),
         None => None,
     };
-    Governor::new(guard, store, Options::default()).map_err(|e| {
+    let options = Options {
+        id_seed: Some(0),
+        ..Options::default()
+    };
+    Governor::new(guard, store, options).map_err(|e| {
         eprintln!("error: {e}");
         LoadError::Unreadable
     })

@@ -65,6 +65,10 @@ pub struct Options {
     /// Most notifications waiting for delivery; past it new ones are dropped and
     /// counted ([`Governor::dropped_notifications`]).
     pub max_outbox: usize,
+    /// Where decision ids' random part starts: `None` picks one unpredictably (a
+    /// server, an application); a fixed seed makes the same ids for the same
+    /// decisions at the same times (a replay).
+    pub id_seed: Option<u64>,
 }
 
 /// Default of [`Options::max_open_reports`].
@@ -81,6 +85,7 @@ impl Default for Options {
             max_events: posted::DEFAULT_MAX_EVENTS,
             outbox: false,
             max_outbox: outbox::DEFAULT_MAX_OUTBOX,
+            id_seed: None,
         }
     }
 }
@@ -355,6 +360,11 @@ pub struct Governor {
     /// (duty index, retention in seconds) of duties with `retain`.
     retained: Vec<(usize, u64)>,
     options: Options,
+    /// What every decision names as its policy.
+    policy_ref: crate::runtime::decision::PolicyRef,
+    /// Decision ids: a seed and a sequence, mixed into each id's random bits.
+    id_seed: u64,
+    next_id: AtomicU64,
 }
 
 impl Governor {
@@ -412,6 +422,13 @@ impl Governor {
                 .enumerate()
                 .filter_map(|(i, d)| d.retain_secs.map(|r| (i, r)))
                 .collect(),
+            policy_ref: crate::runtime::decision::PolicyRef {
+                name: policy.name.clone(),
+                version: policy.version.clone(),
+                fingerprint: guard.policy().fingerprint(),
+            },
+            id_seed: options.id_seed.unwrap_or_else(unpredictable_seed),
+            next_id: AtomicU64::new(0),
             options,
             guard,
         };
@@ -590,10 +607,36 @@ impl Governor {
         match self.encode_json(bytes, now) {
             Ok(record) => self.decide(&record, now),
             Err(errors) => Governed {
-                decision: Decision::invalid(errors),
+                decision: self.invalid(errors, now),
                 events: Vec::new(),
             },
         }
+    }
+
+    /// An invalid request's decision (a deny naming every bad field), with its id.
+    pub fn invalid(
+        &self,
+        errors: Vec<crate::runtime::record::InputError>,
+        now: Timestamp,
+    ) -> Decision {
+        let mut decision = Decision::invalid(errors);
+        self.identify(&mut decision, now);
+        decision
+    }
+
+    /// Gives a decision made at `now` its id (a UUID v7: the time in ms, then 74 bits
+    /// of a hash of the governor's sequence number under its seed — unique within a
+    /// governor, unpredictable across them), its policy and its time.
+    pub fn identify(&self, decision: &mut Decision, now: Timestamp) {
+        let sequence = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mixed = xxhash_rust::xxh3::xxh3_128_with_seed(&sequence.to_le_bytes(), self.id_seed)
+            .to_le_bytes();
+        let mut random = [0u8; 10];
+        random.copy_from_slice(&mixed[..10]);
+        let id = uuid::Builder::from_unix_timestamp_millis(now.0, &random).into_uuid();
+        decision.decision_id = Some(id.hyphenated().to_string());
+        decision.policy = Some(self.policy_ref.clone());
+        decision.at = Some(now.rfc3339());
     }
 
     /// Decides a request at `now`, with everything the runtime adds. A decision a
@@ -706,6 +749,7 @@ impl Governor {
     ) -> (Decision, Option<Ticket>) {
         let mut decision = Decision::expand(self.ir(), compact);
         decision.outcome = verdict.outcome;
+        self.identify(&mut decision, now);
         if let Some(cell) = verdict.service.and_then(|s| self.services.get(s)) {
             let suspended = verdict.outcome == Outcome::Suspended;
             decision.service = Some(ServiceStatus {
@@ -886,6 +930,12 @@ impl Governor {
 
 /// Turns a decision whose `retain` duty's record could not be written into a deny
 /// that says why: a decision the law requires a record of is not given without one.
+/// A seed nobody can guess or repeat: the process's random hash keys over its id.
+fn unpredictable_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::process::id())
+}
+
 pub fn fail_for_audit(decision: &mut Decision, failure: &str) {
     decision.outcome = Outcome::Deny;
     decision.reasons.push(Reason {

@@ -336,7 +336,7 @@ impl<'g> Replay<'g> {
                 let governed = match self.governor.encode_json(request.get().as_bytes(), line.at) {
                     Ok(record) => self.governor.decide(&record, line.at),
                     Err(errors) => super::Governed {
-                        decision: Decision::invalid(errors),
+                        decision: self.governor.invalid(errors, line.at),
                         events: Vec::new(),
                     },
                 };

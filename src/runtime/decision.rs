@@ -98,8 +98,28 @@ pub struct ServiceStatus {
     pub fallback: Option<String>,
 }
 
+/// Which policy decided: what a decision log or an audit record needs to find the
+/// exact text again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyRef {
+    pub name: String,
+    pub version: String,
+    /// SHA-256 of the policy file's text, hex.
+    pub fingerprint: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
+    /// A UUID v7, set by the runtime (`governance::Governor`) on every decision it
+    /// makes; a bare guard's decision (`bylaw eval`) is a pure function and has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    /// The policy that decided, with the id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyRef>,
+    /// When it was decided (RFC 3339), with the id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
     pub outcome: Outcome,
     pub tier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +134,9 @@ impl Decision {
     /// An invalid request: denied, no tier, no duties, every bad field named.
     pub fn invalid(errors: Vec<InputError>) -> Decision {
         Decision {
+            decision_id: None,
+            policy: None,
+            at: None,
             outcome: Outcome::Deny,
             tier: None,
             service: None,
@@ -210,6 +233,9 @@ impl Decision {
             });
         }
         Decision {
+            decision_id: None,
+            policy: None,
+            at: None,
             outcome: compact.outcome().into(),
             tier: tier.map(|t| t.name.clone()),
             service: None,
@@ -296,6 +322,9 @@ fn failure(policy: &Policy, compact: &Compact) -> Decision {
         ),
     };
     Decision {
+        decision_id: None,
+        policy: None,
+        at: None,
         outcome: Outcome::Deny,
         tier: None,
         service: None,

@@ -161,6 +161,11 @@ struct Metrics {
     notifications_delivered: Gauge,
     notification_failures: Gauge,
     notifications_dropped: Gauge,
+    redis_circuit_open: Gauge,
+    redis_circuit_openings: Gauge,
+    redis_counters_waiting: Gauge,
+    redis_increments_dropped: Gauge,
+    redis_writes_pending: Gauge,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -218,6 +223,40 @@ impl Metrics {
             "Notifications not queued because the outbox was full, since the policy was loaded",
             notifications_dropped.clone(),
         );
+        let redis_circuit_open = Gauge::default();
+        let redis_circuit_openings = Gauge::default();
+        let redis_counters_waiting = Gauge::default();
+        let redis_increments_dropped = Gauge::default();
+        let redis_writes_pending = Gauge::default();
+        for (name, help, gauge) in [
+            (
+                "redis_circuit_open",
+                "1 while the Redis circuit breaker is open: decisions count locally",
+                &redis_circuit_open,
+            ),
+            (
+                "redis_circuit_openings",
+                "Times the Redis circuit breaker opened since the server started",
+                &redis_circuit_openings,
+            ),
+            (
+                "redis_counters_waiting",
+                "Trigger-window counters whose increments Redis has not taken yet",
+                &redis_counters_waiting,
+            ),
+            (
+                "redis_increments_dropped",
+                "Window increments dropped because too many counters were waiting",
+                &redis_increments_dropped,
+            ),
+            (
+                "redis_writes_pending",
+                "State writes (services, blocks, reports) Redis has not acknowledged",
+                &redis_writes_pending,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
         registry.register(
             "events_posted",
             "Events posted to /v1/events/KIND, by kind and result",
@@ -269,6 +308,11 @@ impl Metrics {
             notifications_delivered,
             notification_failures,
             notifications_dropped,
+            redis_circuit_open,
+            redis_circuit_openings,
+            redis_counters_waiting,
+            redis_increments_dropped,
+            redis_writes_pending,
         }
     }
 }
@@ -726,7 +770,7 @@ fn decide_bytes(
                 return Err(e.message.clone());
             }
             let governed = crate::governance::Governed {
-                decision: Decision::invalid(errors),
+                decision: governor.invalid(errors, now),
                 events: Vec::new(),
             };
             (governed, None)
@@ -794,8 +838,26 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
     {
         crate::governance::fail_for_audit(&mut decision, &e);
     }
-    json_response(StatusCode::OK, &decision)
+    tracing::debug!(
+        target: "bylaw::decisions",
+        decision_id = decision.decision_id.as_deref().unwrap_or(""),
+        outcome = decision.outcome.as_str(),
+        tier = decision.tier.as_deref().unwrap_or(""),
+        "decided"
+    );
+    let mut response = json_response(StatusCode::OK, &decision);
+    if let Some(id) = decision
+        .decision_id
+        .as_deref()
+        .and_then(|id| axum::http::HeaderValue::from_str(id).ok())
+    {
+        response.headers_mut().insert(DECISION_ID_HEADER, id);
+    }
+    response
 }
+
+/// The response header that carries a decision's id (its body has it too).
+pub const DECISION_ID_HEADER: &str = "bylaw-decision-id";
 
 /// `POST /v1/events/KIND`: an event the host reports, checked against the kind's
 /// schema and durable before the answer (authenticated like deciding).
@@ -1093,6 +1155,17 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             .set(gauge(d.failures.load(Ordering::Relaxed)));
         m.notifications_dropped
             .set(gauge(loaded.governor.dropped_notifications()));
+    }
+    if let Some(shared) = &app.shared {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let m = &app.metrics;
+        m.redis_circuit_open.set(i64::from(shared.circuit_open()));
+        m.redis_circuit_openings.set(gauge(shared.breaker_opened()));
+        m.redis_counters_waiting
+            .set(gauge(shared.deferred() as u64));
+        m.redis_increments_dropped
+            .set(gauge(shared.dropped_increments()));
+        m.redis_writes_pending.set(gauge(shared.pending() as u64));
     }
     for (trigger, n) in loaded.governor.suppressed_reports() {
         app.metrics

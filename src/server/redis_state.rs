@@ -184,6 +184,11 @@ impl RedisShared {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Whether the circuit breaker is open (decisions count locally).
+    pub fn circuit_open(&self) -> bool {
+        !self.breaker.closed()
+    }
+
     /// How many times the circuit breaker opened.
     pub fn breaker_opened(&self) -> u64 {
         self.breaker.opened()

@@ -146,6 +146,40 @@ fn replay_prints_the_timeline_of_a_generated_day() {
 }
 
 #[test]
+fn a_replay_names_its_decisions_with_the_same_ids_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = dir.path().join("traffic.jsonl");
+    std::fs::write(&traffic, generated_traffic()).unwrap();
+    let run = || {
+        let out = bylaw(&[
+            "replay",
+            &example("genai_chat.bylaw"),
+            "--requests",
+            traffic.to_str().unwrap(),
+            "--decisions",
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        stdout(&out)
+    };
+    let first = run();
+    assert_eq!(first, run());
+    let mut ids = std::collections::HashSet::new();
+    for line in first.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if let Some(d) = v.get("decision") {
+            let id = d["decision_id"].as_str().unwrap();
+            assert!(ids.insert(id.to_string()), "{id} twice");
+            // The id's time is the decision's: the traffic line's, not the clock's.
+            let at = d["at"].as_str().unwrap();
+            assert_eq!(at, v["at"].as_str().unwrap());
+        }
+    }
+    assert!(ids.len() > 100, "{}", ids.len());
+}
+
+#[test]
 fn replay_reports_bad_lines_with_their_number_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let traffic = dir.path().join("traffic.jsonl");

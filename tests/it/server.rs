@@ -110,7 +110,12 @@ impl Server {
         let mut response = request.send(body).unwrap();
         (
             response.status().as_u16(),
-            response.body_mut().read_to_string().unwrap(),
+            response
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_string()
+                .unwrap(),
         )
     }
 
@@ -568,6 +573,12 @@ fn a_hung_redis_never_stalls_decisions_and_the_counts_reconcile_when_it_answers(
     assert_eq!(status, 200);
     assert!(health.contains("circuit open"), "{health}");
     assert!(health.contains("counter(s) waiting to be sent"), "{health}");
+    let (_, metrics) = a.get("/metrics");
+    assert!(metrics.contains("bylaw_redis_circuit_open 1"), "{metrics}");
+    assert!(
+        metrics.contains("bylaw_redis_circuit_openings 1"),
+        "{metrics}"
+    );
 
     // Redis answers on the same port: A sends the 30 increments it kept.
     hung.stop();
@@ -579,6 +590,12 @@ fn a_hung_redis_never_stalls_decisions_and_the_counts_reconcile_when_it_answers(
         assert!(Instant::now() < deadline, "{}", a.get("/healthz").1);
         std::thread::sleep(Duration::from_millis(50));
     }
+    let (_, metrics) = a.get("/metrics");
+    assert!(metrics.contains("bylaw_redis_circuit_open 0"), "{metrics}");
+    assert!(
+        metrics.contains("bylaw_redis_counters_waiting 0"),
+        "{metrics}"
+    );
     // A second replica counts on from the reconciled window: 20 more attempts there
     // make 50, and the next request is suspended.
     let b = Server::start_with(&["--redis", &url]);
@@ -801,4 +818,76 @@ fn the_breaker_opens_after_failures_in_a_row_and_backs_off_between_probes() {
     assert!(breaker.closed());
     assert_eq!(breaker.status(at), Status::Closed);
     assert_eq!(breaker.opened(), 1);
+}
+
+#[test]
+fn every_decision_has_an_id_the_policy_and_the_time_in_body_header_and_audit_log() {
+    let server = Server::start_with(&["--max-body", "4194304"]);
+    let (_, policy) = server.get("/v1/policy");
+    let policy: Value = serde_json::from_str::<Value>(&policy).unwrap()["policy"].clone();
+
+    // One decision: its id in the body and in the response header.
+    let request = crate::replay::retained(chat_request(1, 0.1, 0.1, None));
+    let mut response = server
+        .agent
+        .post(format!("{}/v1/decide", server.base))
+        .header("content-type", "application/json")
+        .send(request.to_string())
+        .unwrap();
+    let header = response
+        .headers()
+        .get("bylaw-decision-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap();
+    let decided: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(decided["decision_id"], header.as_str());
+    assert_eq!(decided["policy"]["name"], "genai_chat");
+    assert_eq!(decided["policy"]["version"], policy["version"]);
+    assert_eq!(decided["policy"]["fingerprint"], policy["fingerprint"]);
+    assert!(decided["at"].as_str().unwrap().ends_with('Z'), "{decided}");
+    // A UUID v7: version nibble 7, RFC 4122 variant.
+    let id = uuid::Uuid::parse_str(&header).unwrap();
+    assert_eq!(id.get_version_num(), 7);
+    assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+
+    // The same id in the audit record of the decision (a `retain` duty applied).
+    let (_, audit) = server.get_with_token("/v1/audit", Some("s3cret"));
+    let audited: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["kind"] == "decision")
+        .collect();
+    assert_eq!(audited.len(), 1, "{audit}");
+    assert_eq!(
+        audited[0]["body"]["decision"]["decision_id"],
+        header.as_str()
+    );
+
+    // 10,000 decisions in batches, invalid ones among them: every one has an id, and
+    // no two the same.
+    let mut ids = std::collections::HashSet::new();
+    ids.insert(header);
+    for batch in 0..10 {
+        let lines: String = (0..1000)
+            .map(|i| {
+                if i % 100 == 0 {
+                    "{}\n".to_string()
+                } else {
+                    format!("{}\n", chat_request(batch * 1000 + i, 0.1, 0.1, None))
+                }
+            })
+            .collect();
+        let (status, answer) =
+            server.post("/v1/decide/batch", "application/x-ndjson", &lines, None);
+        assert_eq!(status, 200, "{answer}");
+        for line in answer.lines() {
+            let d: Value = serde_json::from_str(line).unwrap();
+            let id = d["decision_id"].as_str().unwrap().to_string();
+            assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+            assert!(ids.insert(id), "a repeated id in {line}");
+        }
+    }
+    assert_eq!(ids.len(), 10_001);
 }

@@ -60,6 +60,19 @@ impl Decision {
         self.outcome.as_str()
     }
 
+    /// The decision's id (a UUID v7) when a `Governor` made it; `None` for
+    /// `Policy.decide`, a pure function.
+    #[getter]
+    fn decision_id(&self) -> Option<&str> {
+        self.full.get().and_then(|d| d.decision_id.as_deref())
+    }
+
+    /// When a `Governor` decided it (RFC 3339); `None` for `Policy.decide`.
+    #[getter]
+    fn at(&self) -> Option<&str> {
+        self.full.get().and_then(|d| d.at.as_deref())
+    }
+
     /// Whether the request may go ahead as asked (`outcome == "allow"`).
     #[getter]
     fn allowed(&self) -> bool {

@@ -7,7 +7,6 @@ use bylaw::governance::clock::{Clock, SystemClock, Timestamp};
 use bylaw::governance::reports::ReportStep;
 use bylaw::governance::store::Store;
 use bylaw::governance::{self, Event, Options};
-use bylaw::runtime::decision::Decision as RustDecision;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
@@ -68,7 +67,7 @@ impl Governor {
         let now = moment(now)?;
         let decision = match self.policy.get().encode(request)? {
             Ok(record) => py.detach(|| self.inner.decide(&record, now).decision),
-            Err(errors) => RustDecision::invalid(errors),
+            Err(errors) => self.inner.invalid(errors, now),
         };
         Ok(decision.into())
     }

@@ -99,3 +99,27 @@ def test_an_unreadable_state_file_is_a_governor_error(tmp_path):
     bad.write_bytes(b"not a database" * 100)
     with pytest.raises(bylaw.GovernorError):
         bylaw.Governor(bylaw.load(EXAMPLES / "genai_chat.bylaw"), state=bad)
+
+
+def test_a_governors_decisions_carry_an_id_the_policy_and_the_time():
+    import uuid
+
+    policy = bylaw.load(EXAMPLES / "genai_chat.bylaw")
+    governor = bylaw.Governor(policy)
+    ids = set()
+    for i in range(200):
+        decision = governor.decide(chat_request(), now=START + timedelta(seconds=i))
+        as_dict = decision.to_dict()
+        assert decision.decision_id == as_dict["decision_id"]
+        assert uuid.UUID(decision.decision_id).version == 7
+        ids.add(decision.decision_id)
+        assert as_dict["policy"]["name"] == "genai_chat"
+        assert len(as_dict["policy"]["fingerprint"]) == 64
+    assert len(ids) == 200
+    assert decision.at == "2026-12-07T10:03:19Z"
+    invalid = governor.decide({}, now=START)
+    assert invalid.outcome == "deny" and invalid.decision_id is not None
+    # A bare policy's decision is a pure function of the request: no id, no time.
+    pure = policy.decide(chat_request())
+    assert pure.decision_id is None and pure.at is None
+    assert "decision_id" not in pure.to_dict()

@@ -80,6 +80,12 @@ class Decision:
     @property
     def outcome(self) -> Outcome: ...
     @property
+    def decision_id(self) -> Optional[str]:
+        """A UUID v7 on a ``Governor``'s decisions; ``None`` for ``Policy.decide``."""
+    @property
+    def at(self) -> Optional[str]:
+        """When a ``Governor`` decided (RFC 3339); ``None`` for ``Policy.decide``."""
+    @property
     def allowed(self) -> bool: ...
     @property
     def tier(self) -> Optional[str]: ...
