@@ -32,6 +32,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines (standard error) are written: `text` for people, `json` (one
+    /// object per line) for log shippers. `BYLAW_LOG` sets the levels.
+    #[arg(long, global = true, value_enum, env = "BYLAW_LOG_FORMAT", default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,7 +137,7 @@ impl ColorChoice {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    logging::init(cli.log_format);
     crate::governance::store::install_panic_hook();
     match cli.command {
         Command::Init(args) => init_cmd::run(&args),

@@ -57,6 +57,10 @@ pub(crate) struct ServeArgs {
     /// while Redis keeps failing) the replica counts locally and catches up later.
     #[arg(long, default_value_t = 20, value_name = "MS")]
     redis_budget_ms: u64,
+    /// Log one line per request (method, path, status, microseconds, decision id)
+    /// at `info`, target `bylaw::access`; with `--log-format json`, one JSON object.
+    #[arg(long)]
+    access_log: bool,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -130,6 +134,7 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         allow_policy_rename: args.allow_policy_rename,
         redis: args.redis.clone(),
         redis_budget: Duration::from_millis(args.redis_budget_ms.max(1)),
+        access_log: args.access_log,
         notify: match (&args.notify_webhook, &args.notify_file) {
             (Some(url), _) => Some(crate::server::notify::Sink::Webhook {
                 url: url.clone(),

@@ -34,7 +34,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -74,6 +74,8 @@ pub struct Config {
     pub redis: Option<String>,
     /// How long a decision waits for Redis before it counts locally.
     pub redis_budget: Duration,
+    /// Log one line per request (`bylaw::access`, info).
+    pub access_log: bool,
     /// Where notifications are delivered (needs `state`).
     pub notify: Option<notify::Sink>,
     pub notify_pace: notify::Pace,
@@ -615,26 +617,85 @@ async fn watch(app: Arc<App>) {
     }
 }
 
+/// Every route: method, path and handler. The router is built from this list, and
+/// [`route_table`] gives it to the test that keeps `/openapi.json` in step.
+fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Arc<App>>)> {
+    vec![
+        ("POST", "/v1/decide", post(decide)),
+        ("POST", "/v1/decide/batch", post(decide_batch)),
+        ("GET", "/v1/policy", get(policy)),
+        ("GET", "/healthz", get(healthz)),
+        ("GET", "/metrics", get(metrics)),
+        ("GET", "/openapi.json", get(openapi)),
+        ("GET", "/v1/status", get(admin::status)),
+        ("POST", "/v1/services/{name}/suspend", post(admin::suspend)),
+        ("POST", "/v1/services/{name}/resume", post(admin::resume)),
+        ("POST", "/v1/services/{name}/approve", post(admin::approve)),
+        ("GET", "/v1/reports", get(admin::reports)),
+        ("POST", "/v1/reports/{id}/{step}", post(admin::report_step)),
+        ("POST", "/v1/events/{kind}", post(post_event)),
+        ("POST", "/v1/blocks", post(admin::block)),
+        ("DELETE", "/v1/blocks/{field}/{key}", delete(admin::unblock)),
+        ("GET", "/v1/audit", get(admin::audit_log)),
+        ("GET", "/v1/audit/verify", get(admin::audit_verify)),
+    ]
+}
+
+/// The server's routes as (method, path), in the OpenAPI document's path syntax.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
+/// The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/v1/decide", post(decide))
-        .route("/v1/decide/batch", post(decide_batch))
-        .route("/v1/policy", get(policy))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/v1/status", get(admin::status))
-        .route("/v1/services/{name}/suspend", post(admin::suspend))
-        .route("/v1/services/{name}/resume", post(admin::resume))
-        .route("/v1/services/{name}/approve", post(admin::approve))
-        .route("/v1/reports", get(admin::reports))
-        .route("/v1/reports/{id}/{step}", post(admin::report_step))
-        .route("/v1/events/{kind}", post(post_event))
-        .route("/v1/blocks", post(admin::block))
-        .route("/v1/blocks/{field}/{key}", delete(admin::unblock))
-        .route("/v1/audit", get(admin::audit_log))
-        .route("/v1/audit/verify", get(admin::audit_verify))
+    let access_log = app.config.access_log;
+    let router = routes()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
         .fallback(not_found)
-        .with_state(app)
+        .with_state(app);
+    if access_log {
+        router.layer(axum::middleware::from_fn(log_access))
+    } else {
+        router
+    }
+}
+
+/// One `bylaw::access` line per request: method, path, status, time taken and the
+/// decision's id when there is one (the header's).
+async fn log_access(request: Request, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let decision_id = response
+        .headers()
+        .get(DECISION_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info!(
+        target: "bylaw::access",
+        method = method.as_str(),
+        path,
+        status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        decision_id,
+        "request"
+    );
+    response
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

@@ -68,8 +68,14 @@ impl Server {
             .env_remove("BYLAW_ADMIN_TOKEN")
             .env_remove("BYLAW_REDIS")
             .env_remove("BYLAW_DECIDE_TOKEN")
+            .env_remove("BYLAW_LOG_FORMAT")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // A server that logs requests writes its log beside its policy.
+            .stderr(if extra.contains(&"--access-log") {
+                Stdio::from(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -890,4 +896,117 @@ fn every_decision_has_an_id_the_policy_and_the_time_in_body_header_and_audit_log
         }
     }
     assert_eq!(ids.len(), 10_001);
+}
+
+#[test]
+fn the_openapi_document_lists_exactly_the_servers_routes() {
+    let server = Server::start();
+    let (status, text) = server.get("/openapi.json");
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(text, bylaw::server::OPENAPI);
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            documented.insert((method.to_uppercase(), path.clone()));
+            assert!(
+                !operation["responses"].as_object().unwrap().is_empty(),
+                "{method} {path} documents no response"
+            );
+            // Every path parameter is declared.
+            for segment in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = segment.trim_matches(|c| c == '{' || c == '}');
+                assert!(
+                    operation["parameters"].as_array().is_some_and(|ps| ps
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path")),
+                    "{method} {path} does not declare `{name}`"
+                );
+            }
+        }
+    }
+    let served: std::collections::BTreeSet<(String, String)> = bylaw::server::route_table()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, served);
+    // Every reference resolves.
+    let mut refs = Vec::new();
+    fn collect(v: &Value, refs: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    refs.push(r.clone());
+                }
+                map.values().for_each(|v| collect(v, refs));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect(v, refs)),
+            _ => {}
+        }
+    }
+    collect(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        let pointer = r.trim_start_matches('#');
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+    // And each documented route is served (not the fallback's `not-found`).
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{name}", "chat")
+            .replace("{kind}", "nowhere")
+            .replace("{id}", "1")
+            .replace("{step}", "file")
+            .replace("{field}", "id")
+            .replace("{key}", "x");
+        let url = format!("{}{concrete}", server.base);
+        let mut response = match method.as_str() {
+            "GET" => server.agent.get(&url).call().unwrap(),
+            "DELETE" => server.agent.delete(&url).call().unwrap(),
+            _ => server
+                .agent
+                .post(&url)
+                .header("content-type", "application/json")
+                .send("{}")
+                .unwrap(),
+        };
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        assert!(
+            !body.contains(r#""code":"not-found""#) || concrete.contains("nowhere"),
+            "{method} {concrete}: {body}"
+        );
+    }
+}
+
+#[test]
+fn an_access_log_line_per_request_in_json_names_the_decision() {
+    let server = Server::start_with(&["--access-log", "--log-format", "json"]);
+    let d = server.decide(&chat_request(1, 0.1, 0.1, None));
+    let id = d["decision_id"].as_str().unwrap().to_string();
+    assert_eq!(server.get("/healthz").0, 200);
+    let log = server.dir.path().join("stderr.log");
+    let mut lines: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lines.len() < 2 {
+        assert!(Instant::now() < deadline, "{lines:?}");
+        lines = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["target"] == "bylaw::access")
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let decided = &lines[0];
+    assert_eq!(decided["level"], "INFO");
+    assert_eq!(decided["message"], "request");
+    assert_eq!(decided["method"], "POST");
+    assert_eq!(decided["path"], "/v1/decide");
+    assert_eq!(decided["status"], 200);
+    assert_eq!(decided["decision_id"], id.as_str());
+    assert!(decided["micros"].as_u64().is_some(), "{decided}");
+    assert!(decided["timestamp"].is_string(), "{decided}");
+    assert_eq!(lines[1]["path"], "/healthz");
+    assert_eq!(lines[1]["decision_id"], "");
 }
