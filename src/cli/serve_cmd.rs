@@ -61,6 +61,10 @@ pub(crate) struct ServeArgs {
     /// at `info`, target `bylaw::access`; with `--log-format json`, one JSON object.
     #[arg(long)]
     access_log: bool,
+    /// The status an Envoy external-authorization check (`/v1/ext_authz/…`) answers
+    /// for a suspended service (the fallback is in `x-bylaw-fallback`).
+    #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(200..=599))]
+    ext_authz_suspended_status: u16,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -135,6 +139,8 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         redis: args.redis.clone(),
         redis_budget: Duration::from_millis(args.redis_budget_ms.max(1)),
         access_log: args.access_log,
+        ext_authz_suspended: axum::http::StatusCode::from_u16(args.ext_authz_suspended_status)
+            .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE),
         notify: match (&args.notify_webhook, &args.notify_file) {
             (Some(url), _) => Some(crate::server::notify::Sink::Webhook {
                 url: url.clone(),

@@ -652,6 +652,13 @@ impl<'g> RecordBuilder<'g> {
         }
     }
 
+    /// Refuses the field in `slot` for a reason of the host's (a header given twice).
+    pub fn refuse(&mut self, slot: usize, message: impl Into<String>) {
+        if let Some(field) = self.policy.fields.get(slot) {
+            self.errors.push(InputError::new(&field.path, message));
+        }
+    }
+
     /// Records that the field in `slot` cannot be read: `parent`, on its path, holds
     /// something other than an object.
     pub fn put_not_object(&mut self, slot: usize, parent: &str) {

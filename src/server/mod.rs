@@ -18,6 +18,7 @@
 
 mod admin;
 pub mod breaker;
+pub mod ext_authz;
 pub mod notify;
 pub mod redis_state;
 pub mod reload;
@@ -34,7 +35,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -76,6 +77,8 @@ pub struct Config {
     pub redis_budget: Duration,
     /// Log one line per request (`bylaw::access`, info).
     pub access_log: bool,
+    /// What an Envoy check of a suspended service answers.
+    pub ext_authz_suspended: StatusCode,
     /// Where notifications are delivered (needs `state`).
     pub notify: Option<notify::Sink>,
     pub notify_pace: notify::Pace,
@@ -638,12 +641,29 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Arc<App>>)> {
         ("DELETE", "/v1/blocks/{field}/{key}", delete(admin::unblock)),
         ("GET", "/v1/audit", get(admin::audit_log)),
         ("GET", "/v1/audit/verify", get(admin::audit_verify)),
+        ("ANY", "/v1/ext_authz", any(ext_authz::check)),
+        ("ANY", "/v1/ext_authz/{*path}", any(ext_authz::check)),
     ]
 }
 
-/// The server's routes as (method, path), in the OpenAPI document's path syntax.
-pub fn route_table() -> Vec<(&'static str, &'static str)> {
-    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
+/// The methods an `ANY` route answers, as the OpenAPI document lists them.
+pub const ANY_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The server's routes as (method, path), in the OpenAPI document's path syntax
+/// (`{*path}` is `{path}`; `ANY` is each of [`ANY_METHODS`]).
+pub fn route_table() -> Vec<(&'static str, String)> {
+    routes()
+        .into_iter()
+        .flat_map(|(method, path, _)| {
+            let path = path.replace("{*", "{");
+            let methods: Vec<&'static str> = if method == "ANY" {
+                ANY_METHODS.to_vec()
+            } else {
+                vec![method]
+            };
+            methods.into_iter().map(move |m| (m, path.clone()))
+        })
+        .collect()
 }
 
 /// The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`.
@@ -715,7 +735,12 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
     }
 }
 
-async fn not_found(request: Request) -> Response {
+async fn not_found(State(app): State<Arc<App>>, request: Request) -> Response {
+    // Envoy appends the checked path to its prefix: `/` gives `/v1/ext_authz/`, which
+    // neither ext_authz route matches.
+    if request.uri().path() == format!("{}/", ext_authz::PREFIX) {
+        return ext_authz::check(State(app), request).await;
+    }
     error(
         StatusCode::NOT_FOUND,
         "not-found",
@@ -824,12 +849,27 @@ fn decide_bytes(
     let started = Instant::now();
     let governor = &loaded.governor;
     let now = SystemClock.now();
-    let (governed, pending) = match governor.encode_json(bytes, now) {
+    let encoded = governor.encode_json(bytes, now);
+    if let Err(errors) = &encoded
+        && let Some(e) = errors.iter().find(|e| e.field.is_empty())
+    {
+        return Err(e.message.clone());
+    }
+    Ok(decide_encoded(app, loaded, encoded, started))
+}
+
+/// Decides an encoded request (or denies an invalid one) and counts it in the metrics.
+fn decide_encoded(
+    app: &App,
+    loaded: &Loaded,
+    encoded: Result<crate::runtime::record::Record, Vec<crate::runtime::record::InputError>>,
+    started: Instant,
+) -> (Decision, Option<Ticket>) {
+    let governor = &loaded.governor;
+    let now = SystemClock.now();
+    let (governed, pending) = match encoded {
         Ok(record) => governor.decide_pending(&record, now),
         Err(errors) => {
-            if let Some(e) = errors.iter().find(|e| e.field.is_empty()) {
-                return Err(e.message.clone());
-            }
             let governed = crate::governance::Governed {
                 decision: governor.invalid(errors, now),
                 events: Vec::new(),
@@ -843,7 +883,7 @@ fn decide_bytes(
         counter.inc();
     }
     count_events(app, &governed.events);
-    Ok((governed.decision, pending))
+    (governed.decision, pending)
 }
 
 /// Waits, off the async workers, until the audit record behind `ticket` is durable.

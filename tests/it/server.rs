@@ -928,7 +928,7 @@ fn the_openapi_document_lists_exactly_the_servers_routes() {
     }
     let served: std::collections::BTreeSet<(String, String)> = bylaw::server::route_table()
         .into_iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .map(|(m, p)| (m.to_string(), p))
         .collect();
     assert_eq!(documented, served);
     // Every reference resolves.
@@ -959,11 +959,16 @@ fn the_openapi_document_lists_exactly_the_servers_routes() {
             .replace("{id}", "1")
             .replace("{step}", "file")
             .replace("{field}", "id")
-            .replace("{key}", "x");
+            .replace("{key}", "x")
+            .replace("{path}", "chat/completions");
         let url = format!("{}{concrete}", server.base);
         let mut response = match method.as_str() {
             "GET" => server.agent.get(&url).call().unwrap(),
             "DELETE" => server.agent.delete(&url).call().unwrap(),
+            "HEAD" => server.agent.head(&url).call().unwrap(),
+            "OPTIONS" => server.agent.options(&url).call().unwrap(),
+            "PUT" => server.agent.put(&url).send("{}").unwrap(),
+            "PATCH" => server.agent.patch(&url).send("{}").unwrap(),
             _ => server
                 .agent
                 .post(&url)
@@ -1009,4 +1014,171 @@ fn an_access_log_line_per_request_in_json_names_the_decision() {
     assert!(decided["timestamp"].is_string(), "{decided}");
     assert_eq!(lines[1]["path"], "/healthz");
     assert_eq!(lines[1]["decision_id"], "");
+}
+
+/// A check as Envoy's HTTP-mode ext_authz sends it: the client's method and path under
+/// the prefix, the client's headers.
+fn ext_authz(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
+    let url = format!("{}/v1/ext_authz{path}", server.base);
+    let mut request = match method {
+        "GET" => server.agent.get(&url).force_send_body(),
+        _ => server.agent.post(&url),
+    };
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request.send("").unwrap();
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("x-bylaw-") || n.as_str() == "bylaw-decision-id")
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let status = response.status().as_u16();
+    (
+        status,
+        headers,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The chat request's fields as ext_authz headers.
+fn chat_headers(jailbreak: &str, age: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-bylaw-id", "r-1".to_string()),
+        ("x-bylaw-service", "chat".to_string()),
+        ("x-bylaw-domain", "general".to_string()),
+        ("x-bylaw-region", "CN".to_string()),
+        ("x-bylaw-user.age", age.to_string()),
+        ("x-bylaw-user.minor_mode", "false".to_string()),
+        ("x-bylaw-data.personal", "false".to_string()),
+        ("x-bylaw-data.consent", "false".to_string()),
+        ("x-bylaw-scores.toxicity", "0.1".to_string()),
+        ("x-bylaw-scores.jailbreak", jailbreak.to_string()),
+        ("x-bylaw-output.synthetic", "false".to_string()),
+        ("x-bylaw-output.explicit_label", "false".to_string()),
+        ("x-bylaw-reviewer.assigned", "false".to_string()),
+        ("x-bylaw-tags", "triage, faq".to_string()),
+    ]
+}
+
+#[test]
+fn envoy_ext_authz_http_mode_allows_denies_and_serves_the_fallback() {
+    let server = Server::start_with(&["--ext-authz-suspended-status", "429"]);
+    let as_refs = |h: &[(&'static str, String)]| -> Vec<(&'static str, String)> { h.to_vec() };
+    let call = |h: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = h.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        ext_authz(&server, "POST", "/v1/chat/completions", &pairs)
+    };
+    // Allowed: 200, the outcome and the id in headers, no body.
+    let (status, headers, body) = call(as_refs(&chat_headers("0.0", "30")));
+    assert_eq!(status, 200, "{headers:?} {body}");
+    assert_eq!(header(&headers, "x-bylaw-outcome"), Some("allow"));
+    assert_eq!(header(&headers, "x-bylaw-tier"), Some("minimal"));
+    assert!(uuid::Uuid::parse_str(header(&headers, "bylaw-decision-id").unwrap()).is_ok());
+    assert!(body.is_empty());
+    // A minor without minor mode: 403 with the reason, and the decision as the body.
+    let (status, headers, body) = call(as_refs(&chat_headers("0.0", "12")));
+    assert_eq!(status, 403);
+    assert_eq!(header(&headers, "x-bylaw-outcome"), Some("deny"));
+    assert!(header(&headers, "x-bylaw-reason").is_some(), "{headers:?}");
+    let decided: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(decided["outcome"], "deny");
+    // A field nothing sets, or a value its type does not take: denied, naming it.
+    let mut missing = chat_headers("0.0", "30");
+    missing.retain(|(n, _)| *n != "x-bylaw-user.age");
+    let (status, headers, _) = call(missing);
+    assert_eq!(status, 403);
+    assert_eq!(
+        header(&headers, "x-bylaw-reason"),
+        Some("`user.age`: required field is missing")
+    );
+    let (status, headers, _) = call(as_refs(&chat_headers("high", "30")));
+    assert_eq!(status, 403);
+    assert_eq!(
+        header(&headers, "x-bylaw-reason"),
+        Some("`scores.jailbreak`: expected a number, found a string")
+    );
+    // The same scalar twice is ambiguous: refused.
+    let mut twice = chat_headers("0.0", "30");
+    twice.push(("x-bylaw-user.age", "40".to_string()));
+    let (status, headers, _) = call(twice);
+    assert_eq!(status, 403);
+    assert!(
+        header(&headers, "x-bylaw-reason")
+            .unwrap()
+            .contains("2 times"),
+        "{headers:?}"
+    );
+
+    // Suspended: the configured status, the fallback in a header.
+    let (s, _) = server.post(
+        "/v1/services/chat/suspend",
+        "application/json",
+        r#"{"reason": "drill", "by": "oscar"}"#,
+        Some("s3cret"),
+    );
+    assert_eq!(s, 200);
+    let (status, headers, _) = call(as_refs(&chat_headers("0.0", "30")));
+    assert_eq!(status, 429);
+    assert_eq!(header(&headers, "x-bylaw-outcome"), Some("suspended"));
+    assert_eq!(header(&headers, "x-bylaw-fallback"), Some("faq_bot"));
+}
+
+#[test]
+fn envoy_ext_authz_reads_the_checked_requests_method_path_and_host() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.bylaw"),
+        r#"policy edge version "1.0.0"
+schema request {
+  request.method: string
+  request.path: string
+  request.host: string
+  user.plan: string = "free"
+}
+default allow
+deny when request.method == "DELETE" because "no deletes through the gateway"
+deny when starts_with(request.path, "/admin") and user.plan != "staff" because "staff only"
+deny when request.host == "internal.example" because "not from outside"
+"#,
+    )
+    .unwrap();
+    let server = Server::start_in(dir, false, &[]);
+    let status = |method: &str, path: &str, extra: &[(&str, &str)]| {
+        let url = format!("{}/v1/ext_authz{path}", server.base);
+        let mut request = match method {
+            "DELETE" => server.agent.delete(&url).force_send_body(),
+            _ => server.agent.get(&url).force_send_body(),
+        };
+        for (n, v) in extra {
+            request = request.header(*n, *v);
+        }
+        request.send("").unwrap().status().as_u16()
+    };
+    assert_eq!(status("GET", "/chat?x=1", &[]), 200);
+    assert_eq!(status("DELETE", "/chat", &[]), 403);
+    assert_eq!(status("GET", "/admin/users", &[]), 403);
+    assert_eq!(
+        status("GET", "/admin/users", &[("x-bylaw-user.plan", "staff")]),
+        200
+    );
+    assert_eq!(status("GET", "/", &[("host", "internal.example")]), 403);
+    // A header overrides the checked request's own attribute.
+    assert_eq!(
+        status("DELETE", "/chat", &[("x-bylaw-request.method", "GET")]),
+        200
+    );
 }
