@@ -56,11 +56,23 @@ pub(super) async fn check(State(app): State<Arc<App>>, request: Request) -> Resp
         .unwrap_or("/")
         .to_string();
     let headers = request.headers().clone();
-    let (mut decision, pending) = {
+    let decide = move |app: &App| {
         let loaded = app.current.load();
         let encoded = encode(&loaded.governor, &headers, &method, &path);
-        let (decision, pending) = decide_encoded(&app, &loaded, encoded, started);
+        let (decision, pending) = decide_encoded(app, &loaded, encoded, started);
         (decision, pending.zip(loaded.governor.store().cloned()))
+    };
+    // As `/v1/decide`: a decision that may wait for Redis runs on a blocking thread.
+    let (mut decision, pending) = if app.shared.is_some() {
+        let worker = Arc::clone(&app);
+        match tokio::task::spawn_blocking(move || decide(&worker)).await {
+            Ok(decided) => decided,
+            Err(e) => {
+                return super::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
+            }
+        }
+    } else {
+        decide(&app)
     };
     if let Some((ticket, store)) = pending
         && let Err(e) = await_record(store, ticket).await

@@ -924,15 +924,26 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     // Only a retained decision takes the store with it across the wait; the policy
     // itself is not held (nor its reference count touched) beyond deciding.
-    let (mut decision, pending) = {
+    let decide = move |app: &App| {
         let loaded = app.current.load();
-        match decide_bytes(&app, &loaded, &body) {
-            Ok((decision, pending)) => {
-                let store = loaded.governor.store();
-                (decision, pending.zip(store.cloned()))
-            }
-            Err(message) => return error(StatusCode::BAD_REQUEST, "malformed-json", message),
+        decide_bytes(app, &loaded, &body)
+            .map(|(decision, pending)| (decision, pending.zip(loaded.governor.store().cloned())))
+    };
+    let decided = if app.shared.is_some() {
+        // A decision may wait for Redis (within its budget): on a blocking thread, so
+        // that concurrent decisions wait together — their counts share one pipeline —
+        // instead of one at a time on an async worker.
+        let worker = Arc::clone(&app);
+        match tokio::task::spawn_blocking(move || decide(&worker)).await {
+            Ok(decided) => decided,
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
+    } else {
+        decide(&app)
+    };
+    let (mut decision, pending) = match decided {
+        Ok(decided) => decided,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "malformed-json", message),
     };
     if let Some((ticket, store)) = pending
         && let Err(e) = await_record(store, ticket).await
