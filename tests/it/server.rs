@@ -1124,13 +1124,7 @@ fn envoy_ext_authz_http_mode_allows_denies_and_serves_the_fallback() {
     );
 
     // Suspended: the configured status, the fallback in a header.
-    let (s, _) = server.post(
-        "/v1/services/chat/suspend",
-        "application/json",
-        r#"{"reason": "drill", "by": "oscar"}"#,
-        Some("s3cret"),
-    );
-    assert_eq!(s, 200);
+    suspend(&server, "drill");
     let (status, headers, _) = call(as_refs(&chat_headers("0.0", "30")));
     assert_eq!(status, 429);
     assert_eq!(header(&headers, "x-bylaw-outcome"), Some("suspended"));

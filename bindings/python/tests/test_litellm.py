@@ -72,15 +72,7 @@ def test_the_prompt_text_is_decided(policy, install):
 def test_dotted_metadata_fields_are_read(policy, install):
     install(BylawGuardrail(policy, service="assistant"))
     with pytest.raises(GuardrailRaisedException, match="children may not use this service"):
-        asyncio.run(
-            litellm.acompletion(
-                model="gpt-4o",
-                messages=[{"role": "user", "content": "hi"}],
-                mock_response="hello",
-                guardrails=["bylaw"],
-                metadata={"bylaw": {"user.age": 12}},
-            )
-        )
+        call(**{"user.age": 12})
 
 
 def test_an_answer_the_policy_denies_is_blocked_after_the_call(policy, install):
