@@ -59,9 +59,8 @@ impl Policy {
     /// SHA-256 of the policy file's text, hex: what `bylaw serve` reports on
     /// `/v1/policy` and every runtime decision names.
     pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
         let text = self.sources.files().first().map_or("", |f| f.text.as_str());
-        hex::encode(Sha256::digest(text.as_bytes()))
+        fingerprint(text.as_bytes())
     }
 
     /// Compiles source text into a guard with native code.
@@ -96,6 +95,12 @@ impl Policy {
             }),
         }
     }
+}
+
+/// A policy file's fingerprint: SHA-256 of its bytes, hex.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Which engine decides.

@@ -361,7 +361,7 @@ pub struct Governor {
     retained: Vec<(usize, u64)>,
     options: Options,
     /// What every decision names as its policy.
-    policy_ref: crate::runtime::decision::PolicyRef,
+    policy_ref: Arc<crate::runtime::decision::PolicyRef>,
     /// Decision ids: a seed and a sequence, mixed into each id's random bits.
     id_seed: u64,
     next_id: AtomicU64,
@@ -422,11 +422,11 @@ impl Governor {
                 .enumerate()
                 .filter_map(|(i, d)| d.retain_secs.map(|r| (i, r)))
                 .collect(),
-            policy_ref: crate::runtime::decision::PolicyRef {
+            policy_ref: Arc::new(crate::runtime::decision::PolicyRef {
                 name: policy.name.clone(),
                 version: policy.version.clone(),
                 fingerprint: guard.policy().fingerprint(),
-            },
+            }),
             id_seed: options.id_seed.unwrap_or_else(unpredictable_seed),
             next_id: AtomicU64::new(0),
             options,
@@ -635,7 +635,7 @@ impl Governor {
         random.copy_from_slice(&mixed[..10]);
         let id = uuid::Builder::from_unix_timestamp_millis(now.0, &random).into_uuid();
         decision.decision_id = Some(id.hyphenated().to_string());
-        decision.policy = Some(self.policy_ref.clone());
+        decision.policy = Some(Arc::clone(&self.policy_ref));
         decision.at = Some(now.rfc3339());
     }
 
@@ -928,14 +928,14 @@ impl Governor {
     }
 }
 
-/// Turns a decision whose `retain` duty's record could not be written into a deny
-/// that says why: a decision the law requires a record of is not given without one.
 /// A seed nobody can guess or repeat: the process's random hash keys over its id.
 fn unpredictable_seed() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(std::process::id())
 }
 
+/// Turns a decision whose `retain` duty's record could not be written into a deny
+/// that says why: a decision the law requires a record of is not given without one.
 pub fn fail_for_audit(decision: &mut Decision, failure: &str) {
     decision.outcome = Outcome::Deny;
     decision.reasons.push(Reason {

@@ -114,9 +114,9 @@ pub struct Decision {
     /// makes; a bare guard's decision (`bylaw eval`) is a pure function and has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_id: Option<String>,
-    /// The policy that decided, with the id.
+    /// The policy that decided, with the id: shared by all of a governor's decisions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy: Option<PolicyRef>,
+    pub policy: Option<std::sync::Arc<PolicyRef>>,
     /// When it was decided (RFC 3339), with the id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,

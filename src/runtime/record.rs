@@ -597,7 +597,7 @@ impl<'g> RecordBuilder<'g> {
         let Some(field) = self.policy.fields.get(slot) else {
             return;
         };
-        if value == Leaf::Null {
+        if matches!(value, Leaf::Null) {
             if field.required() {
                 self.errors
                     .push(InputError::new(&field.path, "required field is null"));

@@ -62,17 +62,9 @@ pub(super) async fn check(State(app): State<Arc<App>>, request: Request) -> Resp
         let (decision, pending) = decide_encoded(app, &loaded, encoded, started);
         (decision, pending.zip(loaded.governor.store().cloned()))
     };
-    // As `/v1/decide`: a decision that may wait for Redis runs on a blocking thread.
-    let (mut decision, pending) = if app.shared.is_some() {
-        let worker = Arc::clone(&app);
-        match tokio::task::spawn_blocking(move || decide(&worker)).await {
-            Ok(decided) => decided,
-            Err(e) => {
-                return super::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
-            }
-        }
-    } else {
-        decide(&app)
+    let (mut decision, pending) = match super::decide_where_it_may_wait(&app, decide).await {
+        Ok(decided) => decided,
+        Err(r) => return r,
     };
     if let Some((ticket, store)) = pending
         && let Err(e) = await_record(store, ticket).await

@@ -336,10 +336,6 @@ struct App {
     delivery: Option<Arc<notify::Delivery>>,
 }
 
-fn fingerprint(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// Compiles the policy file's `bytes` into a governor over the shared store. A reload
 /// passes the policy being served: the new version must keep its name (unless renaming
 /// is allowed), and takes over its services, blocks, reports and windows.
@@ -351,7 +347,7 @@ fn load(
     metrics: &Metrics,
     served: Option<&Loaded>,
 ) -> Result<Loaded, (String, String)> {
-    let print = fingerprint(bytes);
+    let print = crate::guard::fingerprint(bytes);
     let fail = |message: String| (print.clone(), message);
     let guard = reload::accept(
         &config.policy.display().to_string(),
@@ -556,7 +552,7 @@ async fn watch(app: Arc<App>) {
             settle.reset();
             continue;
         };
-        let print = fingerprint(&bytes);
+        let print = crate::guard::fingerprint(&bytes);
         let current = app.current.load().info.fingerprint.clone();
         let failed_already = lock(&app.reload_error)
             .as_ref()
@@ -929,17 +925,9 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
         decide_bytes(app, &loaded, &body)
             .map(|(decision, pending)| (decision, pending.zip(loaded.governor.store().cloned())))
     };
-    let decided = if app.shared.is_some() {
-        // A decision may wait for Redis (within its budget): on a blocking thread, so
-        // that concurrent decisions wait together — their counts share one pipeline —
-        // instead of one at a time on an async worker.
-        let worker = Arc::clone(&app);
-        match tokio::task::spawn_blocking(move || decide(&worker)).await {
-            Ok(decided) => decided,
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-        }
-    } else {
-        decide(&app)
+    let decided = match decide_where_it_may_wait(&app, decide).await {
+        Ok(decided) => decided,
+        Err(r) => return r,
     };
     let (mut decision, pending) = match decided {
         Ok(decided) => decided,
@@ -966,6 +954,23 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
         response.headers_mut().insert(DECISION_ID_HEADER, id);
     }
     response
+}
+
+/// Runs `decide` in place, or — when the server shares state on Redis, so that a
+/// decision may wait for it within its budget — on a blocking thread, so that
+/// concurrent decisions wait together (their counts share one pipeline) instead of one
+/// at a time on an async worker.
+async fn decide_where_it_may_wait<T: Send + 'static>(
+    app: &Arc<App>,
+    decide: impl FnOnce(&App) -> T + Send + 'static,
+) -> Result<T, Response> {
+    if app.shared.is_none() {
+        return Ok(decide(app));
+    }
+    let worker = Arc::clone(app);
+    tokio::task::spawn_blocking(move || decide(&worker))
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }
 
 /// The response header that carries a decision's id (its body has it too).

@@ -65,6 +65,13 @@ impl Policy {
         Ok(Policy { guard, reader })
     }
 
+    /// The guard's compact result for one record (the caller has released the GIL).
+    fn decide_record(&self, record: &Record, degraded: bool) -> bylaw::ir::Compact {
+        let mut out = self.guard.compact();
+        self.guard.decide_compact(record, degraded, &mut out);
+        out
+    }
+
     /// The request as a record, or the reasons it is invalid.
     pub(crate) fn encode(
         &self,
@@ -127,11 +134,7 @@ impl Policy {
     ) -> PyResult<Decision> {
         Ok(match self.encode(request)? {
             Ok(record) => {
-                let compact = py.detach(|| {
-                    let mut out = self.guard.compact();
-                    self.guard.decide_compact(&record, degraded, &mut out);
-                    out
-                });
+                let compact = py.detach(|| self.decide_record(&record, degraded));
                 Decision::compact(self.guard.policy_arc().clone(), compact)
             }
             Err(errors) => RustDecision::invalid(errors).into(),
@@ -154,13 +157,7 @@ impl Policy {
         let decided = py.detach(|| {
             encoded
                 .into_iter()
-                .map(|encoded| {
-                    encoded.map(|record| {
-                        let mut out = self.guard.compact();
-                        self.guard.decide_compact(&record, degraded, &mut out);
-                        out
-                    })
-                })
+                .map(|encoded| encoded.map(|record| self.decide_record(&record, degraded)))
                 .collect::<Vec<_>>()
         });
         let policy = self.guard.policy_arc();

@@ -36,12 +36,10 @@ pub struct Reader {
     /// Per field, in slot order: its path's keys.
     keys: Vec<Vec<Py<PyString>>>,
     fast: Vec<Fast>,
-    /// The policy's string literals → their numbers.
+    /// The policy's string literals → their numbers (their indexes in `strings`): a
+    /// request's string found here is read without copying it.
     literals: Py<PyDict>,
-    /// Every string the policy knows (its literals, its enums' members) → its index in
-    /// `known`: a request's string found here is read without copying it.
-    known_index: Py<PyDict>,
-    known: Vec<String>,
+    strings: Vec<String>,
     datetime: Py<PyAny>,
 }
 
@@ -67,23 +65,12 @@ impl Reader {
             .iter()
             .map(|f| fast_path(py, ir, &f.ty))
             .collect::<PyResult<Vec<_>>>()?;
-        let mut known: Vec<String> = ir.strings.clone();
-        for e in &ir.enums {
-            known.extend(e.members.iter().cloned());
-        }
-        known.sort();
-        known.dedup();
-        let known_index = PyDict::new(py);
-        for (i, s) in known.iter().enumerate() {
-            known_index.set_item(PyString::intern(py, s), i)?;
-        }
         let datetime = py.import("datetime")?.getattr("datetime")?.unbind();
         Ok(Reader {
             keys,
             fast,
             literals: literals.unbind(),
-            known_index: known_index.unbind(),
-            known,
+            strings: ir.strings.clone(),
             datetime,
         })
     }
@@ -293,13 +280,13 @@ impl Reader {
     /// The text a string value (or a `datetime`) stands for; `None` for other values.
     fn text<'a>(&'a self, value: &'a Bound<'_, PyAny>) -> PyResult<Option<Cow<'a, str>>> {
         if let Ok(s) = value.cast::<PyString>() {
-            if let Some(index) = self.known_index.bind(value.py()).get_item(s)? {
+            if let Some(index) = self.literals.bind(value.py()).get_item(s)? {
                 let index: usize = index.extract()?;
-                if let Some(known) = self.known.get(index) {
-                    return Ok(Some(Cow::Borrowed(known.as_str())));
+                if let Some(literal) = self.strings.get(index) {
+                    return Ok(Some(Cow::Borrowed(literal.as_str())));
                 }
             }
-            return Ok(Some(Cow::Owned(s.to_cow()?.into_owned())));
+            return Ok(Some(s.to_cow()?));
         }
         if value.is_instance(self.datetime.bind(value.py()))? {
             let iso: String = value.call_method0("isoformat")?.extract()?;
