@@ -64,6 +64,7 @@ fn check_and_lint(c: &mut Criterion) {
                 "generated.bylaw",
                 black_box(&source),
                 &config,
+                &bylaw::modules::Loader::stdlib_only(),
             ))
         })
     });

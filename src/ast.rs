@@ -12,6 +12,18 @@ pub struct Path {
     pub span: Span,
 }
 
+impl UseDecl {
+    /// The module as the `use` line writes it: `std::minors`, `./shared/x`, `../lib/x`.
+    pub fn written(&self) -> String {
+        let parts: Vec<&str> = self.path.parts.iter().map(|p| p.node.as_str()).collect();
+        match self.relative {
+            None => parts.join("::"),
+            Some(0) => format!("./{}", parts.join("/")),
+            Some(up) => format!("{}{}", "../".repeat(up as usize), parts.join("/")),
+        }
+    }
+}
+
 impl Path {
     pub fn dotted(&self) -> String {
         let mut out = String::new();
@@ -140,7 +152,11 @@ pub struct PolicyDecl {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UseDecl {
+    /// `std::minors`, `acme::safety`; for a relative `use ./shared/x`, the parts after
+    /// the `./` or `../`s (`shared`, `x`).
     pub path: Path,
+    /// `Some(n)` for a relative `use`: `./` is 0, each `../` one more.
+    pub relative: Option<u32>,
     /// `use std::minors { adult_age: 16 }`: values for the module's typed `def`s.
     pub overrides: Vec<FieldValue>,
     pub span: Span,

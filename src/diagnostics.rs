@@ -65,6 +65,7 @@ codes! {
     UnknownParameter = "E0118", "unknown-parameter", "`use` sets a parameter the module does not declare";
     ParameterNotConstant = "E0119", "parameter-not-constant", "a typed `def` (a parameter) whose value is not a constant of its type";
     TiersInModule = "E0120", "tiers-in-module", "a module with a `tiers` block: tiers belong to the policy";
+    ModuleCycle = "E0127", "module-cycle", "a module that uses itself, directly or through other modules (or uses the policy)";
     RetainNeedsDuration = "E0121", "retain-needs-duration", "`retain NAME` where NAME is not a constant duration `def`";
     EnumSetTooLarge = "E0123", "enum-set-too-large", "`set<E>` of an enum with more than 64 members";
     TooManyTiers = "E0124", "too-many-tiers", "a `tiers` block with more than 64 tiers";

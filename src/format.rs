@@ -239,8 +239,7 @@ impl<'a> Formatter<'a> {
                 self.line(&line);
             }
             Decl::Use(d) => {
-                let path: Vec<&str> = d.path.parts.iter().map(|p| p.node.as_str()).collect();
-                let mut line = format!("use {}", path.join("::"));
+                let mut line = format!("use {}", d.written());
                 if !d.overrides.is_empty() {
                     let values: Vec<String> = d
                         .overrides

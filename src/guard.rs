@@ -53,14 +53,41 @@ pub struct Policy {
     pub sources: SourceMap,
     /// Warnings from checking (a policy with errors never gets this far).
     pub warnings: Vec<Diagnostic>,
+    /// The modules it uses, in the order loaded.
+    pub modules: Vec<crate::modules::Loaded>,
 }
 
 impl Policy {
-    /// SHA-256 of the policy file's text, hex: what `bylaw serve` reports on
-    /// `/v1/policy` and every runtime decision names.
+    /// What `bylaw serve` reports on `/v1/policy` and every runtime decision names,
+    /// hex SHA-256: of the policy file's text, or, when it uses user modules, of the
+    /// policy's and each module's name and text, so that changing a module changes it.
+    /// (Standard-library modules are the binary's: its version names them.)
     pub fn fingerprint(&self) -> String {
-        let text = self.sources.files().first().map_or("", |f| f.text.as_str());
-        fingerprint(text.as_bytes())
+        let files = self.sources.files();
+        let text = files.first().map_or("", |f| f.text.as_str());
+        let user: Vec<&crate::source::SourceFile> = self
+            .modules
+            .iter()
+            .filter(|m| m.path.is_some())
+            .filter_map(|m| {
+                let name = m.path.as_ref()?.display().to_string();
+                files.iter().find(|f| f.name == name)
+            })
+            .collect();
+        if user.is_empty() {
+            return fingerprint(text.as_bytes());
+        }
+        let mut bytes = Vec::new();
+        for (name, text) in std::iter::once(("", text))
+            .chain(user.iter().map(|f| (f.name.as_str(), f.text.as_str())))
+        {
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(text.len().to_string().as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(text.as_bytes());
+        }
+        fingerprint(&bytes)
     }
 
     /// Compiles source text into a guard with native code.
@@ -76,9 +103,20 @@ impl Policy {
         )
     }
 
-    /// Parses, checks and lowers; `name` is how diagnostics name the file.
+    /// Parses, checks and lowers a policy that may use standard-library modules only;
+    /// `name` is how diagnostics name the file.
     pub fn check(name: &str, source: &str) -> Result<Policy, Diagnostics> {
-        let checked = crate::check_source(name, source);
+        Policy::check_with(name, source, &crate::modules::Loader::stdlib_only())
+    }
+
+    /// Parses, checks and lowers, loading user modules through `loader`
+    /// ([`crate::modules::Loader::for_policy`] for a policy file).
+    pub fn check_with(
+        name: &str,
+        source: &str,
+        loader: &crate::modules::Loader,
+    ) -> Result<Policy, Diagnostics> {
+        let checked = crate::check_source_with(name, source, loader);
         match checked.program {
             Some(program) if !checked.has_errors() => {
                 let ir = ir::lower(&program, &checked.sources);
@@ -87,6 +125,7 @@ impl Policy {
                     ir,
                     sources: checked.sources,
                     warnings: checked.diagnostics,
+                    modules: checked.modules,
                 })
             }
             _ => Err(Diagnostics {

@@ -27,6 +27,8 @@ pub struct Checked {
     pub program: Option<Program>,
     /// Sorted by position.
     pub diagnostics: Vec<Diagnostic>,
+    /// The modules its `use` lines loaded, in the order loaded.
+    pub modules: Vec<modules::Loaded>,
 }
 
 impl Checked {
@@ -35,8 +37,29 @@ impl Checked {
     }
 }
 
-/// Parses and checks one policy source. Never panics; problems are diagnostics.
+/// Parses and checks one policy source that was not read from a file: it may use
+/// standard-library modules only. Never panics; problems are diagnostics.
 pub fn check_source(name: &str, text: &str) -> Checked {
+    check_source_with(name, text, &modules::Loader::stdlib_only())
+}
+
+/// Reads and checks the policy file at `path`, with its user modules: relative
+/// `use ./x` from its directory, module roots from the nearest `bylaw.toml`. Errors
+/// are a file that cannot be read and a `bylaw.toml` that is not valid.
+pub fn check_file(path: &std::path::Path) -> Result<Checked, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let loader = modules::Loader::for_policy(path)?;
+    Ok(check_source_with(
+        &path.display().to_string(),
+        &text,
+        &loader,
+    ))
+}
+
+/// Parses and checks one policy source, loading its modules through `loader`. `name`
+/// is how diagnostics name it and, for a loader with a policy directory, its path.
+pub fn check_source_with(name: &str, text: &str, loader: &modules::Loader) -> Checked {
     let mut sources = SourceMap::new();
     let base = sources.add(name, text);
     let mut parsed = syntax::parser::parse(text, base);
@@ -44,9 +67,20 @@ pub fn check_source(name: &str, text: &str) -> Checked {
     require_policy_line(&parsed.file, base, &mut diagnostics);
     // `use`: the modules' declarations join the policy's for checking; afterwards the
     // file holds only what was written in it again.
-    let own = modules::resolve(&mut parsed.file, &mut sources, &mut diagnostics);
+    let policy_key = loader.policy_dir().map(|_| {
+        modules::loader::normalize(std::path::Path::new(name))
+            .display()
+            .to_string()
+    });
+    let resolution = modules::resolve(
+        &mut parsed.file,
+        &mut sources,
+        &mut diagnostics,
+        loader,
+        policy_key,
+    );
     let mut checked = check::check(&parsed.file);
-    parsed.file.decls.truncate(own);
+    parsed.file.decls.truncate(resolution.own);
     let parse_failed = diagnostics.iter().any(Diagnostic::is_error);
     diagnostics.append(&mut checked.diagnostics);
     diagnostics::sort(&mut diagnostics);
@@ -57,6 +91,7 @@ pub fn check_source(name: &str, text: &str) -> Checked {
         comments: parsed.comments,
         program: if parse_failed { None } else { checked.program },
         diagnostics,
+        modules: resolution.modules,
     }
 }
 /// A policy file names itself. An empty file, or the tail of one whose head is not

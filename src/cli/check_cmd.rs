@@ -39,14 +39,13 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
     let mut json_items = Vec::new();
     let mut stderr = std::io::stderr().lock();
     for file in &files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
+        let checked = match crate::check_file(file) {
+            Ok(checked) => checked,
             Err(e) => {
-                let _ = writeln!(stderr, "error: cannot read `{}`: {e}", file.display());
+                let _ = writeln!(stderr, "error: {e}");
                 return ExitCode::from(EXIT_USAGE);
             }
         };
-        let checked = crate::check_source(&file.display().to_string(), &text);
         errors += checked
             .diagnostics
             .iter()

@@ -84,11 +84,21 @@ pub(crate) fn run(args: &DiffArgs) -> ExitCode {
 
 /// A version from a file, or from `git show REV:PATH` when there is no such file.
 fn load(spec: &str) -> Result<Guard, LoadError> {
-    let text = if Path::new(spec).exists() || !spec.contains(':') {
-        std::fs::read_to_string(spec).map_err(|e| {
+    let on_disk = Path::new(spec).exists() || !spec.contains(':');
+    let file = match spec.split_once(':') {
+        Some((_, path)) if !on_disk => path,
+        _ => spec,
+    };
+    let loader = crate::modules::Loader::for_policy(Path::new(file)).map_err(|e| {
+        eprintln!("error: {e}");
+        LoadError::Unreadable
+    })?;
+    let (text, loader) = if on_disk {
+        let text = std::fs::read_to_string(spec).map_err(|e| {
             eprintln!("error: cannot read `{spec}`: {e}");
             LoadError::Unreadable
-        })?
+        })?;
+        (text, loader)
     } else {
         let out = std::process::Command::new("git")
             .args(["show", spec])
@@ -104,12 +114,14 @@ fn load(spec: &str) -> Result<Guard, LoadError> {
             );
             return Err(LoadError::Unreadable);
         }
-        String::from_utf8(out.stdout).map_err(|_| {
+        let text = String::from_utf8(out.stdout).map_err(|_| {
             eprintln!("error: `{spec}` is not UTF-8");
             LoadError::Unreadable
-        })?
+        })?;
+        let revision = spec.split_once(':').map_or("", |(rev, _)| rev);
+        (text, loader.at_git_revision(revision))
     };
-    let policy = check_text(spec, &text)?;
+    let policy = check_text(spec, &text, &loader)?;
     Guard::new(Arc::new(policy), Engine::Interpreter).map_err(|e| {
         eprintln!("error: {e}");
         LoadError::Rejected

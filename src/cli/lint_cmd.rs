@@ -141,16 +141,43 @@ pub(crate) fn run(args: &LintArgs) -> ExitCode {
                 return ExitCode::from(EXIT_USAGE);
             }
         };
-        let (checked_sources, diags) = lint_source(&file.display().to_string(), &text, &config);
+        let loader = match crate::modules::Loader::for_policy(file) {
+            Ok(loader) => loader,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        let (checked_sources, diags) =
+            lint_source(&file.display().to_string(), &text, &config, &loader);
         if args.format == LintFormat::Text {
             let _ =
                 stderr.write_all(diagnostics::render(&checked_sources, &diags, color).as_bytes());
         }
-        // One source map for the JSON and SARIF positions of every file.
-        let base = sources.add(file.display().to_string(), text.as_str());
+        // One source map for the JSON and SARIF positions of every file (and of the
+        // modules they use, where a problem may be).
+        let moved: Vec<(u32, u32, u32)> = checked_sources
+            .files()
+            .iter()
+            .map(|f| {
+                (
+                    f.base,
+                    f.end(),
+                    sources.add(f.name.clone(), f.text.as_str()),
+                )
+            })
+            .collect();
         all.extend(diags.into_iter().map(|mut d| {
             for l in &mut d.labels {
-                l.span = crate::syntax::span::Span::new(l.span.start + base, l.span.end + base);
+                if let Some((from, _, to)) = moved
+                    .iter()
+                    .find(|(from, end, _)| *from <= l.span.start && l.span.start <= *end)
+                {
+                    l.span = crate::syntax::span::Span::new(
+                        l.span.start - from + to,
+                        l.span.end - from + to,
+                    );
+                }
             }
             d
         }));
@@ -191,8 +218,9 @@ pub(crate) fn lint_source(
     name: &str,
     text: &str,
     config: &Config,
+    loader: &crate::modules::Loader,
 ) -> (crate::source::SourceMap, Vec<Diagnostic>) {
-    let checked = crate::check_source(name, text);
+    let checked = crate::check_source_with(name, text, loader);
     let mut diags = checked.diagnostics.clone();
     if let (Some(program), false) = (&checked.program, checked.has_errors()) {
         diags.extend(

@@ -37,8 +37,20 @@ struct Document {
 
 impl Document {
     fn new(uri: &Uri, text: &str, config: &Config) -> Document {
+        // A document saved as a file finds its user modules as `bylaw check` would:
+        // beside it, and through the nearest `bylaw.toml`.
+        let path = file_path(uri);
+        let loader = match path.as_deref().map(crate::modules::Loader::for_policy) {
+            Some(Ok(loader)) => loader,
+            Some(Err(e)) => {
+                eprintln!("bylaw lsp: {e}");
+                crate::modules::Loader::stdlib_only()
+            }
+            None => crate::modules::Loader::stdlib_only(),
+        };
+        let name = path.map_or_else(|| uri.as_str().to_string(), |p| p.display().to_string());
         Document {
-            analysis: Analysis::new(uri.as_str(), text, config),
+            analysis: Analysis::new(&name, text, config, &loader),
             lines: LineIndex::new(text),
         }
     }
@@ -291,9 +303,17 @@ impl Server {
         let uri = p.text_document_position_params.text_document.uri;
         let doc = self.document(&uri)?;
         let offset = doc.offset(p.text_document_position_params.position);
-        let found = doc.analysis.definition(offset).map(|span| {
-            GotoDefinitionResponse::Scalar(Location::new(uri.clone(), doc.range(span)))
-        });
+        if let Some(module) = doc.analysis.module_at(offset) {
+            let start = Range::new(Position::new(0, 0), Position::new(0, 0));
+            let found =
+                file_uri(module).map(|u| GotoDefinitionResponse::Scalar(Location::new(u, start)));
+            return to_json(found);
+        }
+        let found = doc
+            .analysis
+            .definition(offset)
+            .and_then(|span| location(doc, &uri, span))
+            .map(GotoDefinitionResponse::Scalar);
         to_json(found)
     }
 
@@ -414,9 +434,38 @@ fn to_json(value: impl serde::Serialize) -> Result<serde_json::Value, String> {
 fn diagnostics(doc: &Document) -> Vec<LspDiagnostic> {
     doc.analysis
         .diagnostics()
-        .into_iter()
+        .iter()
         .map(|d| lsp_diagnostic(doc, d))
         .collect()
+}
+
+/// The file a `file://` URI names.
+fn file_path(uri: &Uri) -> Option<std::path::PathBuf> {
+    url::Url::parse(uri.as_str()).ok()?.to_file_path().ok()
+}
+
+fn file_uri(path: &std::path::Path) -> Option<Uri> {
+    let absolute = std::path::absolute(path).ok()?;
+    let url = url::Url::from_file_path(absolute).ok()?;
+    url.as_str().parse().ok()
+}
+
+/// Where a span is: in the document, or in a user module's file.
+fn location(doc: &Document, uri: &Uri, span: Span) -> Option<Location> {
+    if crate::modules::in_file(span, 0, doc.analysis.text.len()) {
+        return Some(Location::new(uri.clone(), doc.range(span)));
+    }
+    let file = doc.analysis.checked.sources.file_of(span)?;
+    let lines = LineIndex::new(&file.text);
+    let local = |offset: u32| {
+        let (line, character) = lines.position(&file.text, (offset - file.base) as usize);
+        Position::new(line, character)
+    };
+    let range = Range::new(local(span.start), local(span.end));
+    Some(Location::new(
+        file_uri(std::path::Path::new(&file.name))?,
+        range,
+    ))
 }
 
 fn lsp_diagnostic(doc: &Document, d: &crate::diagnostics::Diagnostic) -> LspDiagnostic {

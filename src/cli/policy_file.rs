@@ -39,12 +39,20 @@ pub(crate) fn load_policy(path: &Path) -> Result<Policy, LoadError> {
         eprintln!("error: cannot read `{}`: {e}", path.display());
         LoadError::Unreadable
     })?;
-    check_text(&path.display().to_string(), &text)
+    let loader = crate::modules::Loader::for_policy(path).map_err(|e| {
+        eprintln!("error: {e}");
+        LoadError::Unreadable
+    })?;
+    check_text(&path.display().to_string(), &text, &loader)
 }
 
 /// A policy from source text; `name` is how diagnostics name it.
-pub(crate) fn check_text(name: &str, text: &str) -> Result<Policy, LoadError> {
-    Policy::check(name, text).map_err(|diags| {
+pub(crate) fn check_text(
+    name: &str,
+    text: &str,
+    loader: &crate::modules::Loader,
+) -> Result<Policy, LoadError> {
+    Policy::check_with(name, text, loader).map_err(|diags| {
         let color = super::ColorChoice::Auto.enabled(std::io::stderr().is_terminal());
         eprint!(
             "{}",

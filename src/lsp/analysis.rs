@@ -164,8 +164,15 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    pub fn new(name: &str, text: &str, config: &Config) -> Analysis {
-        let checked = crate::check_source(name, text);
+    /// `loader` finds the user modules of the file being edited (its own directory and
+    /// workspace `bylaw.toml`).
+    pub fn new(
+        name: &str,
+        text: &str,
+        config: &Config,
+        loader: &crate::modules::Loader,
+    ) -> Analysis {
+        let checked = crate::check_source_with(name, text, loader);
         let lints = match (&checked.program, checked.has_errors()) {
             (Some(program), false) => lint::run(program, &checked.file, text, 0, config),
             _ => Vec::new(),
@@ -185,15 +192,83 @@ impl Analysis {
         analysis
     }
 
-    /// Every diagnostic: the checker's, then the lints'.
-    pub fn diagnostics(&self) -> Vec<&Diagnostic> {
-        // Problems inside `use`d modules have no position in this document.
-        self.checked
+    /// Every diagnostic: the checker's, then the lints'. A problem inside a user
+    /// module is shown on the `use` line that loaded it, naming the module's file.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for d in self
+            .checked
             .diagnostics
             .iter()
             .chain(self.lints.iter().map(|l| &l.diagnostic))
-            .filter(|d| crate::modules::in_file(d.span(), 0, self.text.len()))
+        {
+            if crate::modules::in_file(d.span(), 0, self.text.len()) {
+                out.push(d.clone());
+            } else if d.is_error()
+                && let Some(moved) = self.in_module(d)
+            {
+                out.push(moved);
+            }
+        }
+        out
+    }
+
+    /// An error inside a user module, put on this document's `use` line that led to it.
+    fn in_module(&self, d: &Diagnostic) -> Option<Diagnostic> {
+        let sources = &self.checked.sources;
+        let file = sources.file_of(d.span())?;
+        let module = self.checked.modules.iter().find(|m| {
+            m.path
+                .as_ref()
+                .is_some_and(|p| p.display().to_string() == file.name)
+        })?;
+        // The `use` in this document: the module's own, or the one that led to the module
+        // that used it.
+        let mut at = module.used_at;
+        while !crate::modules::in_file(at, 0, self.text.len()) {
+            let outer = sources.file_of(at)?;
+            at = self
+                .checked
+                .modules
+                .iter()
+                .find(|m| {
+                    m.path
+                        .as_ref()
+                        .is_some_and(|p| p.display().to_string() == outer.name)
+                })?
+                .used_at;
+        }
+        let (line, column) = file.line_col(d.span().start);
+        Some(Diagnostic::error(
+            d.code,
+            format!("module `{}` has an error: {}", module.name, d.message),
+            at,
+            format!("at {}:{line}:{column}", file.name),
+        ))
+    }
+
+    /// The declarations of the user modules this file uses, parsed again where the
+    /// check put them (their spans point into their own files).
+    fn user_module_decls(&self) -> Vec<Decl> {
+        let sources = &self.checked.sources;
+        self.checked
+            .modules
+            .iter()
+            .filter_map(|m| {
+                let name = m.path.as_ref()?.display().to_string();
+                sources.files().iter().find(|f| f.name == name)
+            })
+            .flat_map(|f| crate::syntax::parser::parse(&f.text, f.base).file.decls)
             .collect()
+    }
+
+    /// The user module whose `use` line is at `offset`: its file.
+    pub fn module_at(&self, offset: u32) -> Option<&std::path::Path> {
+        self.checked
+            .modules
+            .iter()
+            .find(|m| m.used_at.start <= offset && offset <= m.used_at.end)
+            .and_then(|m| m.path.as_deref())
     }
 
     fn slice(&self, span: Span) -> &str {
@@ -236,9 +311,13 @@ impl Analysis {
 
     fn index(&mut self) {
         let file = std::mem::take(&mut self.checked.file);
-        // Definitions first: references resolve against them.
+        // Definitions first: references resolve against them. The policy's own before
+        // its user modules': a name defined in both goes to the policy's.
         for decl in &file.decls {
             self.index_definitions(decl);
+        }
+        for decl in self.user_module_decls() {
+            self.index_definitions(&decl);
         }
         for decl in &file.decls {
             self.index_references(decl);
@@ -505,6 +584,7 @@ impl Analysis {
         self.occurrences
             .iter()
             .filter(|r| r.symbol == o.symbol && (include_declaration || !r.definition))
+            .filter(|r| crate::modules::in_file(r.span, 0, self.text.len()))
             .map(|r| r.span)
             .collect()
     }

@@ -62,7 +62,8 @@ pub fn accept(
     allow_rename: bool,
 ) -> Result<Guard, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the policy is not UTF-8".to_string())?;
-    let policy = Policy::check(path, text).map_err(|d| d.to_string())?;
+    let loader = crate::modules::Loader::for_policy(std::path::Path::new(path))?;
+    let policy = Policy::check_with(path, text, &loader).map_err(|d| d.to_string())?;
     if let Some(served) = served_name
         && served != policy.program.name
         && !allow_rename

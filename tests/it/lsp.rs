@@ -287,7 +287,7 @@ fn the_vscode_extension_starts_the_server_and_colours_every_keyword() {
 fn hover_explains_what_a_used_module_brings() {
     use bylaw::lsp::analysis::Analysis;
     let text = "policy p version \"1.0.0\"\nuse std::eu::ai_act::high_risk\ntiers {\n  high when eu_high_risk and biometric.verifications < 2\n  low otherwise\n}\ndefault allow\n";
-    let analysis = Analysis::new("p.bylaw", text, &Default::default());
+    let analysis = Analysis::new("p.bylaw", text, &Default::default(), &Default::default());
     assert!(
         analysis.diagnostics().iter().all(|d| !d.is_error()),
         "{:?}",
@@ -508,7 +508,7 @@ fn rapid_changes_are_analysed_once_on_the_newest_text() {
 fn hover_shows_a_fields_default_and_the_outline_a_rules_name() {
     use bylaw::lsp::analysis::Analysis;
     let text = "policy p version \"1.0.0\"\nschema request {\n  output.deepfake: bool = false\n}\ndeny deepfakes when output.deepfake because \"labelled elsewhere\"\n";
-    let analysis = Analysis::new("p.bylaw", text, &Default::default());
+    let analysis = Analysis::new("p.bylaw", text, &Default::default(), &Default::default());
     let at = text.rfind("output.deepfake").unwrap() as u32 + 3;
     let (_, field) = analysis.hover(at).unwrap();
     assert!(field.contains("output.deepfake: bool = false"), "{field}");
@@ -557,7 +557,7 @@ fn a_parameter_in_a_trigger_or_retain_goes_to_its_def() {
                 def strikes: int = 3\ndef window: duration = 30 days\ndef keep: duration = 6 months\n\
                 default allow\nduty d {\n  applies when bad\n  retain keep\n}\n\
                 trigger t {\n  when count(bad) within window by user.id >= strikes\n  then block user.id for window\n}\n";
-    let analysis = Analysis::new("p.bylaw", text, &Default::default());
+    let analysis = Analysis::new("p.bylaw", text, &Default::default(), &Default::default());
     assert!(
         analysis.diagnostics().iter().all(|d| !d.is_error()),
         "{:?}",
@@ -578,4 +578,77 @@ fn a_parameter_in_a_trigger_or_retain_goes_to_its_def() {
     }
     let window = text.find("def window:").unwrap() as u32 + 4;
     assert_eq!(analysis.references(window, false).len(), 2);
+}
+
+#[test]
+fn the_server_follows_user_modules_into_their_files() {
+    let path = crate::data("modules/workspace/chat.bylaw");
+    let uri = url::Url::from_file_path(&path).unwrap().to_string();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut client = Client::start();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let opened = client.diagnostics();
+    assert!(
+        opened.iter().all(|d| d["severity"] != 1),
+        "the modules resolve: {opened:?}"
+    );
+    let position = |(line, character): (u32, u32)| json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}});
+    // A name the module declares: its definition is in the module's file.
+    let found = client.request(
+        "textDocument/definition",
+        position(find(&text, "region == US", 11)),
+    );
+    assert!(
+        found["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("shared/labels.bylaw"),
+        "{found}"
+    );
+    let labels =
+        std::fs::read_to_string(crate::data("modules/workspace/shared/labels.bylaw")).unwrap();
+    let (line, _) = find(&labels, "enum Region", 0);
+    assert_eq!(found["range"]["start"]["line"], line, "{found}");
+    // The `use` line opens the module.
+    let found = client.request(
+        "textDocument/definition",
+        position(find(&text, "acme::safety::jailbreak", 3)),
+    );
+    assert!(
+        found["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("lib/acme/safety/jailbreak.bylaw"),
+        "{found}"
+    );
+
+    // A module with an error shows it on the `use` line, naming the module's file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.bylaw"),
+        "policy broken version \"1.0.0\"\nschema request { score: flaot }\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("p.bylaw");
+    let uri = url::Url::from_file_path(&policy).unwrap().to_string();
+    let text = "policy p version \"1.0.0\"\nuse ./broken\ndefault allow\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let diagnostics = client.diagnostics();
+    let error = diagnostics
+        .iter()
+        .find(|d| d["severity"] == 1)
+        .unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!(error["range"]["start"]["line"], 1, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("module `broken` has an error") && message.contains("flaot"),
+        "{message}"
+    );
+    client.shutdown();
 }

@@ -20,6 +20,7 @@ mod governance;
 mod guard;
 mod lint;
 mod lsp;
+mod modules;
 mod no_panic;
 mod regulations;
 pub(crate) mod replay;

@@ -30,7 +30,13 @@ pub struct Policy {
 #[pyfunction]
 #[pyo3(signature = (source, *, name = None, engine = "jit"))]
 pub fn compile(py: Python<'_>, source: &str, name: Option<&str>, engine: &str) -> PyResult<Policy> {
-    Policy::build(py, name.unwrap_or("policy.bylaw"), source, engine)
+    Policy::build(
+        py,
+        name.unwrap_or("policy.bylaw"),
+        source,
+        engine,
+        &bylaw::modules::Loader::stdlib_only(),
+    )
 }
 
 /// Reads and compiles the policy file at `path`.
@@ -40,7 +46,10 @@ pub fn load(py: Python<'_>, path: std::path::PathBuf, engine: &str) -> PyResult<
     let source = std::fs::read_to_string(&path).map_err(|e| {
         pyo3::exceptions::PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
     })?;
-    Policy::build(py, &path.display().to_string(), &source, engine)
+    // A file finds its user modules: beside it, and through the nearest bylaw.toml.
+    let loader =
+        bylaw::modules::Loader::for_policy(&path).map_err(pyo3::exceptions::PyOSError::new_err)?;
+    Policy::build(py, &path.display().to_string(), &source, engine, &loader)
 }
 
 fn engine_named(engine: &str) -> PyResult<Engine> {
@@ -54,10 +63,16 @@ fn engine_named(engine: &str) -> PyResult<Engine> {
 }
 
 impl Policy {
-    fn build(py: Python<'_>, name: &str, source: &str, engine: &str) -> PyResult<Policy> {
+    fn build(
+        py: Python<'_>,
+        name: &str,
+        source: &str,
+        engine: &str,
+        loader: &bylaw::modules::Loader,
+    ) -> PyResult<Policy> {
         let engine = engine_named(engine)?;
         let compiled = py.detach(|| {
-            bylaw::Policy::check(name, source)
+            bylaw::Policy::check_with(name, source, loader)
                 .and_then(|policy| Guard::new(Arc::new(policy), engine))
         });
         let guard = compiled.map_err(|failed| policy_error(py, &failed))?;
