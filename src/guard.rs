@@ -60,27 +60,20 @@ pub struct Policy {
 impl Policy {
     /// What `bylaw serve` reports on `/v1/policy` and every runtime decision names,
     /// hex SHA-256: of the policy file's text, or, when it uses user modules, of the
-    /// policy's and each module's name and text, so that changing a module changes it.
+    /// policy's and each module's text and path from the policy's directory, so that
+    /// changing a module changes it and moving the workspace (or bundling it) does not.
     /// (Standard-library modules are the binary's: its version names them.)
     pub fn fingerprint(&self) -> String {
-        let files = self.sources.files();
-        let text = files.first().map_or("", |f| f.text.as_str());
-        let user: Vec<&crate::source::SourceFile> = self
-            .modules
-            .iter()
-            .filter(|m| m.path.is_some())
-            .filter_map(|m| {
-                let name = m.path.as_ref()?.display().to_string();
-                files.iter().find(|f| f.name == name)
-            })
-            .collect();
+        let text = self.sources.files().first().map_or("", |f| f.text.as_str());
+        let user = self.user_module_files();
         if user.is_empty() {
             return fingerprint(text.as_bytes());
         }
         let mut bytes = Vec::new();
-        for (name, text) in std::iter::once(("", text))
-            .chain(user.iter().map(|f| (f.name.as_str(), f.text.as_str())))
-        {
+        for (name, text) in std::iter::once((String::new(), text)).chain(
+            user.iter()
+                .map(|(path, f)| (path.display().to_string(), f.text.as_str())),
+        ) {
             bytes.extend_from_slice(name.as_bytes());
             bytes.push(0);
             bytes.extend_from_slice(text.len().to_string().as_bytes());
@@ -88,6 +81,25 @@ impl Policy {
             bytes.extend_from_slice(text.as_bytes());
         }
         fingerprint(&bytes)
+    }
+
+    /// The files of the user modules this policy loaded, each with its path from the
+    /// policy file's directory (`lib/acme/x.bylaw`, `../shared/y.bylaw`).
+    pub fn user_module_files(&self) -> Vec<(std::path::PathBuf, &crate::source::SourceFile)> {
+        let files = self.sources.files();
+        let dir = files
+            .first()
+            .map(|f| crate::modules::loader::parent_dir(std::path::Path::new(&f.name)))
+            .unwrap_or_else(|| ".".into());
+        self.modules
+            .iter()
+            .filter_map(|m| {
+                let path = m.path.as_ref()?;
+                let name = path.display().to_string();
+                let file = files.iter().find(|f| f.name == name)?;
+                Some((crate::modules::loader::relative_path(&dir, path), file))
+            })
+            .collect()
     }
 
     /// Compiles source text into a guard with native code.

@@ -5,6 +5,7 @@
 
 pub mod ast;
 pub mod builtins;
+pub mod bundle;
 pub mod check;
 pub mod cli;
 pub use codegen::cmodule;

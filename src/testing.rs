@@ -118,14 +118,14 @@ fn listed<'a>(items: impl Iterator<Item = &'a str>) -> String {
 
 /// What a file's tests exercised: each rule that fired, tier that was chosen and duty
 /// that applied in at least one test.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Coverage {
     pub rules: Vec<Covered>,
     pub tiers: Vec<Covered>,
     pub duties: Vec<Covered>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Covered {
     pub id: String,
     pub line: u32,

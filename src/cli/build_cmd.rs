@@ -12,7 +12,7 @@ use super::policy_file::{LoadError, load_policy};
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("output").required(true).args(["object", "shared"])))]
 pub(crate) struct BuildArgs {
-    /// The policy file.
+    /// The policy file, or a bundle (`bylaw bundle`).
     policy: PathBuf,
     /// Write a relocatable object file to link into a program.
     #[arg(short = 'o', long = "output", value_name = "guard.o")]

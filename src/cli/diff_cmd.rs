@@ -85,6 +85,13 @@ pub(crate) fn run(args: &DiffArgs) -> ExitCode {
 /// A version from a file, or from `git show REV:PATH` when there is no such file.
 fn load(spec: &str) -> Result<Guard, LoadError> {
     let on_disk = Path::new(spec).exists() || !spec.contains(':');
+    if on_disk && std::fs::read(spec).is_ok_and(|b| crate::bundle::is_bundle(&b)) {
+        let policy = super::policy_file::load_policy(Path::new(spec))?;
+        return Guard::new(Arc::new(policy), Engine::Interpreter).map_err(|e| {
+            eprintln!("error: {e}");
+            LoadError::Rejected
+        });
+    }
     let file = match spec.split_once(':') {
         Some((_, path)) if !on_disk => path,
         _ => spec,

@@ -13,7 +13,7 @@ use crate::runtime::decision::Decision;
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["request", "requests"])))]
 pub(crate) struct EvalArgs {
-    /// The policy file.
+    /// The policy file, or a bundle (`bylaw bundle`).
     policy: PathBuf,
     /// One JSON request (`-` for standard input); prints one decision.
     #[arg(long, value_name = "FILE.json")]

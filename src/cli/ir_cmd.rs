@@ -10,7 +10,7 @@ use super::policy_file::{LoadError, load_policy};
 
 #[derive(Debug, Args)]
 pub(crate) struct IrArgs {
-    /// The policy file.
+    /// The policy file, or a bundle (`bylaw bundle`).
     policy: PathBuf,
 }
 

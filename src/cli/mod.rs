@@ -2,6 +2,7 @@
 
 mod audit_cmd;
 mod build_cmd;
+mod bundle_cmd;
 mod check_cmd;
 mod completions_cmd;
 mod ctl_cmd;
@@ -78,6 +79,12 @@ enum Command {
     /// Compile a policy to an enforcement module: an object file or shared library and
     /// a C header, with no Bylaw runtime and no JIT at run time.
     Build(build_cmd::BuildArgs),
+    /// Package a policy as one file — sources with their user modules, IR, test
+    /// results and coverage, and a manifest of fingerprints — optionally signed;
+    /// `inspect` and `verify` one.
+    Bundle(bundle_cmd::BundleArgs),
+    /// Make an ed25519 key pair for signing bundles: NAME.key and NAME.pub (PEM).
+    Keygen(bundle_cmd::KeygenArgs),
     /// The language server, over standard input and output: diagnostics, hover,
     /// go to definition, references, completion, outline, formatting, quick fixes.
     Lsp,
@@ -154,6 +161,8 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff_cmd::run(&args),
         Command::Ir(args) => ir_cmd::run(&args),
         Command::Build(args) => build_cmd::run(&args),
+        Command::Bundle(args) => bundle_cmd::run(&args),
+        Command::Keygen(args) => bundle_cmd::keygen(&args),
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Ctl(args) => ctl_cmd::run(&args),
         Command::Audit(args) => audit_cmd::run(&args),

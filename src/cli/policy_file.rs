@@ -34,9 +34,23 @@ pub(crate) enum LoadError {
     Rejected,
 }
 
+/// A policy file, or a bundle (`bylaw bundle`): its fingerprints checked and its
+/// sources compiled among themselves.
 pub(crate) fn load_policy(path: &Path) -> Result<Policy, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         eprintln!("error: cannot read `{}`: {e}", path.display());
+        LoadError::Unreadable
+    })?;
+    if crate::bundle::is_bundle(&bytes) {
+        return crate::bundle::open(&bytes, None)
+            .map(|opened| opened.policy)
+            .map_err(|e| {
+                eprintln!("error: `{}`: {e}", path.display());
+                LoadError::Rejected
+            });
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        eprintln!("error: `{}` is not UTF-8 text", path.display());
         LoadError::Unreadable
     })?;
     let loader = crate::modules::Loader::for_policy(path).map_err(|e| {

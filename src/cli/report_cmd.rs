@@ -19,7 +19,7 @@ pub(crate) enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
-    /// The policy file.
+    /// The policy file, or a bundle (`bylaw bundle`).
     policy: PathBuf,
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
     format: ReportFormat,

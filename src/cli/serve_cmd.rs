@@ -11,8 +11,31 @@ use super::EXIT_USAGE;
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The policy file; it is watched, and a new version that compiles is swapped in.
-    #[arg(long, env = "BYLAW_POLICY", value_name = "FILE")]
-    policy: PathBuf,
+    #[arg(
+        long,
+        env = "BYLAW_POLICY",
+        value_name = "FILE",
+        required_unless_present = "bundle",
+        conflicts_with = "bundle"
+    )]
+    policy: Option<PathBuf>,
+    /// Serve a bundle (`bylaw bundle`) instead of a policy file: it is watched like one,
+    /// and only a bundle signed by --verify-key whose fingerprints verify is installed.
+    #[arg(
+        long,
+        env = "BYLAW_BUNDLE",
+        value_name = "FILE",
+        requires = "verify_key"
+    )]
+    bundle: Option<PathBuf>,
+    /// The ed25519 public key (PEM) that bundles must be signed with.
+    #[arg(
+        long,
+        env = "BYLAW_VERIFY_KEY",
+        value_name = "PUB",
+        requires = "bundle"
+    )]
+    verify_key: Option<PathBuf>,
     /// Where to listen (port 0: any free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8181")]
     addr: std::net::SocketAddr,
@@ -123,8 +146,25 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let bundle_key = match args
+        .verify_key
+        .as_deref()
+        .map(crate::bundle::keys::read_verifying_key)
+    {
+        Some(Ok(key)) => Some(key),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        None => None,
+    };
+    let Some(policy) = args.bundle.clone().or_else(|| args.policy.clone()) else {
+        eprintln!("error: give --policy FILE or --bundle FILE");
+        return ExitCode::from(EXIT_USAGE);
+    };
     let config = crate::server::Config {
-        policy: args.policy.clone(),
+        policy,
+        bundle_key,
         addr: args.addr,
         state: args.state.clone(),
         admin_token,

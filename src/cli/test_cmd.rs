@@ -10,7 +10,7 @@ use super::policy_file::{EngineChoice, LoadError, load_guard};
 
 #[derive(Debug, Args)]
 pub(crate) struct TestArgs {
-    /// Policy files, or directories searched for `*.bylaw` files.
+    /// Policy files or bundles, or directories searched for `*.bylaw` files.
     #[arg(required = true, value_name = "FILE|DIR")]
     paths: Vec<PathBuf>,
     /// Which engine decides.

@@ -195,6 +195,39 @@ pub fn normalize(path: &Path) -> PathBuf {
     out.iter().collect()
 }
 
+/// `to` as a path from the directory `from`, lexically (`a/b`, `a/c/x` → `../c/x`).
+/// Both are made absolute first when only one of them is.
+pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let (from, to) = if from.is_absolute() == to.is_absolute() {
+        (normalize(from), normalize(to))
+    } else {
+        let absolute =
+            |p: &Path| std::path::absolute(p).map_or_else(|_| normalize(p), |a| normalize(&a));
+        (absolute(from), absolute(to))
+    };
+    let from: Vec<Component> = from
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    let to_parts: Vec<Component> = to
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for part in &to_parts[common..] {
+        out.push(part.as_os_str());
+    }
+    out
+}
+
 /// The nearest `bylaw.toml` in `dir` or a directory above it.
 fn find_config(dir: &Path) -> Option<PathBuf> {
     let start = std::path::absolute(dir).ok()?;
@@ -277,6 +310,22 @@ mod tests {
         assert_eq!(normalize(Path::new("./a/../../b")), PathBuf::from("../b"));
         assert_eq!(normalize(Path::new("/a/../../b")), PathBuf::from("/b"));
         assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn relative_paths_go_up_and_down_from_a_directory() {
+        assert_eq!(
+            relative_path(Path::new("w/agents"), Path::new("w/shared/x.bylaw")),
+            PathBuf::from("../shared/x.bylaw")
+        );
+        assert_eq!(
+            relative_path(Path::new("."), Path::new("lib/x.bylaw")),
+            PathBuf::from("lib/x.bylaw")
+        );
+        assert_eq!(
+            relative_path(Path::new("w"), Path::new("w/./lib/../lib/x.bylaw")),
+            PathBuf::from("lib/x.bylaw")
+        );
     }
 
     #[test]

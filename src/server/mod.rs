@@ -54,7 +54,11 @@ use crate::runtime::decision::Decision;
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The policy file, or the bundle when `bundle_key` is set.
     pub policy: PathBuf,
+    /// Serve a bundle (`bylaw bundle`), installing only versions signed by this key
+    /// whose fingerprints verify.
+    pub bundle_key: Option<ed25519_dalek::VerifyingKey>,
     pub addr: SocketAddr,
     pub state: Option<PathBuf>,
     pub admin_token: Option<String>,
@@ -92,6 +96,11 @@ struct Loaded {
     /// by index on the hot path instead of by label.
     counters: Vec<Counter>,
     tiers: Vec<String>,
+    /// The fingerprint of what the watcher reads: the bundle's bytes, or the policy
+    /// file's with its user modules' ([`watched_print`]).
+    watched: String,
+    /// The files a reload must read besides the policy file: its user modules.
+    module_files: Vec<PathBuf>,
 }
 
 const OUTCOMES: [crate::runtime::decision::Outcome; 4] = [
@@ -116,10 +125,14 @@ impl Loaded {
 struct PolicyInfo {
     name: String,
     version: String,
-    /// SHA-256 of the policy file.
+    /// [`crate::Policy::fingerprint`]: SHA-256 of the policy file (and its user modules),
+    /// the same for a bundle of it.
     fingerprint: String,
     path: String,
     loaded_at: Timestamp,
+    /// For a bundle: the key that signed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -347,23 +360,43 @@ fn load(
     metrics: &Metrics,
     served: Option<&Loaded>,
 ) -> Result<Loaded, (String, String)> {
-    let print = crate::guard::fingerprint(bytes);
+    let print = match served {
+        Some(served) => watched_print(bytes, &served.module_files),
+        None => crate::guard::fingerprint(bytes),
+    };
     let fail = |message: String| (print.clone(), message);
-    let guard = reload::accept(
-        &config.policy.display().to_string(),
-        bytes,
-        served.map(|s| s.info.name.as_str()),
-        config.allow_policy_rename,
-    )
+    let served_name = served.map(|s| s.info.name.as_str());
+    let (guard, signed_by) = match &config.bundle_key {
+        Some(key) => reload::accept_bundle(bytes, key, served_name, config.allow_policy_rename)
+            .map(|(guard, signer)| (guard, Some(signer))),
+        None => reload::accept(
+            &config.policy.display().to_string(),
+            bytes,
+            served_name,
+            config.allow_policy_rename,
+        )
+        .map(|guard| (guard, None)),
+    }
     .map_err(fail)?;
     let program = &guard.policy().program;
+    let module_files: Vec<PathBuf> = match config.bundle_key {
+        Some(_) => Vec::new(),
+        None => guard
+            .policy()
+            .modules
+            .iter()
+            .filter_map(|m| m.path.clone())
+            .collect(),
+    };
     let info = PolicyInfo {
         name: program.name.clone(),
         version: program.version.clone(),
-        fingerprint: print.clone(),
+        fingerprint: guard.policy().fingerprint(),
         path: config.policy.display().to_string(),
         loaded_at: SystemClock.now(),
+        signed_by,
     };
+    let watched = watched_print(bytes, &module_files);
     let tiers: Vec<String> = guard
         .policy()
         .ir
@@ -401,7 +434,28 @@ fn load(
         info,
         counters,
         tiers,
+        watched,
+        module_files,
     })
+}
+
+/// What the watcher compares: SHA-256 of the policy file's bytes, and, when the
+/// policy uses user modules, of theirs too — a changed module is a new version.
+fn watched_print(bytes: &[u8], module_files: &[PathBuf]) -> String {
+    if module_files.is_empty() {
+        return crate::guard::fingerprint(bytes);
+    }
+    let mut all = bytes.to_vec();
+    for path in module_files {
+        all.push(0);
+        all.extend_from_slice(path.display().to_string().as_bytes());
+        all.push(0);
+        match std::fs::read(path) {
+            Ok(module) => all.extend_from_slice(&module),
+            Err(_) => all.extend_from_slice(b"\0missing"),
+        }
+    }
+    crate::guard::fingerprint(&all)
 }
 
 /// Shares a governor's state through Redis, starting from what the other replicas
@@ -552,8 +606,13 @@ async fn watch(app: Arc<App>) {
             settle.reset();
             continue;
         };
-        let print = crate::guard::fingerprint(&bytes);
-        let current = app.current.load().info.fingerprint.clone();
+        let (print, current) = {
+            let served = app.current.load();
+            (
+                watched_print(&bytes, &served.module_files),
+                served.watched.clone(),
+            )
+        };
         let failed_already = lock(&app.reload_error)
             .as_ref()
             .is_some_and(|e| e.fingerprint == print);

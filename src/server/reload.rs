@@ -64,6 +64,27 @@ pub fn accept(
     let text = std::str::from_utf8(bytes).map_err(|_| "the policy is not UTF-8".to_string())?;
     let loader = crate::modules::Loader::for_policy(std::path::Path::new(path))?;
     let policy = Policy::check_with(path, text, &loader).map_err(|d| d.to_string())?;
+    admit(policy, served_name, allow_rename)
+}
+
+/// Opens a new bundle: it must be signed by `key`, every fingerprint must verify and
+/// its sources must compile to the IR it holds; then the same rules as a policy
+/// file. Returns the guard and the signing key's id.
+pub fn accept_bundle(
+    bytes: &[u8],
+    key: &ed25519_dalek::VerifyingKey,
+    served_name: Option<&str>,
+    allow_rename: bool,
+) -> Result<(Guard, String), String> {
+    let opened =
+        crate::bundle::open(bytes, Some(key)).map_err(|e| format!("the bundle is refused: {e}"))?;
+    let signer = opened.signed_by.unwrap_or_default();
+    Ok((admit(opened.policy, served_name, allow_rename)?, signer))
+}
+
+/// A compiled version may replace the served one when it keeps its name (or renaming
+/// is allowed) and its own tests pass.
+fn admit(policy: Policy, served_name: Option<&str>, allow_rename: bool) -> Result<Guard, String> {
     if let Some(served) = served_name
         && served != policy.program.name
         && !allow_rename

@@ -3,6 +3,7 @@
 
 mod bounds;
 mod build;
+mod bundle;
 mod cli;
 mod clock;
 mod corrupt;

@@ -38,23 +38,24 @@ impl Server {
     /// there when `durable`.
     pub(crate) fn start_in(dir: tempfile::TempDir, durable: bool, extra: &[&str]) -> Server {
         let policy = dir.path().join("policy.bylaw");
-        if !policy.exists() {
+        if !policy.exists() && !extra.contains(&"--bundle") {
             std::fs::copy(crate::example("genai_chat.bylaw"), &policy).unwrap();
         }
         std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_bylaw"));
-        command
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--reload-interval-ms",
-                "50",
-                "--reload-settle-ms",
-                "200",
-            ])
-            .arg("--policy")
-            .arg(&policy);
+        command.args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--reload-interval-ms",
+            "50",
+            "--reload-settle-ms",
+            "200",
+        ]);
+        // A bundle server names its bundle among the extra arguments instead.
+        if !extra.contains(&"--bundle") {
+            command.arg("--policy").arg(&policy);
+        }
         if durable {
             command.arg("--state").arg(dir.path().join("state.redb"));
         }
