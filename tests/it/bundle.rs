@@ -160,6 +160,12 @@ fn a_bundle_decides_as_its_source_in_every_command_and_in_the_server() {
         "-o",
         s(&dir.path().join("agent.o")),
     ]));
+    let diff = bylaw(&["diff", s(&bundle), s(&source)]);
+    assert!(
+        String::from_utf8_lossy(&diff.stdout).contains("the versions are equivalent"),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
 
     // The server decides each request as the source does, and names the same
     // fingerprint.
