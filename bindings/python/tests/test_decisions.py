@@ -125,3 +125,20 @@ def policy_fixture_request(policy):
         "scores": {"abuse": 0.6, "pii": 0.0},
         "flags": [],
     }
+
+
+def test_load_follows_user_modules_and_compile_refuses_relative_ones():
+    workspace = EXAMPLES.parent / "tests" / "data" / "modules" / "workspace"
+    policy = bylaw.load(workspace / "search.bylaw")
+    request = {
+        "service": "search",
+        "prompt": {"jailbreak_score": 0.85, "toxicity": 0.0},
+    }
+    decision = policy.decide(request)
+    assert decision.outcome == "deny"
+    assert decision.reasons[0].id == "acme::safety::jailbreak::jailbreak_attempt"
+    source = (workspace / "chat.bylaw").read_text()
+    with pytest.raises(bylaw.PolicyError) as raised:
+        bylaw.compile(source)
+    assert "unknown module `acme::safety::jailbreak`" in str(raised.value)
+    assert "was not read from a file" in raised.value.rendered
