@@ -16,12 +16,16 @@ use lsp_server::{Connection, Message, Notification, Request, Response};
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
     CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionOptions,
-    CompletionParams, CompletionResponse, Diagnostic as LspDiagnostic, DiagnosticSeverity,
-    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DocumentFormattingParams,
-    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams,
-    GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability, Location,
-    MarkupContent, MarkupKind, NumberOrString, OneOf, Position, PublishDiagnosticsParams, Range,
-    ReferenceParams, ServerCapabilities, SymbolKind, TextDocumentSyncCapability,
+    CompletionParams, CompletionResponse, CompletionTextEdit, Diagnostic as LspDiagnostic,
+    DiagnosticSeverity, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
+    DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse,
+    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
+    HoverProviderCapability, Location, MarkupContent, MarkupKind, NumberOrString, OneOf, Position,
+    PublishDiagnosticsParams, Range, ReferenceParams, SemanticToken, SemanticTokenModifier,
+    SemanticTokenType, SemanticTokens, SemanticTokensDelta, SemanticTokensDeltaParams,
+    SemanticTokensEdit, SemanticTokensFullDeltaResult, SemanticTokensFullOptions,
+    SemanticTokensLegend, SemanticTokensOptions, SemanticTokensParams, SemanticTokensResult,
+    SemanticTokensServerCapabilities, ServerCapabilities, SymbolKind, TextDocumentSyncCapability,
     TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
 };
 
@@ -76,6 +80,11 @@ struct Server {
     /// Texts received and not yet analysed, by URI.
     pending: HashMap<String, (Uri, String)>,
     config: Config,
+    /// The last semantic-tokens result id given out.
+    next_result_id: std::cell::Cell<u64>,
+    /// The semantic tokens last sent for each document, with their result id: what a
+    /// delta is counted from (it outlives the document's versions).
+    semantic: std::cell::RefCell<HashMap<String, (String, Vec<u32>)>>,
 }
 
 pub(crate) fn run() -> ExitCode {
@@ -95,6 +104,23 @@ pub(crate) fn run() -> ExitCode {
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: SemanticTokensLegend {
+                    token_types: crate::lsp::tokens::TYPES
+                        .iter()
+                        .map(|t| SemanticTokenType::new(t))
+                        .collect(),
+                    token_modifiers: crate::lsp::tokens::MODIFIERS
+                        .iter()
+                        .map(|m| SemanticTokenModifier::new(m))
+                        .collect(),
+                },
+                full: Some(SemanticTokensFullOptions::Delta { delta: Some(true) }),
+                range: None,
+                ..SemanticTokensOptions::default()
+            },
+        )),
         ..ServerCapabilities::default()
     };
     let init = serde_json::to_value(capabilities)
@@ -120,6 +146,8 @@ pub(crate) fn run() -> ExitCode {
         documents: HashMap::new(),
         pending: HashMap::new(),
         config,
+        next_result_id: std::cell::Cell::new(0),
+        semantic: std::cell::RefCell::new(HashMap::new()),
     };
     let result = server.serve();
     drop(server);
@@ -231,6 +259,9 @@ impl Server {
                 let p: DidCloseTextDocumentParams = parse(n.params)?;
                 self.documents.remove(p.text_document.uri.as_str());
                 self.pending.remove(p.text_document.uri.as_str());
+                self.semantic
+                    .borrow_mut()
+                    .remove(p.text_document.uri.as_str());
                 return self.publish(p.text_document.uri, Vec::new());
             }
             _ => return Ok(()),
@@ -262,6 +293,8 @@ impl Server {
             "textDocument/documentSymbol" => self.symbols(request.params),
             "textDocument/formatting" => self.formatting(request.params),
             "textDocument/codeAction" => self.code_actions(request.params),
+            "textDocument/semanticTokens/full" => self.semantic_tokens(request.params),
+            "textDocument/semanticTokens/full/delta" => self.semantic_tokens_delta(request.params),
             other => {
                 return Response::new_err(
                     id,
@@ -334,26 +367,97 @@ impl Server {
     fn completion(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
         let p: CompletionParams = parse(params)?;
         let doc = self.document(&p.text_document_position.text_document.uri)?;
-        let items: Vec<CompletionItem> = doc
-            .analysis
-            .completions()
+        let offset = doc.offset(p.text_document_position.position);
+        let completion = doc.analysis.completions_at(offset);
+        let range = doc.range(completion.replace);
+        let items: Vec<CompletionItem> = completion
+            .items
             .into_iter()
             .map(|c| CompletionItem {
+                text_edit: Some(CompletionTextEdit::Edit(TextEdit::new(
+                    range,
+                    c.label.clone(),
+                ))),
                 label: c.label,
                 kind: Some(match c.kind {
                     CandidateKind::Keyword => CompletionItemKind::KEYWORD,
                     CandidateKind::Field => CompletionItemKind::FIELD,
-                    CandidateKind::Def => CompletionItemKind::FUNCTION,
+                    CandidateKind::Def => CompletionItemKind::CONSTANT,
                     CandidateKind::Member => CompletionItemKind::ENUM_MEMBER,
                     CandidateKind::Tier => CompletionItemKind::CONSTANT,
                     CandidateKind::Service => CompletionItemKind::MODULE,
                     CandidateKind::Function => CompletionItemKind::FUNCTION,
+                    CandidateKind::Fixture => CompletionItemKind::VALUE,
+                    CandidateKind::Duty => CompletionItemKind::INTERFACE,
+                    CandidateKind::Module => CompletionItemKind::MODULE,
                 }),
                 detail: Some(c.detail),
                 ..CompletionItem::default()
             })
             .collect();
         to_json(CompletionResponse::Array(items))
+    }
+
+    /// The document's tokens, encoded, remembered under a new result id.
+    fn encoded_tokens(&self, uri: &Uri, doc: &Document) -> (String, Vec<u32>) {
+        let tokens = crate::lsp::tokens::tokens(&doc.analysis);
+        let text = &doc.analysis.text;
+        let data =
+            crate::lsp::tokens::encode(&tokens, |offset| doc.lines.position(text, offset as usize));
+        let id = self.next_result_id.get() + 1;
+        self.next_result_id.set(id);
+        let id = id.to_string();
+        self.semantic
+            .borrow_mut()
+            .insert(uri.as_str().to_string(), (id.clone(), data.clone()));
+        (id, data)
+    }
+
+    fn semantic_tokens(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: SemanticTokensParams = parse(params)?;
+        let doc = self.document(&p.text_document.uri)?;
+        let (id, data) = self.encoded_tokens(&p.text_document.uri, doc);
+        to_json(SemanticTokensResult::Tokens(SemanticTokens {
+            result_id: Some(id),
+            data: raw_tokens(&data),
+        }))
+    }
+
+    /// The change since the tokens last sent, as one edit; all of them when the
+    /// client names a result this server no longer has.
+    fn semantic_tokens_delta(
+        &self,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let p: SemanticTokensDeltaParams = parse(params)?;
+        let doc = self.document(&p.text_document.uri)?;
+        let previous = self
+            .semantic
+            .borrow()
+            .get(p.text_document.uri.as_str())
+            .filter(|(id, _)| *id == p.previous_result_id)
+            .map(|(_, data)| data.clone());
+        let (id, data) = self.encoded_tokens(&p.text_document.uri, doc);
+        let Some(previous) = previous else {
+            return to_json(SemanticTokensFullDeltaResult::Tokens(SemanticTokens {
+                result_id: Some(id),
+                data: raw_tokens(&data),
+            }));
+        };
+        let edits = crate::lsp::tokens::delta(&previous, &data)
+            .map(|(start, delete_count, inserted)| SemanticTokensEdit {
+                start: start as u32,
+                delete_count: delete_count as u32,
+                data: Some(raw_tokens(&inserted)),
+            })
+            .into_iter()
+            .collect();
+        to_json(SemanticTokensFullDeltaResult::TokensDelta(
+            SemanticTokensDelta {
+                result_id: Some(id),
+                edits,
+            },
+        ))
     }
 
     fn symbols(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
@@ -436,6 +540,19 @@ fn diagnostics(doc: &Document) -> Vec<LspDiagnostic> {
         .diagnostics()
         .iter()
         .map(|d| lsp_diagnostic(doc, d))
+        .collect()
+}
+
+/// The encoding's numbers, five to a token, as `lsp-types` holds them.
+fn raw_tokens(data: &[u32]) -> Vec<SemanticToken> {
+    data.chunks_exact(5)
+        .map(|t| SemanticToken {
+            delta_line: t[0],
+            delta_start: t[1],
+            length: t[2],
+            token_type: t[3],
+            token_modifiers_bitset: t[4],
+        })
         .collect()
 }
 

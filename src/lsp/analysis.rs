@@ -72,6 +72,10 @@ pub enum CandidateKind {
     Service,
     /// A built-in function.
     Function,
+    Fixture,
+    Duty,
+    /// A module path after `use`.
+    Module,
 }
 
 /// Hover text for a built-in function: its signatures and what it does.
@@ -262,6 +266,39 @@ impl Analysis {
             .collect()
     }
 
+    fn stdlib_module_decls(&self) -> Vec<Decl> {
+        self.checked
+            .modules
+            .iter()
+            .filter(|m| m.path.is_none())
+            .filter_map(|m| crate::stdlib::get(&m.name))
+            .flat_map(|m| crate::syntax::parser::parse(m.text, 0).file.decls)
+            .collect()
+    }
+
+    /// A module's field types and enums, without defining anything.
+    fn index_types(&mut self, decl: &Decl) {
+        match decl {
+            Decl::Schema(s) => {
+                for f in &s.fields {
+                    let ty = match &f.ty.kind {
+                        TypeKind::Named(n) => n.clone(),
+                        TypeKind::Set(e) => format!("set<{}>", e.node),
+                    };
+                    let ty = if f.ty.optional { format!("{ty}?") } else { ty };
+                    self.field_types.entry(f.path.dotted()).or_insert(ty);
+                }
+            }
+            Decl::Enum(e) if !self.enums.iter().any(|(n, _)| *n == e.name.node) => {
+                self.enums.push((
+                    e.name.node.clone(),
+                    e.members.iter().map(|m| m.node.clone()).collect(),
+                ));
+            }
+            _ => {}
+        }
+    }
+
     /// The user module whose `use` line is at `offset`: its file.
     pub fn module_at(&self, offset: u32) -> Option<&std::path::Path> {
         self.checked
@@ -318,6 +355,11 @@ impl Analysis {
         }
         for decl in self.user_module_decls() {
             self.index_definitions(&decl);
+        }
+        // The standard library's fields and enums, for completion (their definitions
+        // are not in a file the editor has).
+        for decl in self.stdlib_module_decls() {
+            self.index_types(&decl);
         }
         for decl in &file.decls {
             self.index_references(decl);
@@ -752,33 +794,40 @@ impl Analysis {
         Some((rule.span, text))
     }
 
-    pub fn completions(&self) -> Vec<Candidate> {
-        let mut out: Vec<Candidate> = KEYWORDS
+    /// What may be written at `offset` ([`super::complete`]).
+    pub fn completions_at(&self, offset: u32) -> super::complete::Completion {
+        super::complete::complete(self, offset)
+    }
+
+    /// Every field this policy can read (its own, its modules'), with its type.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.field_types
             .iter()
-            .map(|k| Candidate {
-                label: k.to_string(),
-                kind: CandidateKind::Keyword,
-                detail: "keyword".into(),
-            })
-            .collect();
-        out.extend(
-            crate::check::functions::FUNCTIONS
-                .iter()
-                .map(|f| Candidate {
-                    label: f.name.to_string(),
-                    kind: CandidateKind::Function,
-                    detail: f.signatures.join(" | "),
-                }),
-        );
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+    }
+
+    pub fn field_type(&self, path: &str) -> Option<&str> {
+        self.field_types.get(path).map(String::as_str)
+    }
+
+    pub fn enum_names(&self) -> impl Iterator<Item = &str> {
+        self.enums.iter().map(|(name, _)| name.as_str())
+    }
+
+    pub fn enum_members(&self, name: &str) -> &[String] {
+        self.enums
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&[], |(_, members)| members.as_slice())
+    }
+
+    /// The names this document (and its user modules) define, as candidates.
+    pub fn symbol_candidates(&self) -> Vec<Candidate> {
+        let mut out = Vec::new();
         let mut symbols: Vec<&Symbol> = self.definitions.keys().collect();
         symbols.sort_by_key(|s| format!("{s:?}"));
         for symbol in symbols {
             let candidate = match symbol {
-                Symbol::Field(p) => Candidate {
-                    label: p.clone(),
-                    kind: CandidateKind::Field,
-                    detail: self.field_types.get(p).cloned().unwrap_or_default(),
-                },
                 Symbol::Def(d) => Candidate {
                     label: d.clone(),
                     kind: CandidateKind::Def,
@@ -799,7 +848,17 @@ impl Analysis {
                     kind: CandidateKind::Service,
                     detail: "service".into(),
                 },
-                _ => continue,
+                Symbol::Fixture(f) => Candidate {
+                    label: f.clone(),
+                    kind: CandidateKind::Fixture,
+                    detail: "fixture".into(),
+                },
+                Symbol::Duty(d) => Candidate {
+                    label: d.clone(),
+                    kind: CandidateKind::Duty,
+                    detail: "duty".into(),
+                },
+                Symbol::Field(_) | Symbol::Enum(_) | Symbol::Trigger(_) => continue,
             };
             out.push(candidate);
         }

@@ -3,5 +3,7 @@
 //! protocol is `cli::lsp_cmd`.
 
 pub mod analysis;
+pub mod complete;
 pub mod position;
+pub mod tokens;
 pub mod transport;

@@ -13,6 +13,8 @@ struct Client {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     next_id: i32,
+    /// What the server answered to `initialize`.
+    capabilities: Value,
 }
 
 impl Client {
@@ -31,12 +33,14 @@ impl Client {
             stdin,
             stdout,
             next_id: 1,
+            capabilities: Value::Null,
         };
         let caps = client.request(
             "initialize",
             json!({"capabilities": {}, "processId": null, "rootUri": null}),
         );
         assert_eq!(caps["capabilities"]["hoverProvider"], true, "{caps}");
+        client.capabilities = caps;
         client.notify("initialized", json!({}));
         client
     }
@@ -154,7 +158,7 @@ fn an_editor_session_over_stdio() {
     );
     assert_eq!(refs.as_array().unwrap().len(), 2, "{refs}");
 
-    // Completion offers keywords, fields, members, tiers and services.
+    // Completion in a condition, after `s`: what may be read there and starts so.
     let items = client.request("textDocument/completion", at(ul, uc));
     let labels: Vec<&str> = items
         .as_array()
@@ -162,9 +166,13 @@ fn an_editor_session_over_stdio() {
         .iter()
         .map(|i| i["label"].as_str().unwrap())
         .collect();
-    for expected in ["deny", "scores.toxicity", "medical", "prohibited", "chat"] {
-        assert!(labels.contains(&expected), "{expected} not offered");
+    for expected in ["scores.toxicity", "sensitive_domain", "starts_with"] {
+        assert!(
+            labels.contains(&expected),
+            "{expected} not offered: {labels:?}"
+        );
     }
+    assert!(labels.iter().all(|l| l.starts_with('s')), "{labels:?}");
 
     // The outline.
     let symbols = client.request(
@@ -542,10 +550,13 @@ fn functions_are_offered_and_explained() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["label"] == "matches")
-        .expect("`matches` offered");
+        .find(|i| i["label"] == "starts_with")
+        .expect("`starts_with` offered");
     assert_eq!(matches["kind"], 3, "a function");
-    assert_eq!(matches["detail"], "matches(s: string, \"pattern\") -> bool");
+    assert_eq!(
+        matches["detail"],
+        "starts_with(s: string, prefix: string) -> bool"
+    );
 }
 
 /// A parameter named in a trigger (`within NAME`, `>= NAME`, `for NAME`) or a
@@ -650,5 +661,236 @@ fn the_server_follows_user_modules_into_their_files() {
         message.contains("module `broken` has an error") && message.contains("flaot"),
         "{message}"
     );
+    client.shutdown();
+}
+
+const CONTEXT_BASE: &str = r#"policy p version "1.0.0"
+enum Region { EU, CN, US }
+schema request {
+  service: string
+  region: Region
+  scores.toxicity: float
+  scores.pii: float
+  user.age: int
+}
+tiers {
+  high when region == EU
+  minimal otherwise
+}
+service chat { fallback "paused" }
+fixture base { service: "chat", region: EU, scores.toxicity: 0.0, scores.pii: 0.0, user.age: 30 }
+duty keep_logs {
+  applies to tier high
+  retain 6 months
+}
+"#;
+
+/// Completion at the end of `CONTEXT_BASE` + `tail`: the labels, and the start column
+/// of the text the first item replaces.
+fn complete_after(client: &mut Client, n: usize, tail: &str) -> (Vec<String>, u64) {
+    let uri = format!("file:///tmp/context{n}.bylaw");
+    let text = format!("{CONTEXT_BASE}{tail}");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let line = text.lines().count() as u32 - u32::from(!text.ends_with('\n'));
+    let character = text.rsplit('\n').next().unwrap().len() as u32;
+    let items = client.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}),
+    );
+    let items = items.as_array().unwrap();
+    let labels = items
+        .iter()
+        .map(|i| i["label"].as_str().unwrap().to_string())
+        .collect();
+    let start = items.first().map_or(0, |i| {
+        i["textEdit"]["range"]["start"]["character"]
+            .as_u64()
+            .unwrap()
+    });
+    (labels, start)
+}
+
+#[test]
+fn completion_offers_what_may_be_written_where_the_cursor_is() {
+    let mut client = Client::start();
+    // After a dot: the next segments, replacing what was typed after the dot.
+    let (labels, start) = complete_after(&mut client, 1, "deny when scores.");
+    assert_eq!(labels, ["pii", "toxicity"]);
+    assert_eq!(start, "deny when scores.".len() as u64);
+    let (labels, start) = complete_after(&mut client, 2, "deny when scores.tox");
+    assert_eq!(labels, ["toxicity"]);
+    assert_eq!(start, "deny when scores.".len() as u64);
+    // After `==` on an enum field: its members; after `tier ==`: the tiers.
+    let (labels, _) = complete_after(&mut client, 3, "deny when region == ");
+    assert_eq!(labels, ["EU", "CN", "US"]);
+    let (labels, _) = complete_after(&mut client, 4, "deny when region in {EU, ");
+    assert_eq!(labels, ["EU", "CN", "US"]);
+    let (labels, _) = complete_after(&mut client, 5, "escalate when tier == ");
+    assert_eq!(labels, ["high", "minimal"]);
+    // `use std::eu::`: the standard library's modules, replacing the whole path.
+    let (labels, start) = complete_after(&mut client, 6, "use std::eu::ai");
+    assert!(
+        !labels.is_empty() && labels.iter().all(|l| l.starts_with("std::eu::ai")),
+        "{labels:?}"
+    );
+    assert!(labels.contains(&"std::eu::ai_act::transparency".to_string()));
+    assert_eq!(start, 4);
+    // At the start of a line: declarations at top level, a block's items inside it.
+    let (labels, _) = complete_after(&mut client, 7, "\n");
+    for expected in ["duty", "trigger", "service", "test", "deny"] {
+        assert!(
+            labels.contains(&expected.to_string()),
+            "{expected}: {labels:?}"
+        );
+    }
+    assert!(!labels.contains(&"fallback".to_string()));
+    let (labels, _) = complete_after(&mut client, 8, "duty d {\n  ");
+    assert_eq!(
+        labels,
+        [
+            "applies",
+            "require",
+            "retain",
+            "report",
+            "notice",
+            "cite",
+            "effective"
+        ]
+    );
+    let (labels, _) = complete_after(&mut client, 9, "service s {\n  recovery {\n    ");
+    assert_eq!(
+        labels,
+        ["cooldown", "approve", "ramp", "timeout", "require"]
+    );
+    // After `suspend`: services; after `given`: fixtures; after `tier` in a test: tiers.
+    let (labels, _) = complete_after(
+        &mut client,
+        10,
+        "trigger t {\n  when count(user.age > 1) within 1h >= 3\n  then suspend ",
+    );
+    assert_eq!(labels, ["chat"]);
+    let (labels, _) = complete_after(&mut client, 11, "test \"t\" {\n  given ");
+    assert_eq!(labels, ["base"]);
+    let (labels, _) = complete_after(
+        &mut client,
+        12,
+        "test \"t\" {\n  given base\n  expect allow, tier ",
+    );
+    assert_eq!(labels, ["high", "minimal"]);
+    let (labels, _) = complete_after(
+        &mut client,
+        13,
+        "test \"t\" {\n  given base\n  expect allow, duty ",
+    );
+    assert_eq!(labels, ["keep_logs"]);
+    // In a schema, after `:`: the types and the enums.
+    let (labels, _) = complete_after(&mut client, 14, "schema request {\n  extra: ");
+    assert!(labels.contains(&"string".to_string()) && labels.contains(&"Region".to_string()));
+    client.shutdown();
+}
+
+/// The semantic tokens of a response, decoded: (line, column, length, type name).
+fn decode_tokens(legend: &[Value], data: &[Value]) -> Vec<(u64, u64, u64, String)> {
+    let data: Vec<u64> = data.iter().map(|v| v.as_u64().unwrap()).collect();
+    let (mut line, mut column) = (0, 0);
+    data.chunks(5)
+        .map(|t| {
+            if t[0] > 0 {
+                line += t[0];
+                column = t[1];
+            } else {
+                column += t[1];
+            }
+            (
+                line,
+                column,
+                t[2],
+                legend[t[3] as usize].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn semantic_tokens_name_fields_members_and_keywords_and_come_as_deltas() {
+    let mut client = Client::start();
+    let text = format!(
+        "{CONTEXT_BASE}def busy = usage.count > 3\n// a note\ndeny when region == EU and lower(service) == \"chat\" and tier == high because \"no\"\n"
+    )
+    .replace("  user.age: int\n", "  user.age: int\n  usage.count: int\n");
+    let uri = "file:///tmp/tokens.bylaw";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let legend =
+        client.capabilities["capabilities"]["semanticTokensProvider"]["legend"]["tokenTypes"]
+            .as_array()
+            .unwrap()
+            .clone();
+    let full = client.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let tokens = decode_tokens(&legend, full["data"].as_array().unwrap());
+    let kind_at = |needle: &str, shift: u32| {
+        let (l, c) = find(&text, needle, shift);
+        tokens
+            .iter()
+            .find(|(line, col, len, _)| {
+                *line == u64::from(l) && *col <= u64::from(c) && u64::from(c) < col + len
+            })
+            .map(|t| t.3.clone())
+            .unwrap_or_else(|| panic!("no token at `{needle}`+{shift}: {tokens:?}"))
+    };
+    assert_eq!(
+        kind_at("usage.count > 3", 6),
+        "property",
+        "a keyword after a dot"
+    );
+    assert_eq!(kind_at("def busy", 0), "keyword");
+    assert_eq!(kind_at("def busy", 4), "variable");
+    assert_eq!(kind_at("region == EU and", 10), "enumMember");
+    assert_eq!(kind_at("region == EU and", 0), "property");
+    assert_eq!(kind_at("lower(service)", 0), "function");
+    assert_eq!(kind_at("lower(service)", 6), "property");
+    assert_eq!(kind_at("tier == high because", 0), "keyword");
+    assert_eq!(kind_at("tier == high because", 8), "enumMember");
+    assert_eq!(kind_at("// a note", 3), "comment");
+    assert_eq!(kind_at("\"no\"", 1), "string");
+    assert_eq!(kind_at("usage.count > 3", 14), "number");
+
+    // An edit, then a delta against the first result: applied to the first data, it
+    // gives what a full request now gives.
+    let changed = text.replace("usage.count > 3", "usage.count > 30 and busy");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": changed}]}),
+    );
+    let delta = client.request(
+        "textDocument/semanticTokens/full/delta",
+        json!({"textDocument": {"uri": uri}, "previousResultId": full["resultId"]}),
+    );
+    let edits = delta["edits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a delta: {delta}"));
+    assert_eq!(edits.len(), 1, "{delta}");
+    let mut data: Vec<Value> = full["data"].as_array().unwrap().clone();
+    let start = edits[0]["start"].as_u64().unwrap() as usize;
+    let deleted = edits[0]["deleteCount"].as_u64().unwrap() as usize;
+    let inserted = edits[0]["data"].as_array().unwrap().clone();
+    assert!(
+        deleted + inserted.len() < data.len(),
+        "a delta smaller than the whole"
+    );
+    data.splice(start..start + deleted, inserted);
+    let again = client.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert_eq!(&data, again["data"].as_array().unwrap());
     client.shutdown();
 }
