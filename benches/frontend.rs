@@ -68,6 +68,27 @@ fn check_and_lint(c: &mut Criterion) {
             ))
         })
     });
+    // What the editor asks after a change has been analysed: completion in a condition
+    // (after a dot, and on a bare word) and the document's semantic tokens.
+    let analysis = bylaw::lsp::analysis::Analysis::new(
+        "generated.bylaw",
+        &source,
+        &config,
+        &bylaw::modules::Loader::stdlib_only(),
+    );
+    let end = source.len() as u32;
+    group.bench_function("lsp completion 5,000 lines", |b| {
+        b.iter(|| black_box(analysis.completions_at(black_box(end))))
+    });
+    group.bench_function("lsp semantic tokens 5,000 lines", |b| {
+        let lines = bylaw::lsp::position::LineIndex::new(&source);
+        b.iter(|| {
+            let tokens = bylaw::lsp::tokens::tokens(black_box(&analysis));
+            black_box(bylaw::lsp::tokens::encode(&tokens, |offset| {
+                lines.position(&source, offset as usize)
+            }))
+        })
+    });
     group.finish();
 }
 

@@ -21,7 +21,10 @@ use lsp_types::{
     DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse,
     GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
     HoverProviderCapability, Location, MarkupContent, MarkupKind, NumberOrString, OneOf, Position,
-    PublishDiagnosticsParams, Range, ReferenceParams, SemanticToken, SemanticTokenModifier,
+    DocumentHighlight, DocumentHighlightKind, DocumentHighlightParams, FoldingRange,
+    FoldingRangeKind, FoldingRangeParams, FoldingRangeProviderCapability, PrepareRenameResponse,
+    PublishDiagnosticsParams, Range, ReferenceParams, RenameOptions, RenameParams,
+    TextDocumentPositionParams, WorkDoneProgressOptions, SemanticToken, SemanticTokenModifier,
     SemanticTokenType, SemanticTokens, SemanticTokensDelta, SemanticTokensDeltaParams,
     SemanticTokensEdit, SemanticTokensFullDeltaResult, SemanticTokensFullOptions,
     SemanticTokensLegend, SemanticTokensOptions, SemanticTokensParams, SemanticTokensResult,
@@ -104,6 +107,12 @@ pub(crate) fn run() -> ExitCode {
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: WorkDoneProgressOptions::default(),
+        })),
+        document_highlight_provider: Some(OneOf::Left(true)),
+        folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
         semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
             SemanticTokensOptions {
                 legend: SemanticTokensLegend {
@@ -294,6 +303,10 @@ impl Server {
             "textDocument/formatting" => self.formatting(request.params),
             "textDocument/codeAction" => self.code_actions(request.params),
             "textDocument/semanticTokens/full" => self.semantic_tokens(request.params),
+            "textDocument/prepareRename" => self.prepare_rename(request.params),
+            "textDocument/rename" => self.rename(request.params),
+            "textDocument/documentHighlight" => self.highlight(request.params),
+            "textDocument/foldingRange" => self.folding(request.params),
             "textDocument/semanticTokens/full/delta" => self.semantic_tokens_delta(request.params),
             other => {
                 return Response::new_err(
@@ -396,6 +409,70 @@ impl Server {
             })
             .collect();
         to_json(CompletionResponse::Array(items))
+    }
+
+    fn prepare_rename(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: TextDocumentPositionParams = parse(params)?;
+        let doc = self.document(&p.text_document.uri)?;
+        let offset = doc.offset(p.position);
+        let (span, placeholder) = crate::lsp::rename::prepare(&doc.analysis, offset)?;
+        to_json(PrepareRenameResponse::RangeWithPlaceholder {
+            range: doc.range(span),
+            placeholder,
+        })
+    }
+
+    fn rename(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: RenameParams = parse(params)?;
+        let uri = p.text_document_position.text_document.uri;
+        let doc = self.document(&uri)?;
+        let offset = doc.offset(p.text_document_position.position);
+        let edits = crate::lsp::rename::rename(&doc.analysis, offset, &p.new_name)?
+            .into_iter()
+            .map(|(span, text)| TextEdit::new(doc.range(span), text))
+            .collect();
+        to_json(WorkspaceEdit::new(HashMap::from([(uri, edits)])))
+    }
+
+    fn highlight(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: DocumentHighlightParams = parse(params)?;
+        let doc = self.document(&p.text_document_position_params.text_document.uri)?;
+        let offset = doc.offset(p.text_document_position_params.position);
+        let highlights: Vec<DocumentHighlight> =
+            crate::lsp::rename::highlights(&doc.analysis, offset)
+                .into_iter()
+                .map(|(span, written)| DocumentHighlight {
+                    range: doc.range(span),
+                    kind: Some(if written {
+                        DocumentHighlightKind::WRITE
+                    } else {
+                        DocumentHighlightKind::READ
+                    }),
+                })
+                .collect();
+        to_json(highlights)
+    }
+
+    fn folding(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: FoldingRangeParams = parse(params)?;
+        let doc = self.document(&p.text_document.uri)?;
+        let ranges: Vec<FoldingRange> = crate::lsp::rename::folds(&doc.analysis)
+            .into_iter()
+            .map(|(span, comment)| {
+                let range = doc.range(span);
+                FoldingRange {
+                    start_line: range.start.line,
+                    end_line: range.end.line,
+                    kind: Some(if comment {
+                        FoldingRangeKind::Comment
+                    } else {
+                        FoldingRangeKind::Region
+                    }),
+                    ..FoldingRange::default()
+                }
+            })
+            .collect();
+        to_json(ranges)
     }
 
     /// The document's tokens, encoded, remembered under a new result id.

@@ -299,6 +299,36 @@ impl Analysis {
         }
     }
 
+    /// Where a name is declared, if this document or one of its user modules does.
+    pub fn definition_of(&self, symbol: &Symbol) -> Option<Span> {
+        self.definitions.get(symbol).copied()
+    }
+
+    /// Whether a span lies in this document (not in a module it uses).
+    pub fn in_document(&self, span: Span) -> bool {
+        crate::modules::in_file(span, 0, self.text.len())
+    }
+
+    pub fn text_of(&self, span: Span) -> &str {
+        self.slice(span)
+    }
+
+    /// The span of every declaration of this document, and of the blocks in its
+    /// services (`recovery { … }`).
+    pub fn declaration_spans(&self) -> Vec<Span> {
+        let mut out = Vec::new();
+        for decl in &self.checked.file.decls {
+            out.push(decl.span());
+            if let Decl::Service(s) = decl {
+                out.extend(s.items.iter().filter_map(|item| match item {
+                    ast::ServiceItem::Recovery(_, span) => Some(*span),
+                    _ => None,
+                }));
+            }
+        }
+        out
+    }
+
     /// The user module whose `use` line is at `offset`: its file.
     pub fn module_at(&self, offset: u32) -> Option<&std::path::Path> {
         self.checked

@@ -5,5 +5,6 @@
 pub mod analysis;
 pub mod complete;
 pub mod position;
+pub mod rename;
 pub mod tokens;
 pub mod transport;

@@ -894,3 +894,116 @@ fn semantic_tokens_name_fields_members_and_keywords_and_come_as_deltas() {
     assert_eq!(&data, again["data"].as_array().unwrap());
     client.shutdown();
 }
+
+/// Applies a WorkspaceEdit's edits for `uri` to `text` (positions are ASCII here).
+fn apply_edits(text: &str, edit: &Value, uri: &str) -> String {
+    let lines: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |p: &Value| lines[p["line"].as_u64().unwrap() as usize] + p["character"].as_u64().unwrap() as usize;
+    let mut edits: Vec<(usize, usize, String)> = edit["changes"][uri]
+        .as_array()
+        .unwrap_or_else(|| panic!("{edit}"))
+        .iter()
+        .map(|e| (offset(&e["range"]["start"]), offset(&e["range"]["end"]), e["newText"].as_str().unwrap().to_string()))
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_string();
+    for (start, end, new) in edits {
+        out.replace_range(start..end, &new);
+    }
+    out
+}
+
+#[test]
+fn rename_highlight_and_folding_over_stdio() {
+    let mut client = Client::start();
+    let text = format!(
+        "{CONTEXT_BASE}// Two lines of\n// comment.\ndef grown = user.age >= 18\ndeny when grown and region == EU because \"no\"\ntest \"adults in the EU\" {{\n  given base {{ region: EU }}\n  expect deny, tier high\n}}\n"
+    );
+    let uri = "file:///tmp/rename.bylaw";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    assert!(client.diagnostics().iter().all(|d| d["severity"] != 1));
+    let position = |needle: &str, shift: u32| {
+        let (line, character) = find(&text, needle, shift);
+        json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
+    };
+
+    // prepareRename names what would change; a def renamed everywhere still checks.
+    let prepared = client.request("textDocument/prepareRename", position("grown and", 1));
+    assert_eq!(prepared["placeholder"], "grown");
+    let mut params = position("grown and", 1);
+    params["newName"] = json!("adult");
+    let edit = client.request("textDocument/rename", params);
+    let renamed = apply_edits(&text, &edit, uri);
+    assert!(renamed.contains("def adult = ") && renamed.contains("deny when adult and"));
+    assert!(!renamed.contains("grown"));
+    let checked = bylaw::check_source("renamed.bylaw", &renamed);
+    assert!(!checked.has_errors(), "{renamed}");
+
+    // An enum member: its declaration, the fixture's value, conditions and overrides.
+    let mut params = position("{ EU, CN, US }", 2);
+    params["newName"] = json!("EEA");
+    let edit = client.request("textDocument/rename", params);
+    let renamed = apply_edits(&text, &edit, uri);
+    // Every `EU` but the one in the test's name (a string).
+    assert_eq!(renamed.matches("EEA").count(), text.matches("EU").count() - 1, "{renamed}");
+    assert!(renamed.contains("adults in the EU"));
+    assert!(!bylaw::check_source("renamed.bylaw", &renamed).has_errors(), "{renamed}");
+
+    // A field, across the schema, the fixture, the tiers and the rules.
+    let mut params = position("region: Region", 0);
+    params["newName"] = json!("user.region");
+    let edit = client.request("textDocument/rename", params);
+    let renamed = apply_edits(&text, &edit, uri);
+    assert!(!renamed.contains(" region") && renamed.contains("user.region == EU"), "{renamed}");
+    assert!(!bylaw::check_source("renamed.bylaw", &renamed).has_errors(), "{renamed}");
+
+    // Highlights: the declaration is a write (3), the uses reads (2).
+    let highlights = client.request("textDocument/documentHighlight", position("grown and", 1));
+    let kinds: Vec<u64> = highlights
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kinds, [3, 2], "{highlights}");
+
+    // Folding: multi-line declarations and the run of comments.
+    let folds = client.request("textDocument/foldingRange", json!({"textDocument": {"uri": uri}}));
+    let folds = folds.as_array().unwrap();
+    let (schema_line, _) = find(&text, "schema request {", 0);
+    assert!(folds.iter().any(|f| f["startLine"] == schema_line && f["endLine"] == schema_line + 6), "{folds:?}");
+    let (comment_line, _) = find(&text, "// Two lines of", 0);
+    assert!(folds.iter().any(|f| f["startLine"] == comment_line && f["endLine"] == comment_line + 1 && f["kind"] == "comment"), "{folds:?}");
+    client.shutdown();
+}
+
+#[test]
+fn a_name_from_the_standard_library_is_not_renamed_here() {
+    let mut client = Client::start();
+    let text = "policy p version \"1.0.0\"\nuse std::minors\ndeny when user.age < 3 because \"too young\"\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let (l, c) = find(text, "user.age <", 6);
+    let id = client.next_id;
+    client.next_id += 1;
+    Message::Request(Request::new(RequestId::from(id), "textDocument/prepareRename".into(), at(l, c)))
+        .write(&mut client.stdin)
+        .unwrap();
+    loop {
+        if let Message::Response(r) = Message::read(&mut client.stdout).unwrap().unwrap()
+            && r.id == RequestId::from(id)
+        {
+            let error = r.response_result.expect_err("an error");
+            assert!(error.message.contains("standard-library module"), "{}", error.message);
+            break;
+        }
+    }
+    client.shutdown();
+}
