@@ -395,33 +395,13 @@ fn opened_by(before: &[(Span, Tok<'_>)]) -> Block {
         _ if before
             .iter()
             .rev()
-            .find(|(_, t)| is_declaration_start(t))
+            .find(|(_, t)| t.starts_declaration())
             .is_some_and(|(_, t)| *t == Tok::Use) =>
         {
             Block::Values
         }
         _ => Block::Set,
     }
-}
-
-fn is_declaration_start(tok: &Tok<'_>) -> bool {
-    matches!(
-        tok,
-        Tok::Policy
-            | Tok::Use
-            | Tok::Enum
-            | Tok::Schema
-            | Tok::Event
-            | Tok::Def
-            | Tok::Tiers
-            | Tok::Default
-            | Tok::Clock
-            | Tok::Duty
-            | Tok::Trigger
-            | Tok::Fixture
-            | Tok::Test
-            | Tok::Assert
-    )
 }
 
 /// In an expression: fields, `def`s, functions, members, expression keywords.

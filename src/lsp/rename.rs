@@ -58,7 +58,12 @@ pub fn rename(
         .occurrences
         .iter()
         .filter(|o| o.symbol == symbol && analysis.in_document(o.span))
-        .map(|o| (renamed_part(analysis, o.span, &symbol), new_name.to_string()))
+        .map(|o| {
+            (
+                renamed_part(analysis, o.span, &symbol),
+                new_name.to_string(),
+            )
+        })
         .collect();
     edits.sort_by_key(|(span, _)| span.start);
     edits.dedup_by_key(|(span, _)| *span);

@@ -74,7 +74,7 @@ pub fn tokens(analysis: &Analysis) -> Vec<Token> {
     for (i, (span, tok)) in all.iter().enumerate() {
         let previous = i.checked_sub(1).and_then(|p| all.get(p)).map(|(_, t)| t);
         let following = all.get(i + 1).map(|(_, t)| t);
-        if is_declaration_start(tok) {
+        if tok.starts_declaration() {
             in_use_line = *tok == Tok::Use;
         }
         while next_occurrence < occurrences.len()
@@ -110,9 +110,9 @@ pub fn tokens(analysis: &Analysis) -> Vec<Token> {
                 in_use_line,
             )),
             // A keyword after a dot is a field's segment (`usage.count`).
-            _ if is_keyword(tok) && previous == Some(&Tok::Dot) => Some((Kind::Property, 0)),
+            _ if tok.is_keyword() && previous == Some(&Tok::Dot) => Some((Kind::Property, 0)),
             Tok::Service if occurrence.is_some() => Some((Kind::Property, 0)),
-            _ if is_keyword(tok) => Some((Kind::Keyword, 0)),
+            _ if tok.is_keyword() => Some((Kind::Keyword, 0)),
             _ => None,
         };
         if let Some((kind, modifiers)) = classified {
@@ -158,64 +158,6 @@ fn identifier(
         return (Kind::Type, 0);
     }
     (Kind::Variable, 0)
-}
-
-fn is_declaration_start(tok: &Tok<'_>) -> bool {
-    matches!(
-        tok,
-        Tok::Policy
-            | Tok::Use
-            | Tok::Enum
-            | Tok::Schema
-            | Tok::Event
-            | Tok::Def
-            | Tok::Tiers
-            | Tok::Default
-            | Tok::Clock
-            | Tok::Duty
-            | Tok::Trigger
-            | Tok::Fixture
-            | Tok::Test
-            | Tok::Assert
-            | Tok::Allow
-            | Tok::Deny
-            | Tok::Escalate
-    )
-}
-
-fn is_keyword(tok: &Tok<'_>) -> bool {
-    !matches!(
-        tok,
-        Tok::Comment(_)
-            | Tok::Ident(_)
-            | Tok::Str(_)
-            | Tok::Int(_)
-            | Tok::Float(_)
-            | Tok::Duration(_)
-            | Tok::Percent(_)
-            | Tok::LBrace
-            | Tok::RBrace
-            | Tok::LParen
-            | Tok::RParen
-            | Tok::Comma
-            | Tok::Colon
-            | Tok::ColonColon
-            | Tok::Dot
-            | Tok::Assign
-            | Tok::EqEq
-            | Tok::NotEq
-            | Tok::Lt
-            | Tok::Le
-            | Tok::Gt
-            | Tok::Ge
-            | Tok::Plus
-            | Tok::Minus
-            | Tok::Star
-            | Tok::Slash
-            | Tok::PercentSign
-            | Tok::Question
-            | Tok::QuestionQuestion
-    )
 }
 
 /// The tokens in the protocol's relative encoding: five numbers per token (line delta,

@@ -474,6 +474,31 @@ impl Tok<'_> {
         })
     }
 
+    /// Whether the token begins a top-level declaration.
+    pub fn starts_declaration(&self) -> bool {
+        matches!(
+            self,
+            Tok::Policy
+                | Tok::Use
+                | Tok::Enum
+                | Tok::Schema
+                | Tok::Def
+                | Tok::Tiers
+                | Tok::Default
+                | Tok::Allow
+                | Tok::Deny
+                | Tok::Escalate
+                | Tok::Duty
+                | Tok::Trigger
+                | Tok::Service
+                | Tok::Fixture
+                | Tok::Test
+                | Tok::Clock
+                | Tok::Event
+                | Tok::Assert
+        )
+    }
+
     /// Keywords may still name things after a `.` in a field path (`usage.count`).
     pub fn is_keyword(&self) -> bool {
         self.keyword_text()

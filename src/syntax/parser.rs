@@ -49,7 +49,7 @@ pub fn parse(source: &str, base: u32) -> Parsed {
         let Some(((first_span, first), rest)) = chunk.split_first() else {
             continue;
         };
-        if !starts_declaration(first) {
+        if !first.starts_declaration() {
             parsed.diagnostics.push(stray_text(chunk));
             continue;
         }
@@ -168,30 +168,6 @@ fn stray_text(tokens: &[(Span, Tok<'_>)]) -> Diagnostic {
     )
 }
 
-fn starts_declaration(tok: &Tok<'_>) -> bool {
-    matches!(
-        tok,
-        Tok::Policy
-            | Tok::Use
-            | Tok::Enum
-            | Tok::Schema
-            | Tok::Def
-            | Tok::Tiers
-            | Tok::Default
-            | Tok::Allow
-            | Tok::Deny
-            | Tok::Escalate
-            | Tok::Duty
-            | Tok::Trigger
-            | Tok::Service
-            | Tok::Fixture
-            | Tok::Test
-            | Tok::Clock
-            | Tok::Event
-            | Tok::Assert
-    )
-}
-
 /// Whether token `i` opens a new declaration, given what surrounds it.
 fn opens_declaration(tokens: &[(Span, Tok<'_>)], i: usize) -> bool {
     let Some((_, tok)) = tokens.get(i) else {
@@ -209,7 +185,7 @@ fn opens_declaration(tokens: &[(Span, Tok<'_>)], i: usize) -> bool {
         }
         Tok::Service | Tok::Event => matches!(next, Some(Tok::Ident(_))),
         Tok::Test | Tok::Assert => matches!(next, Some(Tok::Str(_))),
-        other => starts_declaration(other),
+        other => other.starts_declaration(),
     }
 }
 

@@ -900,12 +900,20 @@ fn apply_edits(text: &str, edit: &Value, uri: &str) -> String {
     let lines: Vec<usize> = std::iter::once(0)
         .chain(text.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
-    let offset = |p: &Value| lines[p["line"].as_u64().unwrap() as usize] + p["character"].as_u64().unwrap() as usize;
+    let offset = |p: &Value| {
+        lines[p["line"].as_u64().unwrap() as usize] + p["character"].as_u64().unwrap() as usize
+    };
     let mut edits: Vec<(usize, usize, String)> = edit["changes"][uri]
         .as_array()
         .unwrap_or_else(|| panic!("{edit}"))
         .iter()
-        .map(|e| (offset(&e["range"]["start"]), offset(&e["range"]["end"]), e["newText"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                offset(&e["range"]["start"]),
+                offset(&e["range"]["end"]),
+                e["newText"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut out = text.to_string();
@@ -950,17 +958,30 @@ fn rename_highlight_and_folding_over_stdio() {
     let edit = client.request("textDocument/rename", params);
     let renamed = apply_edits(&text, &edit, uri);
     // Every `EU` but the one in the test's name (a string).
-    assert_eq!(renamed.matches("EEA").count(), text.matches("EU").count() - 1, "{renamed}");
+    assert_eq!(
+        renamed.matches("EEA").count(),
+        text.matches("EU").count() - 1,
+        "{renamed}"
+    );
     assert!(renamed.contains("adults in the EU"));
-    assert!(!bylaw::check_source("renamed.bylaw", &renamed).has_errors(), "{renamed}");
+    assert!(
+        !bylaw::check_source("renamed.bylaw", &renamed).has_errors(),
+        "{renamed}"
+    );
 
     // A field, across the schema, the fixture, the tiers and the rules.
     let mut params = position("region: Region", 0);
     params["newName"] = json!("user.region");
     let edit = client.request("textDocument/rename", params);
     let renamed = apply_edits(&text, &edit, uri);
-    assert!(!renamed.contains(" region") && renamed.contains("user.region == EU"), "{renamed}");
-    assert!(!bylaw::check_source("renamed.bylaw", &renamed).has_errors(), "{renamed}");
+    assert!(
+        !renamed.contains(" region") && renamed.contains("user.region == EU"),
+        "{renamed}"
+    );
+    assert!(
+        !bylaw::check_source("renamed.bylaw", &renamed).has_errors(),
+        "{renamed}"
+    );
 
     // Highlights: the declaration is a write (3), the uses reads (2).
     let highlights = client.request("textDocument/documentHighlight", position("grown and", 1));
@@ -973,12 +994,25 @@ fn rename_highlight_and_folding_over_stdio() {
     assert_eq!(kinds, [3, 2], "{highlights}");
 
     // Folding: multi-line declarations and the run of comments.
-    let folds = client.request("textDocument/foldingRange", json!({"textDocument": {"uri": uri}}));
+    let folds = client.request(
+        "textDocument/foldingRange",
+        json!({"textDocument": {"uri": uri}}),
+    );
     let folds = folds.as_array().unwrap();
     let (schema_line, _) = find(&text, "schema request {", 0);
-    assert!(folds.iter().any(|f| f["startLine"] == schema_line && f["endLine"] == schema_line + 6), "{folds:?}");
+    assert!(
+        folds
+            .iter()
+            .any(|f| f["startLine"] == schema_line && f["endLine"] == schema_line + 6),
+        "{folds:?}"
+    );
     let (comment_line, _) = find(&text, "// Two lines of", 0);
-    assert!(folds.iter().any(|f| f["startLine"] == comment_line && f["endLine"] == comment_line + 1 && f["kind"] == "comment"), "{folds:?}");
+    assert!(
+        folds.iter().any(|f| f["startLine"] == comment_line
+            && f["endLine"] == comment_line + 1
+            && f["kind"] == "comment"),
+        "{folds:?}"
+    );
     client.shutdown();
 }
 
@@ -993,15 +1027,23 @@ fn a_name_from_the_standard_library_is_not_renamed_here() {
     let (l, c) = find(text, "user.age <", 6);
     let id = client.next_id;
     client.next_id += 1;
-    Message::Request(Request::new(RequestId::from(id), "textDocument/prepareRename".into(), at(l, c)))
-        .write(&mut client.stdin)
-        .unwrap();
+    Message::Request(Request::new(
+        RequestId::from(id),
+        "textDocument/prepareRename".into(),
+        at(l, c),
+    ))
+    .write(&mut client.stdin)
+    .unwrap();
     loop {
         if let Message::Response(r) = Message::read(&mut client.stdout).unwrap().unwrap()
             && r.id == RequestId::from(id)
         {
             let error = r.response_result.expect_err("an error");
-            assert!(error.message.contains("standard-library module"), "{}", error.message);
+            assert!(
+                error.message.contains("standard-library module"),
+                "{}",
+                error.message
+            );
             break;
         }
     }
