@@ -17,7 +17,7 @@ use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
     CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionOptions,
     CompletionParams, CompletionResponse, CompletionTextEdit, Diagnostic as LspDiagnostic,
-    DiagnosticSeverity, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
+    DiagnosticSeverity, DiagnosticTag, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
     DocumentFormattingParams, DocumentHighlight, DocumentHighlightKind, DocumentHighlightParams,
     DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, FoldingRange, FoldingRangeKind,
     FoldingRangeParams, FoldingRangeProviderCapability, GotoDefinitionParams,
@@ -83,6 +83,9 @@ struct Server {
     /// Texts received and not yet analysed, by URI.
     pending: HashMap<String, (Uri, String)>,
     config: Config,
+    /// The `bylaw.toml` the lint levels come from; read again when the editor says it
+    /// changed or was saved.
+    config_path: std::path::PathBuf,
     /// The last semantic-tokens result id given out.
     next_result_id: std::cell::Cell<u64>,
     /// The semantic tokens last sent for each document, with their result id: what a
@@ -135,26 +138,25 @@ pub(crate) fn run() -> ExitCode {
     let init = serde_json::to_value(capabilities)
         .map_err(|e| e.to_string())
         .and_then(|caps| connection.initialize(caps).map_err(|e| e.to_string()));
-    if let Err(e) = init {
-        eprintln!("error: the editor did not initialize the language server: {e}");
-        return ExitCode::from(1);
-    }
-    // Lint levels from ./bylaw.toml, as `bylaw lint` reads them.
-    let config = std::fs::read_to_string("bylaw.toml")
-        .ok()
-        .and_then(|text| match Config::from_toml(&text) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("bylaw lsp: ignoring bylaw.toml: {e}");
-                None
-            }
-        })
-        .unwrap_or_default();
+    let params = match init {
+        Ok(params) => params,
+        Err(e) => {
+            eprintln!("error: the editor did not initialize the language server: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Lint levels from the workspace root's bylaw.toml, as `bylaw lint` there reads
+    // them; the working directory's when the editor names no root.
+    let config_path = workspace_root(&params)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+        .join(crate::modules::loader::CONFIG_FILE);
+    let config = read_config(&config_path);
     let mut server = Server {
         connection,
         documents: HashMap::new(),
         pending: HashMap::new(),
         config,
+        config_path,
         next_result_id: std::cell::Cell::new(0),
         semantic: std::cell::RefCell::new(HashMap::new()),
     };
@@ -264,6 +266,13 @@ impl Server {
                 };
                 (p.text_document.uri, change.text)
             }
+            "workspace/didChangeWatchedFiles" | "textDocument/didSave"
+                if n.params
+                    .to_string()
+                    .contains(crate::modules::loader::CONFIG_FILE) =>
+            {
+                return self.reload_config();
+            }
             "textDocument/didClose" => {
                 let p: DidCloseTextDocumentParams = parse(n.params)?;
                 self.documents.remove(p.text_document.uri.as_str());
@@ -277,6 +286,22 @@ impl Server {
         };
         // Superseding any text not yet analysed: that run is cancelled before it starts.
         self.pending.insert(uri.as_str().to_string(), (uri, text));
+        Ok(())
+    }
+
+    /// Reads the lint levels again and re-analyses every open document with them.
+    fn reload_config(&mut self) -> Result<(), String> {
+        self.config = read_config(&self.config_path);
+        let open: Vec<(Uri, String)> = self
+            .documents
+            .iter()
+            .filter_map(|(uri, doc)| Some((uri.parse().ok()?, doc.analysis.text.clone())))
+            .collect();
+        for (uri, text) in open {
+            self.pending
+                .entry(uri.as_str().to_string())
+                .or_insert((uri, text));
+        }
         Ok(())
     }
 
@@ -633,6 +658,29 @@ fn raw_tokens(data: &[u32]) -> Vec<SemanticToken> {
         .collect()
 }
 
+/// The workspace's root directory from `initialize`: its first folder, else `rootUri`.
+fn workspace_root(params: &serde_json::Value) -> Option<std::path::PathBuf> {
+    let uri = params["workspaceFolders"][0]["uri"]
+        .as_str()
+        .or_else(|| params["rootUri"].as_str())?;
+    url::Url::parse(uri).ok()?.to_file_path().ok()
+}
+
+/// Lint levels from a `bylaw.toml`; the defaults when there is none or it is invalid
+/// (said on standard error, which editors show in the server's log).
+fn read_config(path: &std::path::Path) -> Config {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Config::default();
+    };
+    match Config::from_toml(&text) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("bylaw lsp: ignoring {}: {e}", path.display());
+            Config::default()
+        }
+    }
+}
+
 /// The file a `file://` URI names.
 fn file_path(uri: &Uri) -> Option<std::path::PathBuf> {
     url::Url::parse(uri.as_str()).ok()?.to_file_path().ok()
@@ -681,6 +729,12 @@ fn lsp_diagnostic(doc: &Document, d: &crate::diagnostics::Diagnostic) -> LspDiag
         ))),
         source: Some("bylaw".into()),
         message,
+        // Editors grey out what nothing uses.
+        tags: matches!(
+            d.code.name(),
+            "unused-field" | "unused-def" | "unused-fixture" | "unused-enum"
+        )
+        .then(|| vec![DiagnosticTag::UNNECESSARY]),
         ..LspDiagnostic::default()
     }
 }

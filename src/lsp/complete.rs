@@ -365,9 +365,15 @@ fn compared_enum(analysis: &Analysis, text: &str, tokens: &[(Span, Tok<'_>)]) ->
 /// The block the cursor is in, from the braces before it.
 fn innermost_block(tokens: &[(Span, Tok<'_>)]) -> Option<Block> {
     let mut stack: Vec<Block> = Vec::new();
+    // The token that began the declaration the cursor is in, kept as the walk goes:
+    // looking back for it at every brace would be quadratic.
+    let mut declaration = None;
     for (i, (_, tok)) in tokens.iter().enumerate() {
+        if tok.starts_declaration() {
+            declaration = Some(tok);
+        }
         match tok {
-            Tok::LBrace => stack.push(opened_by(&tokens[..i])),
+            Tok::LBrace => stack.push(opened_by(&tokens[..i], declaration)),
             Tok::RBrace => {
                 stack.pop();
             }
@@ -377,8 +383,8 @@ fn innermost_block(tokens: &[(Span, Tok<'_>)]) -> Option<Block> {
     stack.last().copied()
 }
 
-/// What a `{` opens, from the tokens before it.
-fn opened_by(before: &[(Span, Tok<'_>)]) -> Block {
+/// What a `{` opens, from the tokens before it and the one that began its declaration.
+fn opened_by(before: &[(Span, Tok<'_>)], declaration: Option<&Tok<'_>>) -> Block {
     let last = before.last().map(|(_, t)| t);
     let second = before.iter().rev().nth(1).map(|(_, t)| t);
     match (second, last) {
@@ -392,14 +398,7 @@ fn opened_by(before: &[(Span, Tok<'_>)]) -> Block {
         (Some(Tok::Enum), _) => Block::Enum,
         (Some(Tok::Fixture | Tok::Given), _) => Block::Values,
         // `use std::minors {`: the module's parameters.
-        _ if before
-            .iter()
-            .rev()
-            .find(|(_, t)| t.starts_declaration())
-            .is_some_and(|(_, t)| *t == Tok::Use) =>
-        {
-            Block::Values
-        }
+        _ if declaration == Some(&Tok::Use) => Block::Values,
         _ => Block::Set,
     }
 }

@@ -19,6 +19,11 @@ struct Client {
 
 impl Client {
     fn start() -> Client {
+        Client::start_with_root(Value::Null)
+    }
+
+    /// A server for the workspace at `root` (a `file://` URI, or null).
+    fn start_with_root(root: Value) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bylaw"))
             .arg("lsp")
             .stdin(Stdio::piped())
@@ -37,7 +42,7 @@ impl Client {
         };
         let caps = client.request(
             "initialize",
-            json!({"capabilities": {}, "processId": null, "rootUri": null}),
+            json!({"capabilities": {}, "processId": null, "rootUri": root}),
         );
         assert_eq!(caps["capabilities"]["hoverProvider"], true, "{caps}");
         client.capabilities = caps;
@@ -1047,5 +1052,78 @@ fn a_name_from_the_standard_library_is_not_renamed_here() {
             break;
         }
     }
+    client.shutdown();
+}
+
+#[test]
+fn what_nothing_uses_is_tagged_unnecessary() {
+    let mut client = Client::start();
+    let text = format!("{CONTEXT_BASE}def spare = user.age > 3\n");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let diagnostics = client.diagnostics();
+    let unused = diagnostics
+        .iter()
+        .find(|d| d["code"] == "L0014 unused-def")
+        .unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!(unused["tags"], json!([1]), "{unused}");
+    let other = diagnostics
+        .iter()
+        .find(|d| d["code"] != "L0014 unused-def" && d["code"] != "L0013 unused-field");
+    if let Some(other) = other {
+        assert!(
+            other.get("tags").is_none() || other["tags"].is_null(),
+            "{other}"
+        );
+    }
+    client.shutdown();
+}
+
+#[test]
+fn lint_levels_come_from_the_workspace_roots_bylaw_toml_and_follow_its_changes() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("bylaw.toml");
+    std::fs::write(&config, "[lint]\nunused-def = \"off\"\n").unwrap();
+    let root_uri = url::Url::from_directory_path(root.path())
+        .unwrap()
+        .to_string();
+    let mut client = Client::start_with_root(json!(root_uri));
+    let uri = url::Url::from_file_path(root.path().join("p.bylaw"))
+        .unwrap()
+        .to_string();
+    let text = format!("{CONTEXT_BASE}def spare = user.age > 3\n");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let codes = |diagnostics: &[Value]| -> Vec<(String, u64)> {
+        diagnostics
+            .iter()
+            .map(|d| {
+                (
+                    d["code"].as_str().unwrap().to_string(),
+                    d["severity"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let first = codes(&client.diagnostics());
+    assert!(
+        !first.iter().any(|(c, _)| c == "L0014 unused-def"),
+        "{first:?}"
+    );
+    std::fs::write(&config, "[lint]\nunused-def = \"error\"\n").unwrap();
+    let config_uri = url::Url::from_file_path(&config).unwrap().to_string();
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": config_uri, "type": 2}]}),
+    );
+    let second = codes(&client.diagnostics());
+    assert!(
+        second.contains(&("L0014 unused-def".to_string(), 1)),
+        "{second:?}"
+    );
     client.shutdown();
 }
