@@ -29,7 +29,8 @@ use lsp_types::{
     SemanticTokensFullOptions, SemanticTokensLegend, SemanticTokensOptions, SemanticTokensParams,
     SemanticTokensResult, SemanticTokensServerCapabilities, ServerCapabilities, SymbolKind,
     TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
-    WorkDoneProgressOptions, WorkspaceEdit,
+    WorkDoneProgressOptions, WorkspaceEdit, WorkspaceSymbol, WorkspaceSymbolParams,
+    WorkspaceSymbolResponse,
 };
 
 use crate::lint::Config;
@@ -115,6 +116,7 @@ pub(crate) fn run() -> ExitCode {
             work_done_progress_options: WorkDoneProgressOptions::default(),
         })),
         document_highlight_provider: Some(OneOf::Left(true)),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
         folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
         semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
             SemanticTokensOptions {
@@ -231,8 +233,12 @@ impl Server {
         self.publish(uri, diagnostics)
     }
 
-    /// A request about a document is answered on its newest text.
+    /// A request about a document is answered on its newest text; one about the
+    /// workspace on every document's.
     fn analyse_before(&mut self, request: &Request) -> Result<(), String> {
+        if request.method.starts_with("workspace/") {
+            return self.analyse_pending();
+        }
         let uri = request
             .params
             .pointer("/textDocument/uri")
@@ -329,6 +335,7 @@ impl Server {
             "textDocument/codeAction" => self.code_actions(request.params),
             "textDocument/semanticTokens/full" => self.semantic_tokens(request.params),
             "textDocument/prepareRename" => self.prepare_rename(request.params),
+            "workspace/symbol" => self.workspace_symbols(request.params),
             "textDocument/rename" => self.rename(request.params),
             "textDocument/documentHighlight" => self.highlight(request.params),
             "textDocument/foldingRange" => self.folding(request.params),
@@ -562,6 +569,43 @@ impl Server {
         ))
     }
 
+    /// `workspace/symbol`: the outline entries of every open document (and their
+    /// children) whose name contains the query, ignoring case.
+    fn workspace_symbols(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: WorkspaceSymbolParams = parse(params)?;
+        let query = p.query.to_lowercase();
+        let mut found = Vec::new();
+        let mut uris: Vec<&String> = self.documents.keys().collect();
+        uris.sort();
+        for uri in uris {
+            let (Some(doc), Ok(parsed)) = (self.documents.get(uri), uri.parse::<Uri>()) else {
+                continue;
+            };
+            let outline = doc.analysis.outline();
+            let mut stack: Vec<(&Outline, Option<&str>)> =
+                outline.iter().rev().map(|o| (o, None)).collect();
+            while let Some((o, container)) = stack.pop() {
+                if o.name.to_lowercase().contains(&query) {
+                    found.push(WorkspaceSymbol {
+                        name: o.name.clone(),
+                        kind: symbol_kind(o.kind),
+                        tags: None,
+                        container_name: container.map(str::to_string),
+                        location: OneOf::Left(Location::new(
+                            parsed.clone(),
+                            doc.range(o.selection),
+                        )),
+                        data: None,
+                    });
+                }
+                for child in o.children.iter().rev() {
+                    stack.push((child, Some(o.name.as_str())));
+                }
+            }
+        }
+        to_json(WorkspaceSymbolResponse::Nested(found))
+    }
+
     fn symbols(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
         let p: DocumentSymbolParams = parse(params)?;
         let doc = self.document(&p.text_document.uri)?;
@@ -739,22 +783,26 @@ fn lsp_diagnostic(doc: &Document, d: &crate::diagnostics::Diagnostic) -> LspDiag
     }
 }
 
+fn symbol_kind(kind: OutlineKind) -> SymbolKind {
+    match kind {
+        OutlineKind::Policy => SymbolKind::PACKAGE,
+        OutlineKind::Enum => SymbolKind::ENUM,
+        OutlineKind::Member => SymbolKind::ENUM_MEMBER,
+        OutlineKind::Struct => SymbolKind::STRUCT,
+        OutlineKind::Field => SymbolKind::FIELD,
+        OutlineKind::Function => SymbolKind::FUNCTION,
+        OutlineKind::Rule => SymbolKind::OPERATOR,
+        OutlineKind::Event => SymbolKind::EVENT,
+        OutlineKind::Module => SymbolKind::MODULE,
+    }
+}
+
 #[allow(deprecated)] // `DocumentSymbol::deprecated` must still be written.
 fn symbol(doc: &Document, o: &Outline) -> DocumentSymbol {
     DocumentSymbol {
         name: o.name.clone(),
         detail: (!o.detail.is_empty()).then(|| o.detail.clone()),
-        kind: match o.kind {
-            OutlineKind::Policy => SymbolKind::PACKAGE,
-            OutlineKind::Enum => SymbolKind::ENUM,
-            OutlineKind::Member => SymbolKind::ENUM_MEMBER,
-            OutlineKind::Struct => SymbolKind::STRUCT,
-            OutlineKind::Field => SymbolKind::FIELD,
-            OutlineKind::Function => SymbolKind::FUNCTION,
-            OutlineKind::Rule => SymbolKind::OPERATOR,
-            OutlineKind::Event => SymbolKind::EVENT,
-            OutlineKind::Module => SymbolKind::MODULE,
-        },
+        kind: symbol_kind(o.kind),
         tags: None,
         deprecated: None,
         range: doc.range(o.span),

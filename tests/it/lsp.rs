@@ -1127,3 +1127,39 @@ fn lint_levels_come_from_the_workspace_roots_bylaw_toml_and_follow_its_changes()
     );
     client.shutdown();
 }
+
+#[test]
+fn workspace_symbols_search_every_open_document() {
+    let mut client = Client::start();
+    for (n, tail) in [
+        (1, "duty audit_trail {\n  retain 6 months\n}\n"),
+        (2, "def audit_window = 30d\n"),
+    ] {
+        let uri = format!("file:///tmp/ws{n}.bylaw");
+        let text = format!("{CONTEXT_BASE}{tail}");
+        client.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": text}}),
+        );
+    }
+    let found = client.request("workspace/symbol", json!({"query": "AUDIT"}));
+    let names: Vec<(&str, &str)> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["location"]["uri"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("audit_trail", "file:///tmp/ws1.bylaw"),
+            ("audit_window", "file:///tmp/ws2.bylaw")
+        ]
+    );
+    client.shutdown();
+}
