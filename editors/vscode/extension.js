@@ -1,5 +1,7 @@
 // Starts `bylaw lsp` over stdio for .bylaw files. Everything else — diagnostics,
-// hover, definitions, completion, formatting, quick fixes — comes from the server.
+// hover, definitions, completion, rename, semantic tokens, formatting, quick fixes —
+// comes from the server. `bylaw.trace.server` logs the conversation (the client
+// reads `<id>.trace.server` itself); "Bylaw: Restart the language server" restarts it.
 const vscode = require("vscode");
 const { LanguageClient } = require("vscode-languageclient/node");
 
@@ -12,9 +14,16 @@ function activate(context) {
     "bylaw",
     "Bylaw",
     { run: server, debug: server },
-    { documentSelector: [{ scheme: "file", language: "bylaw" }] }
+    {
+      documentSelector: [{ scheme: "file", language: "bylaw" }],
+      // The server reloads its lint levels when bylaw.toml changes.
+      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/bylaw.toml") },
+    }
   );
-  context.subscriptions.push(client);
+  context.subscriptions.push(
+    client,
+    vscode.commands.registerCommand("bylaw.restartServer", () => client.restart())
+  );
   return client.start();
 }
 

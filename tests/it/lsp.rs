@@ -281,6 +281,23 @@ fn the_vscode_extension_starts_the_server_and_colours_every_keyword() {
     );
     let extension = std::fs::read_to_string(dir.join("extension.js")).unwrap();
     assert!(extension.contains(r#"args: ["lsp"]"#));
+    // Bundled, with a restart command and the client's own trace setting.
+    assert_eq!(package["main"], "./dist/extension.js");
+    assert_eq!(
+        package["contributes"]["commands"][0]["command"],
+        "bylaw.restartServer"
+    );
+    assert!(extension.contains(r#"registerCommand("bylaw.restartServer""#));
+    assert!(
+        package["contributes"]["configuration"]["properties"]["bylaw.trace.server"].is_object()
+    );
+    assert!(dir.join("LICENSE").is_file() && dir.join(".vscodeignore").is_file());
+    // `<` and `>` compare; they are not brackets.
+    let configuration: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("language-configuration.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(configuration["brackets"], json!([["{", "}"], ["(", ")"]]));
     let grammar = std::fs::read_to_string(dir.join("syntaxes/bylaw.tmLanguage.json")).unwrap();
     let _: Value = serde_json::from_str(&grammar).unwrap();
     for keyword in bylaw::lsp::analysis::KEYWORDS {
