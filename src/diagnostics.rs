@@ -120,6 +120,7 @@ codes! {
     UnknownDuty = "E0404", "unknown-duty", "`expect duty` of a duty that is not declared";
     DuplicateFixtureField = "E0405", "duplicate-fixture-field", "a field given twice in one fixture or override";
     UnknownRule = "E0406", "unknown-rule", "`expect rule` of a name no rule has, or `expect` followed by a word other than `tier`, `duty` or `rule`";
+    TestFailed = "E0407", "test-failed", "a `test` whose decision is not what it expects, found by running the tests (the editor's run-test lens)";
     CodegenFailed = "E0900", "codegen-failed", "native code could not be made for a checked policy (a bug in Bylaw, not in the policy)";
     HasOnRequired = "W0001", "has-on-required", "`has()` of a required field is always true";
     CoalesceOnRequired = "W0002", "coalesce-on-required", "`??` after a required field never uses its default";

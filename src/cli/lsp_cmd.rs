@@ -15,22 +15,23 @@ use crossbeam_channel::RecvTimeoutError;
 use lsp_server::{Connection, Message, Notification, Request, Response};
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
-    CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionOptions,
-    CompletionParams, CompletionResponse, CompletionTextEdit, Diagnostic as LspDiagnostic,
-    DiagnosticSeverity, DiagnosticTag, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DocumentFormattingParams, DocumentHighlight, DocumentHighlightKind, DocumentHighlightParams,
-    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, FoldingRange, FoldingRangeKind,
-    FoldingRangeParams, FoldingRangeProviderCapability, GotoDefinitionParams,
-    GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability, Location,
-    MarkupContent, MarkupKind, NumberOrString, OneOf, Position, PrepareRenameResponse,
-    PublishDiagnosticsParams, Range, ReferenceParams, RenameOptions, RenameParams, SemanticToken,
-    SemanticTokenModifier, SemanticTokenType, SemanticTokens, SemanticTokensDelta,
-    SemanticTokensDeltaParams, SemanticTokensEdit, SemanticTokensFullDeltaResult,
-    SemanticTokensFullOptions, SemanticTokensLegend, SemanticTokensOptions, SemanticTokensParams,
-    SemanticTokensResult, SemanticTokensServerCapabilities, ServerCapabilities, SymbolKind,
-    TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
-    WorkDoneProgressOptions, WorkspaceEdit, WorkspaceSymbol, WorkspaceSymbolParams,
-    WorkspaceSymbolResponse,
+    CodeActionProviderCapability, CodeLens, CodeLensOptions, CodeLensParams, Command,
+    CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
+    CompletionTextEdit, Diagnostic as LspDiagnostic, DiagnosticSeverity, DiagnosticTag,
+    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DocumentFormattingParams,
+    DocumentHighlight, DocumentHighlightKind, DocumentHighlightParams, DocumentSymbol,
+    DocumentSymbolParams, DocumentSymbolResponse, ExecuteCommandOptions, ExecuteCommandParams,
+    FoldingRange, FoldingRangeKind, FoldingRangeParams, FoldingRangeProviderCapability,
+    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
+    HoverProviderCapability, Location, MarkupContent, MarkupKind, NumberOrString, OneOf, Position,
+    PrepareRenameResponse, PublishDiagnosticsParams, Range, ReferenceParams, RenameOptions,
+    RenameParams, SemanticToken, SemanticTokenModifier, SemanticTokenType, SemanticTokens,
+    SemanticTokensDelta, SemanticTokensDeltaParams, SemanticTokensEdit,
+    SemanticTokensFullDeltaResult, SemanticTokensFullOptions, SemanticTokensLegend,
+    SemanticTokensOptions, SemanticTokensParams, SemanticTokensResult,
+    SemanticTokensServerCapabilities, ServerCapabilities, SymbolKind, TextDocumentPositionParams,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkDoneProgressOptions,
+    WorkspaceEdit, WorkspaceSymbol, WorkspaceSymbolParams, WorkspaceSymbolResponse,
 };
 
 use crate::lint::Config;
@@ -117,6 +118,13 @@ pub(crate) fn run() -> ExitCode {
         })),
         document_highlight_provider: Some(OneOf::Left(true)),
         workspace_symbol_provider: Some(OneOf::Left(true)),
+        code_lens_provider: Some(CodeLensOptions {
+            resolve_provider: Some(false),
+        }),
+        execute_command_provider: Some(ExecuteCommandOptions {
+            commands: vec![crate::lsp::lens::RUN_TESTS.to_string()],
+            ..ExecuteCommandOptions::default()
+        }),
         folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
         semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
             SemanticTokensOptions {
@@ -336,6 +344,8 @@ impl Server {
             "textDocument/semanticTokens/full" => self.semantic_tokens(request.params),
             "textDocument/prepareRename" => self.prepare_rename(request.params),
             "workspace/symbol" => self.workspace_symbols(request.params),
+            "textDocument/codeLens" => self.code_lenses(request.params),
+            "workspace/executeCommand" => self.execute(request.params),
             "textDocument/rename" => self.rename(request.params),
             "textDocument/documentHighlight" => self.highlight(request.params),
             "textDocument/foldingRange" => self.folding(request.params),
@@ -567,6 +577,53 @@ impl Server {
                 edits,
             },
         ))
+    }
+
+    fn code_lenses(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: CodeLensParams = parse(params)?;
+        let uri = p.text_document.uri;
+        let doc = self.document(&uri)?;
+        let lenses: Vec<CodeLens> = crate::lsp::lens::lenses(&doc.analysis)
+            .into_iter()
+            .map(|lens| {
+                let start = doc.range(lens.span).start;
+                let mut arguments = vec![serde_json::json!(uri.as_str())];
+                arguments.extend(lens.test.map(|name| serde_json::json!(name)));
+                CodeLens {
+                    range: Range::new(start, start),
+                    command: Some(Command::new(
+                        lens.title,
+                        crate::lsp::lens::RUN_TESTS.to_string(),
+                        Some(arguments),
+                    )),
+                    data: None,
+                }
+            })
+            .collect();
+        to_json(lenses)
+    }
+
+    /// `bylaw.runTests URI [TEST]`: runs the document's tests (or the one named) and
+    /// shows each failure as a diagnostic on its test, until the document changes.
+    /// Answers with how many passed and failed.
+    fn execute(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p: ExecuteCommandParams = parse(params)?;
+        if p.command != crate::lsp::lens::RUN_TESTS {
+            return Err(format!("bylaw lsp has no command `{}`", p.command));
+        }
+        let uri: Uri = p
+            .arguments
+            .first()
+            .and_then(|a| a.as_str())
+            .and_then(|s| s.parse().ok())
+            .ok_or("bylaw.runTests takes the document's URI first")?;
+        let only = p.arguments.get(1).and_then(|a| a.as_str());
+        let doc = self.document(&uri)?;
+        let run = crate::lsp::lens::run(&doc.analysis, only)?;
+        let mut published = diagnostics(doc);
+        published.extend(run.diagnostics.iter().map(|d| lsp_diagnostic(doc, d)));
+        self.publish(uri, published)?;
+        to_json(serde_json::json!({ "passed": run.passed, "failed": run.failed }))
     }
 
     /// `workspace/symbol`: the outline entries of every open document (and their

@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod complete;
+pub mod lens;
 pub mod position;
 pub mod rename;
 pub mod tokens;

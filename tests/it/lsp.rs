@@ -1180,3 +1180,65 @@ fn workspace_symbols_search_every_open_document() {
     );
     client.shutdown();
 }
+
+#[test]
+fn code_lenses_run_tests_and_show_failures_on_them() {
+    let mut client = Client::start();
+    let text = format!(
+        "{CONTEXT_BASE}test \"adults are served\" {{\n  given base\n  expect allow, tier high\n}}\ntest \"a wrong expectation\" {{\n  given base\n  expect deny\n}}\n"
+    );
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let lenses = client.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let lenses = lenses.as_array().unwrap();
+    let titles: Vec<&str> = lenses
+        .iter()
+        .map(|l| l["command"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["▶ run all tests (2)", "▶ run test", "▶ run test"]);
+    let (wrong_line, _) = find(&text, "test \"a wrong expectation\"", 0);
+    assert_eq!(lenses[2]["range"]["start"]["line"], wrong_line);
+
+    // Run them all: the answer counts, and the failure is a diagnostic on its test.
+    let command = &lenses[0]["command"];
+    let id = client.next_id;
+    client.next_id += 1;
+    Message::Request(Request::new(
+        RequestId::from(id),
+        "workspace/executeCommand".into(),
+        json!({"command": command["command"], "arguments": command["arguments"]}),
+    ))
+    .write(&mut client.stdin)
+    .unwrap();
+    let mut published = Vec::new();
+    let result = loop {
+        match Message::read(&mut client.stdout).unwrap().unwrap() {
+            Message::Response(r) if r.id == RequestId::from(id) => {
+                break r.response_result.unwrap();
+            }
+            Message::Notification(n) if n.method == "textDocument/publishDiagnostics" => {
+                published = n.params["diagnostics"].as_array().unwrap().clone();
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(result, json!({"passed": 1, "failed": 1}));
+    let failure = published
+        .iter()
+        .find(|d| d["code"] == "E0407 test-failed")
+        .unwrap_or_else(|| panic!("{published:?}"));
+    assert_eq!(failure["range"]["start"]["line"], wrong_line);
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected deny"),
+        "{failure}"
+    );
+    client.shutdown();
+}
