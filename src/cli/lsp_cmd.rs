@@ -391,6 +391,13 @@ impl Server {
         let uri = p.text_document_position_params.text_document.uri;
         let doc = self.document(&uri)?;
         let offset = doc.offset(p.text_document_position_params.position);
+        if let Some(module) = doc.analysis.stdlib_module_at(offset) {
+            let start = Range::new(Position::new(0, 0), Position::new(0, 0));
+            let found = stdlib_file(module)
+                .and_then(|path| file_uri(&path))
+                .map(|u| GotoDefinitionResponse::Scalar(Location::new(u, start)));
+            return to_json(found);
+        }
         if let Some(module) = doc.analysis.module_at(offset) {
             let start = Range::new(Position::new(0, 0), Position::new(0, 0));
             let found =
@@ -805,10 +812,46 @@ fn location(doc: &Document, uri: &Uri, span: Span) -> Option<Location> {
         Position::new(line, character)
     };
     let range = Range::new(local(span.start), local(span.end));
-    Some(Location::new(
-        file_uri(std::path::Path::new(&file.name))?,
-        range,
-    ))
+    // A standard-library module is written out (read-only) for the editor to open.
+    let path = match file
+        .name
+        .strip_prefix('<')
+        .and_then(|n| n.strip_suffix('>'))
+    {
+        Some(module) => stdlib_file(module)?,
+        None => std::path::PathBuf::from(&file.name),
+    };
+    Some(Location::new(file_uri(&path)?, range))
+}
+
+/// The standard-library module `name` as a file the editor can open: written once per
+/// `bylaw` version under the user's cache directory, read-only.
+fn stdlib_file(name: &str) -> Option<std::path::PathBuf> {
+    let module = crate::stdlib::get(name)?;
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    let mut path = cache.join(format!("bylaw/stdlib-{}", env!("CARGO_PKG_VERSION")));
+    for part in name.split("::") {
+        path.push(part);
+    }
+    path.set_extension("bylaw");
+    let current = std::fs::read_to_string(&path).ok();
+    if current.as_deref() != Some(module.text) {
+        std::fs::create_dir_all(path.parent()?).ok()?;
+        if path.exists() {
+            let mut permissions = std::fs::metadata(&path).ok()?.permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            permissions.set_readonly(false);
+            std::fs::set_permissions(&path, permissions).ok()?;
+        }
+        std::fs::write(&path, module.text).ok()?;
+        let mut permissions = std::fs::metadata(&path).ok()?.permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&path, permissions).ok()?;
+    }
+    Some(path)
 }
 
 fn lsp_diagnostic(doc: &Document, d: &crate::diagnostics::Diagnostic) -> LspDiagnostic {

@@ -266,14 +266,30 @@ impl Analysis {
             .collect()
     }
 
+    /// The declarations of the standard-library modules this file uses, parsed where
+    /// the check put them (`<std::minors>` in the source map).
     fn stdlib_module_decls(&self) -> Vec<Decl> {
+        let sources = &self.checked.sources;
         self.checked
             .modules
             .iter()
             .filter(|m| m.path.is_none())
-            .filter_map(|m| crate::stdlib::get(&m.name))
-            .flat_map(|m| crate::syntax::parser::parse(m.text, 0).file.decls)
+            .filter_map(|m| {
+                let name = format!("<{}>", m.name);
+                sources.files().iter().find(|f| f.name == name)
+            })
+            .flat_map(|f| crate::syntax::parser::parse(&f.text, f.base).file.decls)
             .collect()
+    }
+
+    /// The standard-library module a `use` line at `offset` names.
+    pub fn stdlib_module_at(&self, offset: u32) -> Option<&str> {
+        self.checked
+            .modules
+            .iter()
+            .filter(|m| m.path.is_none())
+            .find(|m| m.used_at.start <= offset && offset <= m.used_at.end)
+            .map(|m| m.name.as_str())
     }
 
     /// A module's field types and enums, without defining anything.
@@ -307,6 +323,14 @@ impl Analysis {
     /// Whether a span lies in this document (not in a module it uses).
     pub fn in_document(&self, span: Span) -> bool {
         crate::modules::in_file(span, 0, self.text.len())
+    }
+
+    /// Whether a span lies in a standard-library module's text.
+    pub fn in_stdlib(&self, span: Span) -> bool {
+        self.checked
+            .sources
+            .file_of(span)
+            .is_some_and(|f| f.name.starts_with("<std::"))
     }
 
     pub fn text_of(&self, span: Span) -> &str {
@@ -388,8 +412,11 @@ impl Analysis {
         }
         // The standard library's fields and enums, for completion (their definitions
         // are not in a file the editor has).
+        // The standard library's declarations last: a name the policy or a user module
+        // declares goes there first.
         for decl in self.stdlib_module_decls() {
             self.index_types(&decl);
+            self.index_definitions(&decl);
         }
         for decl in &file.decls {
             self.index_references(decl);
@@ -413,8 +440,9 @@ impl Analysis {
             Decl::Schema(s) => {
                 for f in &s.fields {
                     let path = f.path.dotted();
-                    self.field_types
-                        .insert(path.clone(), self.slice(f.ty.span).to_string());
+                    // A module's field: its type is in the module's text.
+                    let ty = self.checked.sources.text(f.ty.span).to_string();
+                    self.field_types.insert(path.clone(), ty);
                     self.define(f.path.span, Symbol::Field(path));
                 }
             }

@@ -18,6 +18,12 @@ pub fn prepare(analysis: &Analysis, offset: u32) -> Result<(Span, String), Strin
             name_of(&occurrence.symbol)
         ));
     };
+    if analysis.in_stdlib(definition) {
+        return Err(format!(
+            "`{}` comes from a standard-library module: it cannot be renamed here",
+            name_of(&occurrence.symbol)
+        ));
+    }
     if !analysis.in_document(definition) {
         return Err(format!(
             "`{}` is declared in a module this file uses: rename it there",

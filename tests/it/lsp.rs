@@ -24,8 +24,14 @@ impl Client {
 
     /// A server for the workspace at `root` (a `file://` URI, or null).
     fn start_with_root(root: Value) -> Client {
+        Client::start_with(root, &[])
+    }
+
+    /// A server for the workspace at `root`, with these environment variables.
+    fn start_with(root: Value, env: &[(&str, &std::path::Path)]) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bylaw"))
             .arg("lsp")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -1240,5 +1246,33 @@ fn code_lenses_run_tests_and_show_failures_on_them() {
             .contains("expected deny"),
         "{failure}"
     );
+    client.shutdown();
+}
+
+#[test]
+fn definitions_reach_into_the_standard_library() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut client = Client::start_with(Value::Null, &[("XDG_CACHE_HOME", cache.path())]);
+    let text = "policy p version \"1.0.0\"\nuse std::minors\ndeny when user.age < 3 because \"too young\"\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let module = bylaw::stdlib::get("std::minors").unwrap();
+    // A field the module declares: its line in the module, written out read-only.
+    let (l, c) = find(text, "user.age <", 6);
+    let found = client.request("textDocument/definition", at(l, c));
+    let uri = found["uri"].as_str().unwrap_or_else(|| panic!("{found}"));
+    assert!(uri.ends_with("/std/minors.bylaw"), "{uri}");
+    let path = url::Url::parse(uri).unwrap().to_file_path().unwrap();
+    assert!(path.starts_with(cache.path()), "{}", path.display());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), module.text);
+    assert!(std::fs::metadata(&path).unwrap().permissions().readonly());
+    let (line, _) = find(module.text, "  user.age: int", 0);
+    assert_eq!(found["range"]["start"]["line"], line, "{found}");
+    // The `use` line opens the module.
+    let (l, c) = find(text, "std::minors", 5);
+    let found = client.request("textDocument/definition", at(l, c));
+    assert_eq!(found["uri"].as_str().unwrap(), uri);
     client.shutdown();
 }
