@@ -1276,3 +1276,53 @@ fn definitions_reach_into_the_standard_library() {
     assert_eq!(found["uri"].as_str().unwrap(), uri);
     client.shutdown();
 }
+
+/// Neovim's built-in client (Debian's `neovim`, 0.7 or later), headless, drives the
+/// server: completion, rename applied to the buffer, semantic tokens, diagnostics
+/// (`editors/neovim/lsp_test.lua`). CI installs Neovim; elsewhere the test says it
+/// did not run when there is no `nvim`.
+#[test]
+fn neovim_drives_completion_rename_and_semantic_tokens() {
+    let Ok(version) = Command::new("nvim").arg("--version").output() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install neovim (.ci/run)"
+        );
+        eprintln!("no `nvim` here: the Neovim session did not run");
+        return;
+    };
+    assert!(version.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.bylaw");
+    std::fs::write(
+        &policy,
+        "policy p version \"1.0.0\"\nschema request {\n  scores.toxicity: float\n  scores.pii: float\n}\n\
+         def risky = scores.toxicity > 0.9 or scores.pii > 0.5\ndeny when risky because \"too risky\"\n",
+    )
+    .unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/neovim/lsp_test.lua");
+    let out = Command::new("nvim")
+        .args(["--headless", "--clean", "-u", "NONE", "-c"])
+        .arg(format!("luafile {}", script.display()))
+        .env("BYLAW", env!("CARGO_BIN_EXE_bylaw"))
+        .env("POLICY", &policy)
+        .env("XDG_STATE_HOME", dir.path())
+        .env("XDG_CACHE_HOME", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "ok: diagnostics",
+        "ok: completion pii,toxicity",
+        "ok: rename (2 edits applied)",
+        "ok: semantic tokens",
+    ] {
+        assert!(stdout.contains(step), "{step} missing from:\n{stdout}");
+    }
+}
