@@ -368,10 +368,12 @@ impl Analysis {
             .unwrap_or("")
     }
 
-    /// The outline entries of a schema's or an event's fields.
+    /// The outline entries of a schema's or an event's fields: the ones written in
+    /// this file (the check merges a module's fields into the policy's schema).
     fn field_outlines(&self, fields: &[ast::FieldDecl]) -> Vec<Outline> {
         fields
             .iter()
+            .filter(|f| self.in_document(f.span))
             .map(|f| Outline {
                 name: f.path.dotted(),
                 detail: self.slice(f.ty.span).to_string(),

@@ -1326,3 +1326,31 @@ fn neovim_drives_completion_rename_and_semantic_tokens() {
         assert!(stdout.contains(step), "{step} missing from:\n{stdout}");
     }
 }
+
+#[test]
+fn the_outline_lists_only_the_fields_written_in_the_file() {
+    let mut client = Client::start();
+    let text = "policy p version \"1.0.0\"\nuse std::minors\nschema request {\n  extra: bool\n}\ndeny when extra because \"no\"\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let schema = symbols
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "request" || s["name"] == "schema request")
+        .unwrap_or_else(|| panic!("{symbols}"));
+    let fields: Vec<&str> = schema["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["extra"]);
+    client.shutdown();
+}
