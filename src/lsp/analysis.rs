@@ -78,6 +78,31 @@ pub enum CandidateKind {
     Module,
 }
 
+/// The `//` comment lines just above byte `at` of `text` (at 0: the file's opening
+/// comment), joined, as a paragraph to append; empty when there are none.
+fn leading_comment(text: &str, at: usize) -> String {
+    let before = text.get(..at).unwrap_or_default();
+    let lines: Vec<&str> = if at == 0 {
+        text.lines().take_while(|l| l.starts_with("//")).collect()
+    } else {
+        let mut above: Vec<&str> = before
+            .lines()
+            .rev()
+            .take_while(|l| l.trim_start().starts_with("//"))
+            .collect();
+        above.reverse();
+        above
+    };
+    if lines.is_empty() {
+        return String::new();
+    }
+    let joined: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim_start().trim_start_matches("//").trim())
+        .collect();
+    format!("\n\n{}", joined.join(" "))
+}
+
 /// Hover text for a built-in function: its signatures and what it does.
 fn describe_function(f: &crate::check::functions::Function) -> String {
     format!("```bylaw\n{}\n```\n\n{}", f.signatures.join("\n"), f.doc)
@@ -693,6 +718,9 @@ impl Analysis {
 
     /// Markdown for the name, `cite` or rule under the cursor.
     pub fn hover(&self, offset: u32) -> Option<(Span, String)> {
+        if let Some(found) = self.use_hover(offset) {
+            return Some(found);
+        }
         if let Some((span, cite)) = self
             .cites
             .iter()
@@ -807,6 +835,77 @@ impl Analysis {
                 }
             }
         }
+    }
+
+    /// On a `use` line: the module's opening comment and its parameters; on a
+    /// parameter it sets, that parameter's declaration and comment.
+    fn use_hover(&self, offset: u32) -> Option<(Span, String)> {
+        let uses = self.checked.file.decls.iter().filter_map(|d| match d {
+            Decl::Use(u) if u.span.start <= offset && offset <= u.span.end => Some(u),
+            _ => None,
+        });
+        let decl = uses.last()?;
+        let module = self
+            .checked
+            .modules
+            .iter()
+            .find(|m| m.used_at == decl.path.span)?;
+        let file_name = match &module.path {
+            Some(path) => path.display().to_string(),
+            None => format!("<{}>", module.name),
+        };
+        let file = self
+            .checked
+            .sources
+            .files()
+            .iter()
+            .find(|f| f.name == file_name)?;
+        let parameters: Vec<ast::DefDecl> = crate::syntax::parser::parse(&file.text, 0)
+            .file
+            .decls
+            .into_iter()
+            .filter_map(|d| match d {
+                Decl::Def(def) if def.ty.is_some() => Some(def),
+                _ => None,
+            })
+            .collect();
+        let declaration = |def: &ast::DefDecl| {
+            let text = file
+                .text
+                .get(def.span.start as usize..def.span.end as usize)
+                .unwrap_or_default();
+            let comment = leading_comment(&file.text, def.span.start as usize);
+            format!("```bylaw\n{text}\n```{comment}")
+        };
+        if let Some(value) = decl
+            .overrides
+            .iter()
+            .find(|v| v.path.span.start <= offset && offset <= v.path.span.end)
+        {
+            let name = value.path.dotted();
+            let def = parameters.iter().find(|d| d.name.node == name)?;
+            return Some((
+                value.path.span,
+                format!("{}\n\nparameter of `{}`", declaration(def), module.name),
+            ));
+        }
+        if !(decl.path.span.start <= offset && offset <= decl.path.span.end) {
+            return None;
+        }
+        let summary = leading_comment(&file.text, 0);
+        let mut text = format!("**{}**{summary}", module.name);
+        if !parameters.is_empty() {
+            text.push_str("\n\n**Parameters:**");
+            for def in &parameters {
+                let written = file
+                    .text
+                    .get(def.span.start as usize..def.span.end as usize)
+                    .unwrap_or_default()
+                    .trim_start_matches("def ");
+                text.push_str(&format!("\n- `{written}`"));
+            }
+        }
+        Some((decl.path.span, text))
     }
 
     /// A `def` from a `use`d module: its text as the checker read it, and where from.

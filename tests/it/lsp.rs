@@ -1354,3 +1354,23 @@ fn the_outline_lists_only_the_fields_written_in_the_file() {
     assert_eq!(fields, ["extra"]);
     client.shutdown();
 }
+
+#[test]
+fn hover_on_a_use_line_shows_the_module_and_its_parameters() {
+    use bylaw::lsp::analysis::Analysis;
+    let text =
+        "policy p version \"1.0.0\"\nuse std::minors { eu_consent_age: 13 }\ndefault allow\n";
+    let analysis = Analysis::new("p.bylaw", text, &Default::default(), &Default::default());
+    let at = |needle: &str| text.find(needle).unwrap() as u32 + 2;
+    let (_, module) = analysis.hover(at("std::minors")).unwrap();
+    assert!(module.starts_with("**std::minors**"), "{module}");
+    assert!(module.contains("Minors. In China"), "{module}");
+    assert!(module.contains("- `eu_consent_age: int = 16`"), "{module}");
+    let (_, parameter) = analysis.hover(at("eu_consent_age")).unwrap();
+    assert!(
+        parameter.contains("def eu_consent_age: int = 16")
+            && parameter.contains("GDPR Art. 8(1)")
+            && parameter.contains("parameter of `std::minors`"),
+        "{parameter}"
+    );
+}
