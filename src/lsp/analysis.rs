@@ -840,11 +840,10 @@ impl Analysis {
     /// On a `use` line: the module's opening comment and its parameters; on a
     /// parameter it sets, that parameter's declaration and comment.
     fn use_hover(&self, offset: u32) -> Option<(Span, String)> {
-        let uses = self.checked.file.decls.iter().filter_map(|d| match d {
+        let decl = self.checked.file.decls.iter().find_map(|d| match d {
             Decl::Use(u) if u.span.start <= offset && offset <= u.span.end => Some(u),
             _ => None,
-        });
-        let decl = uses.last()?;
+        })?;
         let module = self
             .checked
             .modules
