@@ -95,6 +95,8 @@ struct Loaded {
     /// The decision counters of this policy, by outcome × (tier or none): looked up
     /// by index on the hot path instead of by label.
     counters: Vec<Counter>,
+    /// This version's decision counters, by outcome (`OUTCOMES`' order).
+    version_counters: Vec<Counter>,
     tiers: Vec<String>,
     /// The fingerprint of what the watcher reads: the bundle's bytes, or the policy
     /// file's with its user modules' ([`watched_print`]).
@@ -118,6 +120,11 @@ impl Loaded {
             None => self.tiers.len(),
         };
         self.counters.get(outcome * (self.tiers.len() + 1) + tier)
+    }
+
+    fn version_counter(&self, decision: &Decision) -> Option<&Counter> {
+        let outcome = OUTCOMES.iter().position(|o| *o == decision.outcome)?;
+        self.version_counters.get(outcome)
     }
 }
 
@@ -167,7 +174,12 @@ struct ReloadLabels {
 struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
+    /// Decisions by the policy's name and version, and outcome: what each version
+    /// did, across reloads.
+    decisions_by_version: Family<VersionLabels, Counter>,
     latency: Histogram,
+    /// Time to answer a request, by endpoint (the route's pattern) and method.
+    requests: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     triggers: Family<TriggerLabels, Counter>,
     services: Family<ServiceLabels, Gauge>,
     reloads: Family<ReloadLabels, Counter>,
@@ -187,6 +199,27 @@ struct Metrics {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    policy: String,
+    version: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: String,
+    method: String,
+}
+
+/// Buckets for a whole HTTP exchange: 50 µs to 2.5 s.
+fn request_histogram() -> Histogram {
+    Histogram::new([
+        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        0.5, 1.0, 2.5,
+    ])
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     kind: String,
     /// `accepted`, `duplicate` or `refused`.
@@ -197,6 +230,19 @@ impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("bylaw");
         let decisions = Family::<DecisionLabels, Counter>::default();
+        let decisions_by_version = Family::<VersionLabels, Counter>::default();
+        let requests: Family<EndpointLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(request_histogram);
+        registry.register(
+            "decisions_by_version",
+            "Decisions by the policy's name and version, and outcome",
+            decisions_by_version.clone(),
+        );
+        registry.register(
+            "http_request_seconds",
+            "Time to answer an HTTP request, by endpoint and method",
+            requests.clone(),
+        );
         let latency = Histogram::new([
             0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.1,
         ]);
@@ -314,7 +360,9 @@ impl Metrics {
         Metrics {
             registry,
             decisions,
+            decisions_by_version,
             latency,
+            requests,
             triggers,
             services,
             reloads,
@@ -429,10 +477,24 @@ fn load(
     if let Some(shared) = shared {
         governor = attach(governor, shared);
     }
+    let version_counters = OUTCOMES
+        .iter()
+        .map(|outcome| {
+            metrics
+                .decisions_by_version
+                .get_or_create(&VersionLabels {
+                    policy: info.name.clone(),
+                    version: info.version.clone(),
+                    outcome: outcome.as_str().to_string(),
+                })
+                .clone()
+        })
+        .collect();
     Ok(Loaded {
         governor,
         info,
         counters,
+        version_counters,
         tiers,
         watched,
         module_files,
@@ -741,12 +803,42 @@ fn router(app: Arc<App>) -> Router {
             router.route(path, handler)
         })
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            time_request,
+        ))
         .with_state(app);
     if access_log {
         router.layer(axum::middleware::from_fn(log_access))
     } else {
         router
     }
+}
+
+/// Observes each request's time in `bylaw_http_request_seconds`, by the route it
+/// matched (`/v1/decide`, `/v1/admin/services/{service}/suspend`; `unmatched` for a
+/// path no route has, so that scanners cannot grow the label set).
+async fn time_request(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    app.metrics
+        .requests
+        .get_or_create(&EndpointLabels { endpoint, method })
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// One `bylaw::access` line per request: method, path, status, time taken and the
@@ -935,6 +1027,9 @@ fn decide_encoded(
     app.metrics.latency.observe(started.elapsed().as_secs_f64());
     app.requests.fetch_add(1, Ordering::Relaxed);
     if let Some(counter) = loaded.counter(&governed.decision) {
+        counter.inc();
+    }
+    if let Some(counter) = loaded.version_counter(&governed.decision) {
         counter.inc();
     }
     count_events(app, &governed.events);

@@ -201,6 +201,15 @@ fn decide_and_batch_answer_with_decisions() {
         metrics.contains("bylaw_decision_seconds_count 4"),
         "{metrics}"
     );
+    // Latency by endpoint, outcomes by policy version.
+    for line in [
+        r#"bylaw_http_request_seconds_count{endpoint="/v1/decide",method="POST"} 2"#,
+        r#"bylaw_http_request_seconds_count{endpoint="/v1/decide/batch",method="POST"} 1"#,
+        r#"bylaw_decisions_by_version_total{policy="genai_chat",version="1.0.0",outcome="allow"} 1"#,
+        r#"bylaw_decisions_by_version_total{policy="genai_chat",version="1.0.0",outcome="deny"} 3"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
     // The toxic reply in the batch was a third of the hour's decisions: over 5%.
     for line in [
         r#"bylaw_trigger_firings_total{trigger="toxicity_drift"} 1"#,
