@@ -98,7 +98,7 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     /// The decision server: HTTP decide and batch endpoints, the admin API (kill switch,
     /// recovery, reports, blocks), hot reload, health and Prometheus metrics.
-    Serve(serve_cmd::ServeArgs),
+    Serve(Box<serve_cmd::ServeArgs>),
     /// The standard library: `list` its modules, `show` one's source, `articles` of one.
     Stdlib(stdlib_cmd::StdlibArgs),
     /// The compliance report: every cited article by regulation, what implements it and

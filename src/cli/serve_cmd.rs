@@ -107,6 +107,32 @@ pub(crate) struct ServeArgs {
     /// failure, up to 5 minutes.
     #[arg(long, default_value_t = 500)]
     notify_retry_ms: u64,
+    /// Ship every decision, with its request, as JSON lines POSTed in batches to this
+    /// URL (retried with backoff).
+    #[arg(long, value_name = "URL", conflicts_with = "decision_log_file")]
+    decision_log_url: Option<String>,
+    /// Append every decision, with its request, to this file as JSON lines, rotated at
+    /// --decision-log-max-mb.
+    #[arg(long, value_name = "FILE")]
+    decision_log_file: Option<PathBuf>,
+    /// Request fields written as "***" in the decision log (comma-separated, dotted).
+    #[arg(long, value_name = "FIELD,…", value_delimiter = ',')]
+    decision_log_mask: Vec<String>,
+    /// The most decisions waiting to be shipped; beyond it they are dropped and counted.
+    #[arg(long, default_value_t = 10_000)]
+    decision_log_max_queue: usize,
+    /// Decisions per batch.
+    #[arg(long, default_value_t = 500)]
+    decision_log_batch: usize,
+    /// The longest a decision waits for its batch, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    decision_log_flush_ms: u64,
+    /// A log file is rotated (FILE → FILE.1 …) when it would grow past this size.
+    #[arg(long, default_value_t = 64)]
+    decision_log_max_mb: u64,
+    /// Rotated log files kept.
+    #[arg(long, default_value_t = 5)]
+    decision_log_keep: usize,
 }
 
 /// A bearer token from its file, else from the environment. A blank token is refused:
@@ -134,6 +160,31 @@ fn token(file: &Option<PathBuf>, env: &str) -> Result<Option<String>, String> {
         ));
     }
     Ok(Some(token.to_string()))
+}
+
+/// The decision log's options, when a sink is given.
+fn decision_log(args: &ServeArgs) -> Option<crate::server::decision_log::Options> {
+    use crate::server::decision_log::{Options, Sink};
+    let sink = match (&args.decision_log_url, &args.decision_log_file) {
+        (Some(url), _) => Sink::Http {
+            url: url.clone(),
+            timeout: Duration::from_secs(10),
+        },
+        (None, Some(path)) => Sink::File {
+            path: path.clone(),
+            max_bytes: args.decision_log_max_mb.max(1) * 1024 * 1024,
+            keep: args.decision_log_keep,
+        },
+        (None, None) => return None,
+    };
+    Some(Options {
+        sink,
+        mask: args.decision_log_mask.clone(),
+        max_queue: args.decision_log_max_queue.max(1),
+        batch: args.decision_log_batch.max(1),
+        flush_every: Duration::from_millis(args.decision_log_flush_ms.max(1)),
+        retry: Duration::from_millis(100),
+    })
 }
 
 pub(crate) fn run(args: &ServeArgs) -> ExitCode {
@@ -193,6 +244,7 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
             retry: Duration::from_millis(args.notify_retry_ms.max(1)),
             ..crate::server::notify::Pace::default()
         },
+        decision_log: decision_log(args),
     };
     if config.notify.is_some() && config.state.is_none() {
         eprintln!(

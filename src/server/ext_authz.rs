@@ -60,6 +60,10 @@ pub(super) async fn check(State(app): State<Arc<App>>, request: Request) -> Resp
         let loaded = app.current.load();
         let encoded = encode(&loaded.governor, &headers, &method, &path);
         let (decision, pending) = decide_encoded(app, &loaded, encoded, started);
+        // The request was headers, not JSON: the log has the decision alone.
+        if let Some(log) = &app.decision_log {
+            log.record(b"null", &decision);
+        }
         (decision, pending.zip(loaded.governor.store().cloned()))
     };
     let (mut decision, pending) = match super::decide_where_it_may_wait(&app, decide).await {

@@ -18,6 +18,7 @@
 
 mod admin;
 pub mod breaker;
+pub mod decision_log;
 pub mod ext_authz;
 pub mod notify;
 pub mod redis_state;
@@ -86,6 +87,8 @@ pub struct Config {
     /// Where notifications are delivered (needs `state`).
     pub notify: Option<notify::Sink>,
     pub notify_pace: notify::Pace,
+    /// Ship every decision to this sink ([`decision_log`]).
+    pub decision_log: Option<decision_log::Options>,
 }
 
 /// The policy being served.
@@ -196,6 +199,9 @@ struct Metrics {
     redis_counters_waiting: Gauge,
     redis_increments_dropped: Gauge,
     redis_writes_pending: Gauge,
+    decision_log_shipped: Gauge,
+    decision_log_queued: Gauge,
+    decision_log_dropped: Gauge,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -292,7 +298,25 @@ impl Metrics {
         let redis_counters_waiting = Gauge::default();
         let redis_increments_dropped = Gauge::default();
         let redis_writes_pending = Gauge::default();
+        let decision_log_shipped = Gauge::default();
+        let decision_log_queued = Gauge::default();
+        let decision_log_dropped = Gauge::default();
         for (name, help, gauge) in [
+            (
+                "decision_log_shipped",
+                "Decisions the decision log has shipped since the server started",
+                &decision_log_shipped,
+            ),
+            (
+                "decision_log_queued",
+                "Decisions waiting to be shipped",
+                &decision_log_queued,
+            ),
+            (
+                "decision_log_dropped",
+                "Decisions not logged because the queue was full (the sink was down)",
+                &decision_log_dropped,
+            ),
             (
                 "redis_circuit_open",
                 "1 while the Redis circuit breaker is open: decisions count locally",
@@ -379,6 +403,9 @@ impl Metrics {
             redis_counters_waiting,
             redis_increments_dropped,
             redis_writes_pending,
+            decision_log_shipped,
+            decision_log_queued,
+            decision_log_dropped,
         }
     }
 }
@@ -395,6 +422,7 @@ struct App {
     batch_slots: Arc<tokio::sync::Semaphore>,
     /// How notification delivery goes, when there is a sink.
     delivery: Option<Arc<notify::Delivery>>,
+    decision_log: Option<decision_log::DecisionLog>,
 }
 
 /// Compiles the policy file's `bytes` into a governor over the shared store. A reload
@@ -572,8 +600,13 @@ pub async fn run(config: Config) -> Result<(), String> {
         (Some(_), None) => return Err("delivering notifications needs --state FILE".into()),
         (None, _) => None,
     };
+    let decision_log = match &config.decision_log {
+        Some(options) => Some(decision_log::DecisionLog::start(options.clone())?),
+        None => None,
+    };
     let app = Arc::new(App {
         delivery,
+        decision_log,
         current: ArcSwap::from_pointee(loaded),
         reload_error: Mutex::new(None),
         store,
@@ -1002,7 +1035,11 @@ fn decide_bytes(
     {
         return Err(e.message.clone());
     }
-    Ok(decide_encoded(app, loaded, encoded, started))
+    let decided = decide_encoded(app, loaded, encoded, started);
+    if let Some(log) = &app.decision_log {
+        log.record(bytes, &decided.0);
+    }
+    Ok(decided)
 }
 
 /// Decides an encoded request (or denies an invalid one) and counts it in the metrics.
@@ -1386,8 +1423,20 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     let notifying = notifications
         .as_ref()
         .is_some_and(|n| n["failing"] == true || n["dropped"] != 0);
+    // A decision log that cannot ship, or has dropped decisions, is degraded too.
+    let decision_log = app.decision_log.as_ref().map(|log| {
+        json!({
+            "shipped": log.shipped(),
+            "queued": log.queued(),
+            "dropped": log.dropped(),
+            "failing": log.failing(),
+        })
+    });
+    let logging = decision_log
+        .as_ref()
+        .is_some_and(|l| !l["failing"].is_null() || l["dropped"] != 0);
     let (open, overdue) = loaded.governor.report_counts(SystemClock.now());
-    let degraded = !healthy || notifying || redis.as_deref().is_some_and(|r| r != "ok");
+    let degraded = !healthy || notifying || logging || redis.as_deref().is_some_and(|r| r != "ok");
     json_response(
         status,
         &json!({
@@ -1395,6 +1444,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
             "store": store,
             "redis": redis,
             "notifications": notifications,
+            "decision_log": decision_log,
             "reports": { "open": open, "overdue": overdue },
             "policy": loaded.info.version,
             "decisions": app.requests.load(Ordering::Relaxed),
@@ -1426,6 +1476,13 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             .set(gauge(d.failures.load(Ordering::Relaxed)));
         m.notifications_dropped
             .set(gauge(loaded.governor.dropped_notifications()));
+    }
+    if let Some(log) = &app.decision_log {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let m = &app.metrics;
+        m.decision_log_shipped.set(gauge(log.shipped()));
+        m.decision_log_queued.set(gauge(log.queued()));
+        m.decision_log_dropped.set(gauge(log.dropped()));
     }
     if let Some(shared) = &app.shared {
         let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

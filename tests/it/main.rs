@@ -9,6 +9,7 @@ mod clock;
 mod corrupt;
 
 mod crash;
+mod decision_log;
 mod diff;
 pub(crate) mod differential;
 mod durable;

@@ -1,0 +1,213 @@
+//! Decision logs from a real `bylaw serve`: to a file with masked fields, to an HTTP
+//! receiver that fails at first (retried until it takes them), and to a receiver that
+//! is down (bounded: dropped and counted, decisions unaffected, /healthz degraded).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::replay::chat_request;
+use crate::server::Server;
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn decisions_are_logged_to_a_file_with_masked_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("decisions.jsonl");
+    let log_arg = log.to_str().unwrap().to_string();
+    let server = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        false,
+        &[
+            "--decision-log-file",
+            &log_arg,
+            "--decision-log-mask",
+            "user.age,scores.toxicity",
+            "--decision-log-flush-ms",
+            "20",
+        ],
+    );
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            server.decide(&chat_request(i, 0.0, 0.1, None))["decision_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let read = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    wait_until("three logged decisions", || read().len() == 3);
+    let lines = read();
+    for (line, id) in lines.iter().zip(&ids) {
+        assert_eq!(line["decision"]["decision_id"], id.as_str());
+        assert_eq!(line["decision"]["outcome"], "allow");
+        assert_eq!(line["input"]["user"]["age"], "***", "{line}");
+        assert_eq!(line["input"]["scores"]["toxicity"], "***", "{line}");
+        assert_eq!(line["input"]["scores"]["jailbreak"], 0.0, "{line}");
+        assert_eq!(line["input"]["service"], "chat");
+    }
+    let (_, health) = server.get("/healthz");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["decision_log"]["shipped"], 3, "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+}
+
+/// An HTTP receiver on loopback that answers 503 to its first `fail_first` batches,
+/// then keeps every line it is sent.
+struct Receiver {
+    url: String,
+    attempts: Arc<AtomicUsize>,
+    lines: Arc<Mutex<Vec<Value>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn receiver(fail_first: usize) -> Receiver {
+    use axum::http::{HeaderMap, StatusCode};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/logs", listener.local_addr().unwrap());
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (a, l) = (attempts.clone(), lines.clone());
+    let take = move |headers: HeaderMap, body: String| {
+        let (a, l) = (a.clone(), l.clone());
+        async move {
+            assert_eq!(headers["content-type"], "application/x-ndjson");
+            if a.fetch_add(1, Ordering::SeqCst) < fail_first {
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+            let mut kept = l.lock().unwrap();
+            kept.extend(
+                body.lines()
+                    .map(|line| serde_json::from_str::<Value>(line).unwrap()),
+            );
+            StatusCode::OK
+        }
+    };
+    let app = axum::Router::new().route("/logs", axum::routing::post(take));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Receiver {
+        url,
+        attempts,
+        lines,
+        _runtime: runtime,
+    }
+}
+
+#[test]
+fn batches_are_retried_until_the_receiver_takes_them() {
+    let receiver = receiver(2);
+    let server = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        false,
+        &[
+            "--decision-log-url",
+            &receiver.url,
+            "--decision-log-flush-ms",
+            "20",
+        ],
+    );
+    for i in 0..5 {
+        server.decide(&chat_request(i, 0.0, 0.1, None));
+    }
+    wait_until("five shipped decisions", || {
+        receiver.lines.lock().unwrap().len() == 5
+    });
+    assert!(
+        receiver.attempts.load(Ordering::SeqCst) >= 3,
+        "two refusals, then taken"
+    );
+    let ids: Vec<String> = receiver
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| l["input"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        ["r-0", "r-1", "r-2", "r-3", "r-4"],
+        "in order, none twice"
+    );
+    wait_until("a healthy log", || {
+        let (_, health) = server.get("/healthz");
+        let health: Value = serde_json::from_str(&health).unwrap();
+        health["decision_log"]["failing"].is_null() && health["decision_log"]["shipped"] == 5
+    });
+}
+
+#[test]
+fn a_down_receiver_costs_dropped_log_entries_not_decisions() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/logs");
+    let server = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        false,
+        &[
+            "--decision-log-url",
+            &url,
+            "--decision-log-max-queue",
+            "5",
+            "--decision-log-batch",
+            "2",
+            "--decision-log-flush-ms",
+            "10",
+        ],
+    );
+    let started = Instant::now();
+    for i in 0..40 {
+        assert_eq!(
+            server.decide(&chat_request(i, 0.0, 0.1, None))["outcome"],
+            "allow"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "decisions never wait for the log"
+    );
+    wait_until("a degraded /healthz", || {
+        let (_, health) = server.get("/healthz");
+        let health: Value = serde_json::from_str(&health).unwrap();
+        health["status"] == "degraded" && health["decision_log"]["failing"].is_string()
+    });
+    let (_, health) = server.get("/healthz");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    let dropped = health["decision_log"]["dropped"].as_u64().unwrap();
+    let queued = health["decision_log"]["queued"].as_u64().unwrap();
+    assert!(
+        queued <= 7,
+        "at most the queue and one batch held: {health}"
+    );
+    assert_eq!(dropped + queued, 40, "{health}");
+    let (_, metrics) = server.get("/metrics");
+    assert!(
+        metrics.contains(&format!("bylaw_decision_log_dropped {dropped}")),
+        "{metrics}"
+    );
+}
