@@ -11,15 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::replay::bylaw;
 use crate::server::{Server, wait_for};
-
-fn bylaw(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bylaw"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
 
 fn ok(out: &std::process::Output) -> String {
     assert!(

@@ -2,8 +2,7 @@
 //! receiver that fails at first (retried until it takes them), and to a receiver that
 //! is down (bounded: dropped and counted, decisions unaffected, /healthz degraded).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -67,57 +66,25 @@ fn decisions_are_logged_to_a_file_with_masked_fields() {
     assert_eq!(health["status"], "ok", "{health}");
 }
 
-/// An HTTP receiver on loopback that answers 503 to its first `fail_first` batches,
-/// then keeps every line it is sent.
-struct Receiver {
-    url: String,
-    attempts: Arc<AtomicUsize>,
-    lines: Arc<Mutex<Vec<Value>>>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn receiver(fail_first: usize) -> Receiver {
-    use axum::http::{HeaderMap, StatusCode};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/logs", listener.local_addr().unwrap());
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let (a, l) = (attempts.clone(), lines.clone());
-    let take = move |headers: HeaderMap, body: String| {
-        let (a, l) = (a.clone(), l.clone());
-        async move {
-            assert_eq!(headers["content-type"], "application/x-ndjson");
-            if a.fetch_add(1, Ordering::SeqCst) < fail_first {
-                return StatusCode::SERVICE_UNAVAILABLE;
-            }
-            let mut kept = l.lock().unwrap();
-            kept.extend(
-                body.lines()
-                    .map(|line| serde_json::from_str::<Value>(line).unwrap()),
-            );
-            StatusCode::OK
-        }
-    };
-    let app = axum::Router::new().route("/logs", axum::routing::post(take));
-    runtime.spawn(async move { axum::serve(listener, app).await });
-    Receiver {
-        url,
-        attempts,
-        lines,
-        _runtime: runtime,
-    }
+/// The decision-log lines a receiver took, in order.
+fn lines_taken(receiver: &crate::server::Loopback) -> Vec<Value> {
+    receiver
+        .taken
+        .lock()
+        .unwrap()
+        .iter()
+        .inspect(|(headers, _)| assert_eq!(headers["content-type"], "application/x-ndjson"))
+        .flat_map(|(_, body)| {
+            body.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[test]
 fn batches_are_retried_until_the_receiver_takes_them() {
-    let receiver = receiver(2);
+    let receiver = crate::server::loopback("/logs", 2);
     let server = Server::start_in(
         tempfile::tempdir().unwrap(),
         false,
@@ -132,16 +99,13 @@ fn batches_are_retried_until_the_receiver_takes_them() {
         server.decide(&chat_request(i, 0.0, 0.1, None));
     }
     wait_until("five shipped decisions", || {
-        receiver.lines.lock().unwrap().len() == 5
+        lines_taken(&receiver).len() == 5
     });
     assert!(
         receiver.attempts.load(Ordering::SeqCst) >= 3,
         "two refusals, then taken"
     );
-    let ids: Vec<String> = receiver
-        .lines
-        .lock()
-        .unwrap()
+    let ids: Vec<String> = lines_taken(&receiver)
         .iter()
         .map(|l| l["input"]["id"].as_str().unwrap().to_string())
         .collect();

@@ -340,59 +340,24 @@ fn events_leave_the_store_once_no_window_can_count_them() {
     );
 }
 
-/// A webhook receiver on loopback that answers 503 to its first `fail_first`
-/// attempts, then keeps each notification it has not seen (by idempotency key).
-struct Receiver {
-    url: String,
-    attempts: Arc<std::sync::atomic::AtomicUsize>,
-    accepted: Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
-    repeats: Arc<std::sync::atomic::AtomicUsize>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn receiver(fail_first: usize) -> Receiver {
-    use axum::http::{HeaderMap, StatusCode};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let repeats = Arc::new(AtomicUsize::new(0));
-    let (a, k, r) = (attempts.clone(), accepted.clone(), repeats.clone());
-    let hook = move |headers: HeaderMap, body: String| {
-        let (a, k, r) = (a.clone(), k.clone(), r.clone());
-        async move {
-            if a.fetch_add(1, Ordering::SeqCst) < fail_first {
-                return StatusCode::SERVICE_UNAVAILABLE;
-            }
-            let key = headers["idempotency-key"].to_str().unwrap().to_string();
-            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(body["key"], key.as_str());
-            let mut seen = k.lock().unwrap();
-            if seen.iter().any(|(s, _)| *s == key) {
-                r.fetch_add(1, Ordering::SeqCst);
-            } else {
-                seen.push((key, body));
-            }
-            StatusCode::OK
+/// The notifications a receiver took, each once by its idempotency key (the body
+/// names the key too), and how many were repeats.
+fn notifications_taken(
+    hook: &crate::server::Loopback,
+) -> (Vec<(String, serde_json::Value)>, usize) {
+    let mut unique: Vec<(String, serde_json::Value)> = Vec::new();
+    let mut repeats = 0;
+    for (headers, body) in hook.taken.lock().unwrap().iter() {
+        let key = headers["idempotency-key"].to_str().unwrap().to_string();
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["key"], key.as_str());
+        if unique.iter().any(|(k, _)| *k == key) {
+            repeats += 1;
+        } else {
+            unique.push((key, body));
         }
-    };
-    let app = axum::Router::new().route("/hook", axum::routing::post(hook));
-    runtime.spawn(async move { axum::serve(listener, app).await });
-    Receiver {
-        url,
-        attempts,
-        accepted,
-        repeats,
-        _runtime: runtime,
     }
+    (unique, repeats)
 }
 
 fn incidents_server(dir: tempfile::TempDir, webhook: &str) -> crate::server::Server {
@@ -469,16 +434,16 @@ fn the_server_takes_events_and_delivers_every_notification_once_in_order_across_
     drop(server);
 
     // Restarted with a receiver that fails its first three attempts.
-    let hook = receiver(3);
+    let hook = crate::server::loopback("/hook", 3);
     let server = incidents_server(dir, &hook.url);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while hook.accepted.lock().unwrap().len() < 3 {
+    while notifications_taken(&hook).0.len() < 3 {
         assert!(std::time::Instant::now() < deadline, "not all delivered");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let (status, _) = post_incident(&server, "i5", "death");
     assert_eq!(status, 200);
-    while hook.accepted.lock().unwrap().len() < 4 {
+    while notifications_taken(&hook).0.len() < 4 {
         assert!(
             std::time::Instant::now() < deadline,
             "the fourth not delivered"
@@ -486,9 +451,9 @@ fn the_server_takes_events_and_delivers_every_notification_once_in_order_across_
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let accepted = hook.accepted.lock().unwrap().clone();
+    let (accepted, repeats) = notifications_taken(&hook);
     assert_eq!(accepted.len(), 4, "{accepted:?}");
-    assert_eq!(hook.repeats.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(repeats, 0);
     assert!(hook.attempts.load(std::sync::atomic::Ordering::SeqCst) >= 7);
     let about: Vec<&str> = accepted
         .iter()

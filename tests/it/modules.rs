@@ -4,21 +4,14 @@
 //! Acme's safety library.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use bylaw::{Engine, Guard, Policy};
 
+use crate::replay::bylaw;
+
 fn workspace(file: &str) -> PathBuf {
     crate::data("modules/workspace").join(file)
-}
-
-fn bylaw(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bylaw"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
 }
 
 fn load(path: &Path) -> Guard {

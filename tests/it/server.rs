@@ -1186,3 +1186,49 @@ deny when request.host == "internal.example" because "not from outside"
         200
     );
 }
+
+/// An HTTP receiver on loopback for what the server sends out (notifications, decision
+/// logs): it answers 503 to its first `fail_first` requests, then 200, keeping each
+/// accepted request's headers and body in order.
+pub(crate) struct Loopback {
+    pub(crate) url: String,
+    pub(crate) attempts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) taken: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+pub(crate) fn loopback(path: &'static str, fail_first: usize) -> Loopback {
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let (a, t) = (attempts.clone(), taken.clone());
+    let take = move |headers: HeaderMap, body: String| {
+        let (a, t) = (a.clone(), t.clone());
+        async move {
+            if a.fetch_add(1, Ordering::SeqCst) < fail_first {
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+            t.lock().unwrap().push((headers, body));
+            StatusCode::OK
+        }
+    };
+    let app = axum::Router::new().route(path, axum::routing::post(take));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Loopback {
+        url,
+        attempts,
+        taken,
+        _runtime: runtime,
+    }
+}
