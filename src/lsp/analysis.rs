@@ -609,6 +609,16 @@ impl Analysis {
                     }
                 }
             }
+            // `use m { threshold: 0.9 }`: the parameter is the module's `def`.
+            Decl::Use(u) => {
+                for value in &u.overrides {
+                    let def = Symbol::Def(value.path.dotted());
+                    if self.definitions.contains_key(&def) {
+                        self.refer(value.path.span, def);
+                    }
+                    self.expr(&value.value);
+                }
+            }
             _ => {}
         }
     }

@@ -1253,7 +1253,7 @@ fn code_lenses_run_tests_and_show_failures_on_them() {
 fn definitions_reach_into_the_standard_library() {
     let cache = tempfile::tempdir().unwrap();
     let mut client = Client::start_with(Value::Null, &[("XDG_CACHE_HOME", cache.path())]);
-    let text = "policy p version \"1.0.0\"\nuse std::minors\ndeny when user.age < 3 because \"too young\"\n";
+    let text = "policy p version \"1.0.0\"\nuse std::minors { eu_consent_age: 13 }\ndeny when user.age < 3 because \"too young\"\n";
     client.notify(
         "textDocument/didOpen",
         json!({"textDocument": {"uri": URI, "languageId": "bylaw", "version": 1, "text": text}}),
@@ -1269,6 +1269,11 @@ fn definitions_reach_into_the_standard_library() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), module.text);
     assert!(std::fs::metadata(&path).unwrap().permissions().readonly());
     let (line, _) = find(module.text, "  user.age: int", 0);
+    assert_eq!(found["range"]["start"]["line"], line, "{found}");
+    // A parameter the `use` sets: its `def` in the module.
+    let (l, c) = find(text, "eu_consent_age", 3);
+    let found = client.request("textDocument/definition", at(l, c));
+    let (line, _) = find(module.text, "def eu_consent_age", 0);
     assert_eq!(found["range"]["start"]["line"], line, "{found}");
     // The `use` line opens the module.
     let (l, c) = find(text, "std::minors", 5);
