@@ -44,12 +44,19 @@ pub struct Options {
     pub retry: Duration,
 }
 
-/// The queue and its counters; the worker thread ships what it holds.
+/// The queue and its counters; the worker thread writes and ships what it holds.
 #[derive(Debug)]
 pub struct DecisionLog {
-    queue: Sender<String>,
-    mask: Vec<Vec<String>>,
+    queue: Sender<Entry>,
     state: Arc<State>,
+}
+
+/// One decision and the request bytes it decided, as queued: written out (and masked)
+/// on the worker, not on the request's thread.
+#[derive(Debug)]
+struct Entry {
+    request: Vec<u8>,
+    decision: Decision,
 }
 
 #[derive(Debug, Default)]
@@ -74,28 +81,21 @@ impl DecisionLog {
         let (queue, entries) = crossbeam_channel::bounded(options.max_queue.max(1));
         let state = Arc::new(State::default());
         let worker_state = Arc::clone(&state);
-        let mask = options
-            .mask
-            .iter()
-            .map(|m| m.split('.').map(str::to_string).collect())
-            .collect();
         std::thread::Builder::new()
             .name("bylaw-decision-log".into())
             .spawn(move || ship(&options, &entries, &worker_state))
             .map_err(|e| format!("cannot start the decision log: {e}"))?;
-        Ok(DecisionLog { queue, mask, state })
+        Ok(DecisionLog { queue, state })
     }
 
     /// Queues one decision and the request it decided; drops it (counted) when the
     /// queue is full. Never blocks.
     pub fn record(&self, request: &[u8], decision: &Decision) {
-        let mut input: serde_json::Value =
-            serde_json::from_slice(request).unwrap_or(serde_json::Value::Null);
-        for path in &self.mask {
-            mask(&mut input, path);
-        }
-        let line = serde_json::json!({ "decision": decision, "input": input }).to_string();
-        match self.queue.try_send(line) {
+        let entry = Entry {
+            request: request.to_vec(),
+            decision: decision.clone(),
+        };
+        match self.queue.try_send(entry) {
             Ok(()) => {
                 self.state.queued.fetch_add(1, Ordering::Relaxed);
             }
@@ -127,6 +127,35 @@ impl DecisionLog {
     }
 }
 
+/// Appends one entry's JSON line to `out`: the decision, and the request — as sent
+/// when nothing is masked (it was JSON, or it is `null`), parsed and masked otherwise.
+fn write_line(out: &mut Vec<u8>, entry: &Entry, mask_paths: &[Vec<String>]) {
+    out.extend_from_slice(b"{\"decision\":");
+    if serde_json::to_writer(&mut *out, &entry.decision).is_err() {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"input\":");
+    // A request on one line goes as sent; one written over several lines (or to be
+    // masked) is parsed and written again, so each entry stays one line.
+    let one_line = !entry.request.iter().any(|b| *b == b'\n' || *b == b'\r');
+    if mask_paths.is_empty() && one_line {
+        match serde_json::from_slice::<&serde_json::value::RawValue>(&entry.request) {
+            Ok(raw) => out.extend_from_slice(raw.get().as_bytes()),
+            Err(_) => out.extend_from_slice(b"null"),
+        }
+    } else {
+        let mut input: serde_json::Value =
+            serde_json::from_slice(&entry.request).unwrap_or(serde_json::Value::Null);
+        for path in mask_paths {
+            mask(&mut input, path);
+        }
+        if serde_json::to_writer(&mut *out, &input).is_err() {
+            out.extend_from_slice(b"null");
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
 /// Replaces the value at `path` (when the request has it) with `"***"`.
 fn mask(value: &mut serde_json::Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else {
@@ -149,49 +178,68 @@ fn mask(value: &mut serde_json::Value, path: &[String]) {
 /// The worker: takes up to a batch, or what came within the flush interval, and
 /// ships it; a batch that fails is retried with backoff while newer entries wait in
 /// the (bounded) queue.
-fn ship(options: &Options, entries: &Receiver<String>, state: &State) {
-    let mut batch: Vec<String> = Vec::with_capacity(options.batch);
+fn ship(options: &Options, entries: &Receiver<Entry>, state: &State) {
+    let mask_paths: Vec<Vec<String>> = options
+        .mask
+        .iter()
+        .map(|m| m.split('.').map(str::to_string).collect())
+        .collect();
+    // The worker wakes on its own at short intervals and drains what came: a sender
+    // never has to wake it, so queueing a decision costs no system call.
+    let nap = options.flush_every.min(Duration::from_millis(5));
+    let mut body: Vec<u8> = Vec::new();
+    let mut count = 0;
+    let mut deadline = Instant::now() + options.flush_every;
     loop {
-        let deadline = Instant::now() + options.flush_every;
-        while batch.len() < options.batch {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match entries.recv_timeout(left) {
-                Ok(line) => batch.push(line),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                    if !batch.is_empty() {
-                        deliver(options, &batch, state);
-                    }
-                    return;
+        std::thread::sleep(nap);
+        let mut closed = false;
+        loop {
+            if count >= options.batch {
+                break;
+            }
+            match entries.try_recv() {
+                Ok(entry) => {
+                    write_line(&mut body, &entry, &mask_paths);
+                    count += 1;
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
                 }
             }
         }
-        if batch.is_empty() {
-            continue;
+        let due = count >= options.batch || Instant::now() >= deadline || closed;
+        if due && count > 0 {
+            deliver(options, &body, count, state);
+            body.clear();
+            count = 0;
         }
-        deliver(options, &batch, state);
-        batch.clear();
+        if due {
+            deadline = Instant::now() + options.flush_every;
+        }
+        if closed {
+            return;
+        }
     }
 }
 
-/// Ships one batch, retrying until it goes; counts it shipped.
-fn deliver(options: &Options, batch: &[String], state: &State) {
-    let mut body = batch.join("\n");
-    body.push('\n');
+/// Ships one batch of `count` lines, retrying until it goes; counts it shipped.
+fn deliver(options: &Options, body: &[u8], count: usize, state: &State) {
     let mut wait = options.retry;
     loop {
-        match write(&options.sink, &body) {
+        match write(&options.sink, body) {
             Ok(()) => {
                 if let Ok(mut failing) = state.failing.lock() {
                     *failing = None;
                 }
-                let n = batch.len() as u64;
+                let n = count as u64;
                 state.shipped.fetch_add(n, Ordering::Relaxed);
                 state.queued.fetch_sub(n, Ordering::Relaxed);
                 return;
             }
             Err(e) => {
-                tracing::warn!(target: "bylaw::decision_log", "shipping {} decisions failed: {e}", batch.len());
+                tracing::warn!(target: "bylaw::decision_log", "shipping {count} decisions failed: {e}");
                 if let Ok(mut failing) = state.failing.lock() {
                     *failing = Some(e);
                 }
@@ -202,7 +250,7 @@ fn deliver(options: &Options, batch: &[String], state: &State) {
     }
 }
 
-fn write(sink: &Sink, body: &str) -> Result<(), String> {
+fn write(sink: &Sink, body: &[u8]) -> Result<(), String> {
     match sink {
         Sink::Http { url, timeout } => {
             let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -237,7 +285,7 @@ fn write(sink: &Sink, body: &str) -> Result<(), String> {
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("`{}`: {e}", path.display()))?;
-            file.write_all(body.as_bytes())
+            file.write_all(body)
                 .and_then(|()| file.flush())
                 .map_err(|e| format!("`{}`: {e}", path.display()))
         }
@@ -281,6 +329,31 @@ mod tests {
             v,
             serde_json::json!({"user": {"name": "***", "age": 30}, "id": "r1"})
         );
+    }
+
+    #[test]
+    fn every_entry_is_one_line_of_json() {
+        let decision = Decision::invalid(Vec::new());
+        let mut out = Vec::new();
+        for request in [&b"{\n  \"a\": 1\n}"[..], b"{\"a\": 1}", b"not json"] {
+            write_line(
+                &mut out,
+                &Entry {
+                    request: request.to_vec(),
+                    decision: decision.clone(),
+                },
+                &[],
+            );
+        }
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["input"]["a"], 1);
+        assert_eq!(lines[1]["input"]["a"], 1);
+        assert!(lines[2]["input"].is_null());
     }
 
     #[test]
