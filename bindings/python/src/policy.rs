@@ -39,12 +39,25 @@ pub fn compile(py: Python<'_>, source: &str, name: Option<&str>, engine: &str) -
     )
 }
 
-/// Reads and compiles the policy file at `path`.
+/// Reads and compiles the policy file at `path`, or opens a bundle (`bylaw bundle`):
+/// its fingerprints checked, and its signature too when `verify_key` (an ed25519
+/// public key's PEM file) is given.
 #[pyfunction]
-#[pyo3(signature = (path, *, engine = "jit"))]
-pub fn load(py: Python<'_>, path: std::path::PathBuf, engine: &str) -> PyResult<Policy> {
-    let source = std::fs::read_to_string(&path).map_err(|e| {
+#[pyo3(signature = (path, *, engine = "jit", verify_key = None))]
+pub fn load(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    engine: &str,
+    verify_key: Option<std::path::PathBuf>,
+) -> PyResult<Policy> {
+    let bytes = std::fs::read(&path).map_err(|e| {
         pyo3::exceptions::PyOSError::new_err(format!("cannot read `{}`: {e}", path.display()))
+    })?;
+    if bylaw::bundle::is_bundle(&bytes) || verify_key.is_some() {
+        return Policy::open_bundle(py, &path, &bytes, engine, verify_key.as_deref());
+    }
+    let source = String::from_utf8(bytes).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!("`{}` is not UTF-8 text", path.display()))
     })?;
     // A file finds its user modules: beside it, and through the nearest bylaw.toml.
     let loader =
@@ -76,6 +89,30 @@ impl Policy {
                 .and_then(|policy| Guard::new(Arc::new(policy), engine))
         });
         let guard = compiled.map_err(|failed| policy_error(py, &failed))?;
+        let reader = Reader::new(py, &guard)?;
+        Ok(Policy { guard, reader })
+    }
+
+    /// A bundle's policy; a refused bundle raises `ValueError` saying why.
+    fn open_bundle(
+        py: Python<'_>,
+        path: &std::path::Path,
+        bytes: &[u8],
+        engine: &str,
+        verify_key: Option<&std::path::Path>,
+    ) -> PyResult<Policy> {
+        let engine = engine_named(engine)?;
+        let key = verify_key
+            .map(bylaw::bundle::keys::read_verifying_key)
+            .transpose()
+            .map_err(pyo3::exceptions::PyOSError::new_err)?;
+        let opened = py
+            .detach(|| bylaw::bundle::open(bytes, key.as_ref()))
+            .map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!("`{}`: {e}", path.display()))
+            })?;
+        let guard = Guard::new(Arc::new(opened.policy), engine)
+            .map_err(|failed| policy_error(py, &failed))?;
         let reader = Reader::new(py, &guard)?;
         Ok(Policy { guard, reader })
     }

@@ -1,6 +1,7 @@
 """Decisions from Python are exactly the decisions `bylaw eval` prints."""
 
 import json
+import subprocess
 
 import bylaw
 import pytest
@@ -142,3 +143,27 @@ def test_load_follows_user_modules_and_compile_refuses_relative_ones():
         bylaw.compile(source)
     assert "unknown module `acme::safety::jailbreak`" in str(raised.value)
     assert "was not read from a file" in raised.value.rendered
+
+
+def test_a_signed_bundle_loads_and_decides_as_its_source(tmp_path, cli):
+    workspace = EXAMPLES.parent / "tests" / "data" / "modules" / "workspace"
+    source = workspace / "search.bylaw"
+    key = tmp_path / "acme"
+    subprocess.run([str(cli), "keygen", "-o", str(key)], check=True, capture_output=True)
+    bundle = tmp_path / "search.bundle"
+    subprocess.run(
+        [str(cli), "bundle", str(source), "-o", str(bundle), "--sign", str(key) + ".key"],
+        check=True,
+        capture_output=True,
+    )
+    request = {"service": "s", "prompt": {"jailbreak_score": 0.85, "toxicity": 0.0}}
+    from_source = bylaw.load(source).decide(request).to_dict()
+    assert bylaw.load(bundle).decide(request).to_dict() == from_source
+    verified = bylaw.load(bundle, verify_key=str(key) + ".pub")
+    assert verified.decide(request).to_dict() == from_source
+    # A changed byte is refused, with the reason.
+    tampered = tmp_path / "tampered.bundle"
+    tampered.write_bytes(bundle.read_bytes().replace(b"jailbreak_attempt", b"Jailbreak_attempt", 1))
+    with pytest.raises(ValueError) as raised:
+        bylaw.load(tampered, verify_key=str(key) + ".pub")
+    assert "bundle" in str(raised.value)

@@ -125,8 +125,15 @@ class Policy:
 def compile(source: str, *, name: Optional[str] = None, engine: Literal["jit", "interpreter"] = "jit") -> Policy:
     """Compiles policy source; raises ``PolicyError`` with every diagnostic."""
 
-def load(path: Union[str, PathLike[str]], *, engine: Literal["jit", "interpreter"] = "jit") -> Policy:
-    """Reads and compiles a policy file; ``use std::…`` resolves to the built-in stdlib."""
+def load(
+    path: Union[str, PathLike[str]],
+    *,
+    engine: Literal["jit", "interpreter"] = "jit",
+    verify_key: Union[str, PathLike[str], None] = None,
+) -> Policy:
+    """Reads and compiles a policy file (its user modules found beside it and through
+    the nearest ``bylaw.toml``), or opens a bundle, checking its fingerprints and, with
+    ``verify_key``, its signature; a refused bundle raises ``ValueError``."""
 
 class Governor:
     """The stateful runtime for one policy; ``state`` is the path of its state file."""
