@@ -13,7 +13,7 @@ pub struct Path {
 }
 
 impl UseDecl {
-    /// The module as the `use` line writes it: `std::minors`, `./shared/x`, `../lib/x`.
+    /// The module as the `use` line writes it: `std::minors`, `./common/x`, `../lib/x`.
     pub fn written(&self) -> String {
         let parts: Vec<&str> = self.path.parts.iter().map(|p| p.node.as_str()).collect();
         match self.relative {
@@ -152,8 +152,8 @@ pub struct PolicyDecl {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UseDecl {
-    /// `std::minors`, `acme::safety`; for a relative `use ./shared/x`, the parts after
-    /// the `./` or `../`s (`shared`, `x`).
+    /// `std::minors`, `acme::safety`; for a relative `use ./common/x`, the parts after
+    /// the `./` or `../`s (`common`, `x`).
     pub path: Path,
     /// `Some(n)` for a relative `use`: `./` is 0, each `../` one more.
     pub relative: Option<u32>,

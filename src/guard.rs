@@ -84,7 +84,7 @@ impl Policy {
     }
 
     /// The files of the user modules this policy loaded, each with its path from the
-    /// policy file's directory (`lib/acme/x.bylaw`, `../shared/y.bylaw`).
+    /// policy file's directory (`lib/acme/x.bylaw`, `../common/y.bylaw`).
     pub fn user_module_files(&self) -> Vec<(std::path::PathBuf, &crate::source::SourceFile)> {
         let files = self.sources.files();
         let dir = files

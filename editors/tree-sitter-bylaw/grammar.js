@@ -83,7 +83,7 @@ module.exports = grammar({
 
     module_path: $ => seq($.identifier, repeat(seq('::', $.identifier))),
 
-    // `./shared/labels`, `../lib/common`: one token, a file beside the policy.
+    // `./common/labels`, `../lib/common`: one token, a file beside the policy.
     relative_path: _ => token(seq(
       choice('./', repeat1('../')),
       /[A-Za-z_][A-Za-z0-9_]*/,

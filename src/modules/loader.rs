@@ -278,7 +278,7 @@ pub fn module_paths(text: &str) -> Result<Vec<PathBuf>, String> {
 
 /// How a relative module is named in rule ids and messages: its path from the
 /// policy's directory, `::`-separated, with `super` for each level above it
-/// (`shared/x.bylaw` → `shared::x`, `../lib/x.bylaw` → `super::lib::x`).
+/// (`common/x.bylaw` → `common::x`, `../lib/x.bylaw` → `super::lib::x`).
 pub(super) fn relative_name(policy_dir: &Path, file: &Path) -> String {
     let dir = normalize(policy_dir);
     let file = normalize(&file.with_extension(""));
@@ -315,8 +315,8 @@ mod tests {
     #[test]
     fn relative_paths_go_up_and_down_from_a_directory() {
         assert_eq!(
-            relative_path(Path::new("w/agents"), Path::new("w/shared/x.bylaw")),
-            PathBuf::from("../shared/x.bylaw")
+            relative_path(Path::new("w/agents"), Path::new("w/common/x.bylaw")),
+            PathBuf::from("../common/x.bylaw")
         );
         assert_eq!(
             relative_path(Path::new("."), Path::new("lib/x.bylaw")),
@@ -332,8 +332,8 @@ mod tests {
     fn relative_modules_are_named_from_the_policy_directory() {
         let dir = Path::new("policies");
         assert_eq!(
-            relative_name(dir, Path::new("policies/shared/x.bylaw")),
-            "shared::x"
+            relative_name(dir, Path::new("policies/common/x.bylaw")),
+            "common::x"
         );
         assert_eq!(
             relative_name(dir, Path::new("lib/x.bylaw")),

@@ -1,7 +1,7 @@
 //! `use`: loading modules and merging their declarations into the policy, before
 //! checking. Modules are the standard library's (`use std::…`, embedded in the
 //! binary) and the user's: `use acme::safety::jailbreak` from the module roots of the
-//! workspace's `bylaw.toml`, `use ./shared/x` beside the file that says it
+//! workspace's `bylaw.toml`, `use ./common/x` beside the file that says it
 //! ([`loader`]).
 //!
 //! A module is a policy file of its own — it checks and passes its own tests. What a
@@ -29,7 +29,7 @@ use loader::Read;
 /// A module a policy loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
-    /// How its rules are qualified: `std::minors`, `acme::safety`, `shared::x`.
+    /// How its rules are qualified: `std::minors`, `acme::safety`, `common::x`.
     pub name: String,
     /// Its file, for a user module; `None` for the standard library's.
     pub path: Option<PathBuf>,

@@ -106,9 +106,9 @@ fn a_bundle_decides_as_its_source_in_every_command_and_in_the_server() {
     assert_eq!(
         files,
         [
+            "../common/labels.bylaw",
             "../lib/acme/safety/jailbreak.bylaw",
             "../lib/acme/safety/toxicity.bylaw",
-            "../shared/labels.bylaw",
             "agent.bylaw"
         ]
     );

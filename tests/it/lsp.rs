@@ -644,11 +644,11 @@ fn the_server_follows_user_modules_into_their_files() {
         found["uri"]
             .as_str()
             .unwrap()
-            .ends_with("shared/labels.bylaw"),
+            .ends_with("common/labels.bylaw"),
         "{found}"
     );
     let labels =
-        std::fs::read_to_string(crate::data("modules/workspace/shared/labels.bylaw")).unwrap();
+        std::fs::read_to_string(crate::data("modules/workspace/common/labels.bylaw")).unwrap();
     let (line, _) = find(&labels, "enum Region", 0);
     assert_eq!(found["range"]["start"]["line"], line, "{found}");
     // The `use` line opens the module.

@@ -74,7 +74,7 @@ fn a_modules_relative_use_resolves_beside_it_and_is_named_in_its_namespace() {
 
 #[test]
 fn relative_modules_are_found_from_the_policys_directory() {
-    // `use ./shared/labels` in chat, `use ../shared/labels` in agents/agent: one file.
+    // `use ./common/labels` in chat, `use ../common/labels` in agents/agent: one file.
     for file in ["chat.bylaw", "agents/agent.bylaw"] {
         let guard = load(&workspace(file));
         let labels = guard
@@ -84,10 +84,10 @@ fn relative_modules_are_found_from_the_policys_directory() {
             .find(|m| {
                 m.path
                     .as_ref()
-                    .is_some_and(|p| p.ends_with("shared/labels.bylaw"))
+                    .is_some_and(|p| p.ends_with("common/labels.bylaw"))
             })
             .unwrap_or_else(|| panic!("{file}: {:?}", guard.policy().modules));
-        assert!(labels.name.ends_with("shared::labels"), "{}", labels.name);
+        assert!(labels.name.ends_with("common::labels"), "{}", labels.name);
         let decision = guard.decide_json(
             br#"{"service": "x", "region": "CN",
                 "output": {"synthetic": true, "explicit_label": false},
@@ -220,7 +220,7 @@ fn a_bad_bylaw_toml_is_a_usage_error_naming_the_file() {
 
 #[test]
 fn a_policy_from_a_string_cannot_use_a_relative_module() {
-    let checked = bylaw::check_source("p.bylaw", "policy p version \"1.0.0\"\nuse ./shared/x\n");
+    let checked = bylaw::check_source("p.bylaw", "policy p version \"1.0.0\"\nuse ./common/x\n");
     let out = bylaw::diagnostics::render(&checked.sources, &checked.diagnostics, false);
     assert!(out.contains("was not read from a file"), "{out}");
 }
