@@ -95,8 +95,7 @@ impl Policy {
             .iter()
             .filter_map(|m| {
                 let path = m.path.as_ref()?;
-                let name = path.display().to_string();
-                let file = files.iter().find(|f| f.name == name)?;
+                let file = m.file(&self.sources)?;
                 Some((crate::modules::loader::relative_path(&dir, path), file))
             })
             .collect()
@@ -130,20 +129,33 @@ impl Policy {
     ) -> Result<Policy, Diagnostics> {
         let checked = crate::check_source_with(name, source, loader);
         match checked.program {
-            Some(program) if !checked.has_errors() => {
-                let ir = ir::lower(&program, &checked.sources);
-                Ok(Policy {
-                    program,
-                    ir,
-                    sources: checked.sources,
-                    warnings: checked.diagnostics,
-                    modules: checked.modules,
-                })
-            }
+            Some(program) if !checked.has_errors() => Ok(Policy::lowered(
+                program,
+                checked.sources,
+                checked.diagnostics,
+                checked.modules,
+            )),
             _ => Err(Diagnostics {
                 sources: checked.sources,
                 diagnostics: checked.diagnostics,
             }),
+        }
+    }
+
+    /// A checked program lowered to its IR: the policy a guard runs.
+    pub fn lowered(
+        program: Program,
+        sources: SourceMap,
+        warnings: Vec<Diagnostic>,
+        modules: Vec<crate::modules::Loaded>,
+    ) -> Policy {
+        let ir = ir::lower(&program, &sources);
+        Policy {
+            program,
+            ir,
+            sources,
+            warnings,
+            modules,
         }
     }
 }

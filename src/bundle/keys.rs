@@ -34,34 +34,46 @@ pub fn public_pem(key: &VerifyingKey) -> Result<String, String> {
 }
 
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the key `{}`: {e}", path.display()))?;
-    SigningKey::from_pkcs8_pem(&text).map_err(|e| {
-        let hint = if text.contains("PUBLIC KEY") {
-            ": this is a public key; signing takes the private one (`bylaw keygen` writes both)"
-        } else {
-            ""
-        };
-        format!(
-            "`{}` is not an ed25519 private key (PKCS#8 PEM): {e}{hint}",
-            path.display()
-        )
-    })
+    read_key(
+        path,
+        "private key (PKCS#8 PEM)",
+        (
+            "PUBLIC KEY",
+            "this is a public key; signing takes the private one (`bylaw keygen` writes both)",
+        ),
+        |text| SigningKey::from_pkcs8_pem(text).map_err(|e| e.to_string()),
+    )
 }
 
 pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, String> {
+    read_key(
+        path,
+        "public key (SubjectPublicKeyInfo PEM)",
+        (
+            "PRIVATE KEY",
+            "this is a private key; verifying takes the public one (the `.pub` file)",
+        ),
+        |text| VerifyingKey::from_public_key_pem(text).map_err(|e| e.to_string()),
+    )
+}
+
+/// Reads a PEM key file and decodes it; the error names the file and what it should
+/// hold, with `hint` when the file holds the other half of a pair (its `marker`).
+fn read_key<K>(
+    path: &Path,
+    what: &str,
+    (marker, hint): (&str, &str),
+    decode: impl FnOnce(&str) -> Result<K, String>,
+) -> Result<K, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the key `{}`: {e}", path.display()))?;
-    VerifyingKey::from_public_key_pem(&text).map_err(|e| {
-        let hint = if text.contains("PRIVATE KEY") {
-            ": this is a private key; verifying takes the public one (the `.pub` file)"
+    decode(&text).map_err(|e| {
+        let hint = if text.contains(marker) {
+            format!(": {hint}")
         } else {
-            ""
+            String::new()
         };
-        format!(
-            "`{}` is not an ed25519 public key (SubjectPublicKeyInfo PEM): {e}{hint}",
-            path.display()
-        )
+        format!("`{}` is not an ed25519 {what}: {e}{hint}", path.display())
     })
 }
 

@@ -89,7 +89,7 @@ fn make(policy: &Path, output: &Path, sign: Option<&Path>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Err(e) = write_atomically(output, &bytes) {
+    if let Err(e) = super::write_atomically(output, &bytes) {
         return usage(&format!("cannot write `{}`: {e}", output.display()));
     }
     let program = &guard.policy().program;
@@ -109,17 +109,6 @@ fn make(policy: &Path, output: &Path, sign: Option<&Path>) -> ExitCode {
         program.tests.len(),
     );
     ExitCode::SUCCESS
-}
-
-/// Writes beside the target and renames over it: a server watching the file never
-/// reads half a bundle.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = crate::modules::loader::parent_dir(path);
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ExitCode> {

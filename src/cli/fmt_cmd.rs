@@ -108,25 +108,9 @@ fn format_file(path: &Path, check: bool, out: &mut impl Write) -> Result<bool, S
         );
         return Ok(true);
     }
-    write_atomically(path, &formatted)
+    super::write_atomically(path, formatted.as_bytes())
         .map_err(|e| format!("error: cannot write `{name}`: {e}\n"))?;
     Ok(true)
-}
-
-/// Writes beside the file, then renames over it: a failed write leaves the original.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(text.as_bytes())?;
-    temp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(temp.path(), meta.permissions());
-    }
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 fn stdin_to_stdout() -> ExitCode {

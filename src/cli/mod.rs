@@ -171,6 +171,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes beside the file, then renames over it: a failed write leaves the original,
+/// and a reader (a server watching the file) never sees half of it.
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut temp, bytes)?;
+    temp.as_file().sync_all()?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(temp.path(), meta.permissions());
+    }
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Exit code for bad usage, such as a path that does not exist.
 pub(crate) const EXIT_USAGE: u8 = 2;
 

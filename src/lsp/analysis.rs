@@ -10,7 +10,7 @@ use crate::lint::{self, Config, Fix};
 use crate::syntax::span::Span;
 
 /// A name the policy defines.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Symbol {
     Field(String),
     Def(String),
@@ -246,11 +246,11 @@ impl Analysis {
     fn in_module(&self, d: &Diagnostic) -> Option<Diagnostic> {
         let sources = &self.checked.sources;
         let file = sources.file_of(d.span())?;
-        let module = self.checked.modules.iter().find(|m| {
-            m.path
-                .as_ref()
-                .is_some_and(|p| p.display().to_string() == file.name)
-        })?;
+        let module = self
+            .checked
+            .modules
+            .iter()
+            .find(|m| m.path.is_some() && m.source_name() == file.name)?;
         // The `use` in this document: the module's own, or the one that led to the module
         // that used it.
         let mut at = module.used_at;
@@ -260,11 +260,7 @@ impl Analysis {
                 .checked
                 .modules
                 .iter()
-                .find(|m| {
-                    m.path
-                        .as_ref()
-                        .is_some_and(|p| p.display().to_string() == outer.name)
-                })?
+                .find(|m| m.path.is_some() && m.source_name() == outer.name)?
                 .used_at;
         }
         let (line, column) = file.line_col(d.span().start);
@@ -283,10 +279,8 @@ impl Analysis {
         self.checked
             .modules
             .iter()
-            .filter_map(|m| {
-                let name = m.path.as_ref()?.display().to_string();
-                sources.files().iter().find(|f| f.name == name)
-            })
+            .filter(|m| m.path.is_some())
+            .filter_map(|m| m.file(sources))
             .flat_map(|f| crate::syntax::parser::parse(&f.text, f.base).file.decls)
             .collect()
     }
@@ -299,10 +293,7 @@ impl Analysis {
             .modules
             .iter()
             .filter(|m| m.path.is_none())
-            .filter_map(|m| {
-                let name = format!("<{}>", m.name);
-                sources.files().iter().find(|f| f.name == name)
-            })
+            .filter_map(|m| m.file(sources))
             .flat_map(|f| crate::syntax::parser::parse(&f.text, f.base).file.decls)
             .collect()
     }
@@ -859,16 +850,7 @@ impl Analysis {
             .modules
             .iter()
             .find(|m| m.used_at == decl.path.span)?;
-        let file_name = match &module.path {
-            Some(path) => path.display().to_string(),
-            None => format!("<{}>", module.name),
-        };
-        let file = self
-            .checked
-            .sources
-            .files()
-            .iter()
-            .find(|f| f.name == file_name)?;
+        let file = module.file(&self.checked.sources)?;
         let parameters: Vec<ast::DefDecl> = crate::syntax::parser::parse(&file.text, 0)
             .file
             .decls
@@ -993,7 +975,7 @@ impl Analysis {
     pub fn symbol_candidates(&self) -> Vec<Candidate> {
         let mut out = Vec::new();
         let mut symbols: Vec<&Symbol> = self.definitions.keys().collect();
-        symbols.sort_by_key(|s| format!("{s:?}"));
+        symbols.sort();
         for symbol in symbols {
             let candidate = match symbol {
                 Symbol::Def(d) => Candidate {

@@ -406,13 +406,19 @@ fn opened_by(before: &[(Span, Tok<'_>)], declaration: Option<&Tok<'_>>) -> Block
 /// In an expression: fields, `def`s, functions, members, expression keywords.
 fn expression(analysis: &Analysis) -> Vec<Candidate> {
     let mut out = top_segments(analysis);
-    out.extend(symbols_of(analysis, CandidateKind::Def));
+    // One pass over the names for both kinds.
+    let (defs, members): (Vec<Candidate>, Vec<Candidate>) = analysis
+        .symbol_candidates()
+        .into_iter()
+        .filter(|c| matches!(c.kind, CandidateKind::Def | CandidateKind::Member))
+        .partition(|c| c.kind == CandidateKind::Def);
+    out.extend(defs);
     out.extend(
         crate::check::functions::FUNCTIONS
             .iter()
             .map(|f| candidate(f.name, CandidateKind::Function, &f.signatures.join(" | "))),
     );
-    out.extend(symbols_of(analysis, CandidateKind::Member));
+    out.extend(members);
     out.extend(keywords(EXPRESSION_WORDS));
     out
 }

@@ -62,14 +62,12 @@ pub fn run(analysis: &Analysis, only: Option<&str>) -> Result<Run, String> {
         (Some(program), false) => program.clone(),
         _ => return Err("the policy has errors: fix them to run its tests".to_string()),
     };
-    let ir = crate::ir::lower(&program, &checked.sources);
-    let policy = crate::guard::Policy {
+    let policy = crate::guard::Policy::lowered(
         program,
-        ir,
-        sources: checked.sources.clone(),
-        warnings: Vec::new(),
-        modules: checked.modules.clone(),
-    };
+        checked.sources.clone(),
+        Vec::new(),
+        checked.modules.clone(),
+    );
     let guard = crate::guard::Guard::new(
         std::sync::Arc::new(policy),
         crate::guard::Engine::Interpreter,

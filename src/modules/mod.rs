@@ -37,6 +37,22 @@ pub struct Loaded {
     pub used_at: Span,
 }
 
+impl Loaded {
+    /// How the source map names the module's file: its path, or `<std::name>`.
+    pub fn source_name(&self) -> String {
+        match &self.path {
+            Some(path) => path.display().to_string(),
+            None => format!("<{}>", self.name),
+        }
+    }
+
+    /// The module's file among the sources a check read.
+    pub fn file<'a>(&self, sources: &'a SourceMap) -> Option<&'a crate::source::SourceFile> {
+        let name = self.source_name();
+        sources.files().iter().find(|f| f.name == name)
+    }
+}
+
 /// What `resolve` did.
 #[derive(Debug, Default)]
 pub struct Resolution {
@@ -103,14 +119,15 @@ pub fn resolve(
             continue;
         }
         let name = found.name.clone();
-        let base = sources.add(found.source_name.clone(), found.text.as_str());
-        let parsed = crate::syntax::parser::parse(&found.text, base);
-        diagnostics.extend(parsed.diagnostics);
-        modules.push(Loaded {
+        let module = Loaded {
             name: name.clone(),
             path: found.path.clone(),
             used_at: pending.decl.path.span,
-        });
+        };
+        let base = sources.add(module.source_name(), found.text.as_str());
+        let parsed = crate::syntax::parser::parse(&found.text, base);
+        diagnostics.extend(parsed.diagnostics);
+        modules.push(module);
         let mut decls = parsed.file.decls;
         apply_overrides(&mut decls, &pending.decl, &name, diagnostics);
         let mut chain = pending.chain.clone();
@@ -156,8 +173,6 @@ struct Found {
     key: String,
     name: String,
     path: Option<PathBuf>,
-    /// How diagnostics name its file.
-    source_name: String,
     text: String,
 }
 
@@ -175,7 +190,6 @@ fn find(pending: &Pending, loader: &Loader, diagnostics: &mut Vec<Diagnostic>) -
                 key: written.clone(),
                 name: written,
                 path: None,
-                source_name: format!("<{}>", module.name),
                 text: module.text.to_string(),
             });
         }
@@ -235,7 +249,6 @@ fn find(pending: &Pending, loader: &Loader, diagnostics: &mut Vec<Diagnostic>) -
     Some(Found {
         key: path.display().to_string(),
         name,
-        source_name: path.display().to_string(),
         path: Some(path),
         text,
     })

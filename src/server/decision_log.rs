@@ -187,6 +187,16 @@ fn ship(options: &Options, entries: &Receiver<Entry>, state: &State) {
     // The worker wakes on its own at short intervals and drains what came: a sender
     // never has to wake it, so queueing a decision costs no system call.
     let nap = options.flush_every.min(Duration::from_millis(5));
+    // One HTTP client for the worker's life: its connection is kept alive between
+    // batches.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(match &options.sink {
+            Sink::Http { timeout, .. } => Some(*timeout),
+            Sink::File { .. } => None,
+        })
+        .http_status_as_error(false)
+        .build()
+        .into();
     let mut body: Vec<u8> = Vec::new();
     let mut count = 0;
     let mut deadline = Instant::now() + options.flush_every;
@@ -211,7 +221,7 @@ fn ship(options: &Options, entries: &Receiver<Entry>, state: &State) {
         }
         let due = count >= options.batch || Instant::now() >= deadline || closed;
         if due && count > 0 {
-            deliver(options, &body, count, state);
+            deliver(options, &agent, &body, count, state);
             body.clear();
             count = 0;
         }
@@ -225,10 +235,10 @@ fn ship(options: &Options, entries: &Receiver<Entry>, state: &State) {
 }
 
 /// Ships one batch of `count` lines, retrying until it goes; counts it shipped.
-fn deliver(options: &Options, body: &[u8], count: usize, state: &State) {
+fn deliver(options: &Options, agent: &ureq::Agent, body: &[u8], count: usize, state: &State) {
     let mut wait = options.retry;
     loop {
-        match write(&options.sink, body) {
+        match write(&options.sink, agent, body) {
             Ok(()) => {
                 if let Ok(mut failing) = state.failing.lock() {
                     *failing = None;
@@ -250,14 +260,9 @@ fn deliver(options: &Options, body: &[u8], count: usize, state: &State) {
     }
 }
 
-fn write(sink: &Sink, body: &[u8]) -> Result<(), String> {
+fn write(sink: &Sink, agent: &ureq::Agent, body: &[u8]) -> Result<(), String> {
     match sink {
-        Sink::Http { url, timeout } => {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .timeout_global(Some(*timeout))
-                .http_status_as_error(false)
-                .build()
-                .into();
+        Sink::Http { url, .. } => {
             let response = agent
                 .post(url)
                 .header("content-type", "application/x-ndjson")
