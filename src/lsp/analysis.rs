@@ -21,6 +21,10 @@ pub enum Symbol {
     Fixture(String),
     Duty(String),
     Trigger(String),
+    /// An `event` kind.
+    Event(String),
+    /// A field of an event kind: (kind, dotted path).
+    EventField(String, String),
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +193,8 @@ pub struct Analysis {
     /// Where built-in functions are called, by name.
     calls: Vec<(Span, String)>,
     field_types: HashMap<String, String>,
+    /// Each event kind's fields with their types, as written.
+    event_fields: HashMap<String, Vec<(String, String)>>,
     enums: Vec<(String, Vec<String>)>,
 }
 
@@ -215,6 +221,7 @@ impl Analysis {
             cites: Vec::new(),
             calls: Vec::new(),
             field_types: HashMap::new(),
+            event_fields: HashMap::new(),
             enums: Vec::new(),
         };
         analysis.index();
@@ -489,20 +496,32 @@ impl Analysis {
             Decl::Trigger(t) => self.define(t.name.span, Symbol::Trigger(t.name.node.clone())),
             Decl::Service(s) => self.define(s.name.span, Symbol::Service(s.name.node.clone())),
             Decl::Fixture(f) => self.define(f.name.span, Symbol::Fixture(f.name.node.clone())),
+            Decl::Event(e) => {
+                let kind = e.name.node.clone();
+                self.define(e.name.span, Symbol::Event(kind.clone()));
+                let mut fields = Vec::new();
+                for f in &e.fields {
+                    let path = f.path.dotted();
+                    let ty = self.checked.sources.text(f.ty.span).to_string();
+                    fields.push((path.clone(), ty));
+                    self.define(f.path.span, Symbol::EventField(kind.clone(), path));
+                }
+                self.event_fields.entry(kind).or_insert(fields);
+            }
             Decl::Policy(_)
             | Decl::Use(_)
             | Decl::Default(_)
             | Decl::Test(_)
             | Decl::Assert(_)
-            | Decl::Clock(_)
-            | Decl::Event(_) => {}
+            | Decl::Clock(_) => {}
         }
     }
 
     fn index_references(&mut self, decl: &Decl) {
         match decl {
-            Decl::Schema(s) => {
-                for f in &s.fields {
+            Decl::Schema(ast::SchemaDecl { fields, .. })
+            | Decl::Event(ast::EventDecl { fields, .. }) => {
+                for f in fields {
                     match &f.ty.kind {
                         TypeKind::Named(n)
                             if self.definitions.contains_key(&Symbol::Enum(n.clone())) =>
@@ -549,10 +568,23 @@ impl Analysis {
                 }
             }
             Decl::Trigger(t) => {
-                self.expr(&t.cond);
+                let event = self.counted_event(t);
+                match (&event, &t.cond.kind) {
+                    (Some(kind), ExprKind::Path(p)) => {
+                        self.refer(p.span, Symbol::Event(kind.clone()))
+                    }
+                    _ => self.expr(&t.cond),
+                }
+                if let Some(filter) = &t.filter {
+                    self.expr_in(filter, event.as_deref());
+                }
                 self.effective(t.effective.as_ref());
                 if let Some(by) = &t.by {
-                    self.refer(by.span, Symbol::Field(by.dotted()));
+                    let symbol = match &event {
+                        Some(kind) => Symbol::EventField(kind.clone(), by.dotted()),
+                        None => Symbol::Field(by.dotted()),
+                    };
+                    self.refer(by.span, symbol);
                 }
                 for (name, span) in t.params() {
                     self.refer(span, Symbol::Def(name.to_string()));
@@ -621,9 +653,31 @@ impl Analysis {
         }
     }
 
-    /// What a dotted name in an expression names, as the checker resolves it.
-    fn resolve(&self, path: &ast::Path) -> Option<Symbol> {
+    /// The event kind a trigger counts (`count(incident where …)`), as the checker
+    /// reads it: a bare name that is a declared kind.
+    fn counted_event(&self, trigger: &ast::TriggerDecl) -> Option<String> {
+        let ExprKind::Path(p) = &trigger.cond.kind else {
+            return None;
+        };
+        let [name] = p.parts.as_slice() else {
+            return None;
+        };
+        let kind = Symbol::Event(name.node.clone());
+        self.definitions
+            .contains_key(&kind)
+            .then(|| name.node.clone())
+    }
+
+    /// What a dotted name in an expression names, as the checker resolves it; inside an
+    /// event trigger's `where`, the event's fields come first.
+    fn resolve(&self, path: &ast::Path, event: Option<&str>) -> Option<Symbol> {
         let dotted = path.dotted();
+        if let Some(kind) = event {
+            let field = Symbol::EventField(kind.to_string(), dotted.clone());
+            if self.definitions.contains_key(&field) {
+                return Some(field);
+            }
+        }
         let candidates = [Symbol::Field(dotted.clone()), Symbol::Def(dotted.clone())];
         if let Some(found) = candidates
             .into_iter()
@@ -669,15 +723,26 @@ impl Analysis {
     }
 
     fn expr(&mut self, root: &ast::Expr) {
+        self.expr_in(root, None);
+    }
+
+    /// The names in an expression over a request, or over an event of kind `event`.
+    fn expr_in(&mut self, root: &ast::Expr, event: Option<&str>) {
         let mut stack = vec![root];
         while let Some(e) = stack.pop() {
             match &e.kind {
                 ExprKind::Path(p) => {
-                    if let Some(symbol) = self.resolve(p) {
+                    if let Some(symbol) = self.resolve(p, event) {
                         self.refer(p.span, symbol);
                     }
                 }
-                ExprKind::Has(p) => self.refer(p.span, Symbol::Field(p.dotted())),
+                ExprKind::Has(p) => {
+                    let symbol = match event {
+                        Some(kind) => Symbol::EventField(kind.to_string(), p.dotted()),
+                        None => Symbol::Field(p.dotted()),
+                    };
+                    self.refer(p.span, symbol);
+                }
                 ExprKind::Not(a) | ExprKind::Neg(a) | ExprKind::Paren(a) => stack.push(a),
                 ExprKind::Binary(_, a, b) => {
                     stack.push(a);
@@ -818,10 +883,34 @@ impl Analysis {
                     None => format!("tier `{name}`"),
                 }
             }
+            Symbol::EventField(kind, path) => {
+                let ty = self
+                    .event_fields
+                    .get(kind)
+                    .and_then(|fields| fields.iter().find(|(p, _)| p == path))
+                    .map_or("", |(_, ty)| ty.as_str());
+                let mut out = format!(
+                    "{}\n\nfield of `event {kind}`",
+                    code(format!("{path}: {ty}"))
+                );
+                match path.as_str() {
+                    "id" => out.push_str(
+                        ": the event's id; a second post with the same id is a repeat, not \
+                         counted again.",
+                    ),
+                    "aware_at" => out.push_str(
+                        ": when the provider became aware of it; `report … per event` \
+                         deadlines count from it.",
+                    ),
+                    _ => {}
+                }
+                out
+            }
             Symbol::Service(name)
             | Symbol::Fixture(name)
             | Symbol::Duty(name)
-            | Symbol::Trigger(name) => {
+            | Symbol::Trigger(name)
+            | Symbol::Event(name) => {
                 let span = self.definitions.get(symbol).copied();
                 let decl = self
                     .checked
@@ -960,6 +1049,15 @@ impl Analysis {
         self.field_types.get(path).map(String::as_str)
     }
 
+    /// The fields of an event kind, with their types (empty for an unknown kind).
+    pub fn event_fields(&self, kind: &str) -> impl Iterator<Item = (&str, &str)> {
+        self.event_fields
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+    }
+
     pub fn enum_names(&self) -> impl Iterator<Item = &str> {
         self.enums.iter().map(|(name, _)| name.as_str())
     }
@@ -1008,7 +1106,11 @@ impl Analysis {
                     kind: CandidateKind::Duty,
                     detail: "duty".into(),
                 },
-                Symbol::Field(_) | Symbol::Enum(_) | Symbol::Trigger(_) => continue,
+                Symbol::Field(_)
+                | Symbol::Enum(_)
+                | Symbol::Trigger(_)
+                | Symbol::Event(_)
+                | Symbol::EventField(..) => continue,
             };
             out.push(candidate);
         }

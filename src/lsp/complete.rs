@@ -12,6 +12,8 @@
 //! - elsewhere in an expression: fields, `def`s, functions with their signatures,
 //!   members, and the expression keywords.
 //!
+//! Inside `count(KIND where …)` the fields are the event kind's, not the request's.
+//!
 //! Every candidate replaces the word being typed ([`Completion::replace`]).
 
 use crate::syntax::lexer::{Tok, lex};
@@ -143,6 +145,10 @@ pub fn complete(analysis: &Analysis, offset: u32) -> Completion {
     let replace = Span::new(word_start as u32, offset as u32);
     let typed = &before[word_start..];
     let tokens = tokens_before(text, word_start);
+    let scope = Scope {
+        analysis,
+        event: counted_event(&tokens),
+    };
     let keep = |items: Vec<Candidate>| Completion {
         items: items
             .into_iter()
@@ -166,7 +172,7 @@ pub fn complete(analysis: &Analysis, offset: u32) -> Completion {
     // After a dot: the next segment of a field path (or an enum's members).
     if before[..word_start].ends_with('.') {
         let parent = path_before(&before[..word_start - 1]);
-        return keep(next_segments(analysis, &parent));
+        return keep(next_segments(&scope, &parent));
     }
     let last = tokens.last().map(|(_, t)| t.clone());
     let second = tokens.iter().rev().nth(1).map(|(_, t)| t.clone());
@@ -184,7 +190,7 @@ pub fn complete(analysis: &Analysis, offset: u32) -> Completion {
         }
         _ => {}
     }
-    if let Some(enum_name) = compared_enum(analysis, text, &tokens) {
+    if let Some(enum_name) = compared_enum(&scope, text, &tokens) {
         return keep(members(analysis, &enum_name));
     }
     let block = innermost_block(&tokens);
@@ -214,10 +220,62 @@ pub fn complete(analysis: &Analysis, offset: u32) -> Completion {
             return keep(keywords(items));
         }
         if matches!(block, Some(Block::Values)) {
-            return keep(top_segments(analysis));
+            return keep(top_segments(&Scope {
+                analysis,
+                event: None,
+            }));
         }
     }
-    keep(expression(analysis))
+    keep(expression(&scope))
+}
+
+/// Whose fields an expression at the cursor reads: the request's, or an event kind's.
+struct Scope<'a> {
+    analysis: &'a Analysis,
+    event: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    fn fields(&self) -> Vec<(&str, &str)> {
+        match self.event {
+            Some(kind) => self.analysis.event_fields(kind).collect(),
+            None => self.analysis.fields().collect(),
+        }
+    }
+
+    fn field_type(&self, path: &str) -> Option<&str> {
+        match self.event {
+            Some(kind) => self
+                .analysis
+                .event_fields(kind)
+                .find(|(p, _)| *p == path)
+                .map(|(_, t)| t),
+            None => self.analysis.field_type(path),
+        }
+    }
+}
+
+/// The event kind whose `where` the cursor is in: an unclosed `count(` or `rate(`
+/// followed by `KIND where`.
+fn counted_event<'t>(tokens: &[(Span, Tok<'t>)]) -> Option<&'t str> {
+    let mut depth = 0usize;
+    for (i, (_, tok)) in tokens.iter().enumerate().rev() {
+        match tok {
+            Tok::RParen => depth += 1,
+            Tok::LParen if depth > 0 => depth -= 1,
+            Tok::LParen => {
+                let counts = i > 0 && matches!(tokens[i - 1].1, Tok::Count | Tok::Rate);
+                return match (counts, tokens.get(i + 1), tokens.get(i + 2)) {
+                    (true, Some((_, Tok::Ident(kind))), Some((_, Tok::Where))) => Some(kind),
+                    _ => None,
+                };
+            }
+            // A declaration or a block boundary: not inside a trigger's parentheses.
+            Tok::LBrace | Tok::RBrace => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn floor_char_boundary(text: &str, mut at: usize) -> usize {
@@ -279,13 +337,14 @@ fn at_line_start(before: &str, word_start: usize) -> bool {
 
 /// The segments that may follow `parent.`: `toxicity` after `scores.` for a field
 /// `scores.toxicity`, `pii` for `scores.pii.name`; an enum's members after `Enum.`.
-fn next_segments(analysis: &Analysis, parent: &str) -> Vec<Candidate> {
+fn next_segments(scope: &Scope<'_>, parent: &str) -> Vec<Candidate> {
+    let analysis = scope.analysis;
     if analysis.enum_names().any(|e| e == parent) {
         return members(analysis, parent);
     }
     let prefix = format!("{parent}.");
     let mut out: Vec<Candidate> = Vec::new();
-    for (path, ty) in analysis.fields() {
+    for (path, ty) in scope.fields() {
         let Some(rest) = path.strip_prefix(&prefix) else {
             continue;
         };
@@ -301,10 +360,11 @@ fn next_segments(analysis: &Analysis, parent: &str) -> Vec<Candidate> {
     out
 }
 
-/// The first segments of every field, for a fixture's values.
-fn top_segments(analysis: &Analysis) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = analysis
+/// Every field of the scope, for a fixture's values or an expression.
+fn top_segments(scope: &Scope<'_>) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = scope
         .fields()
+        .into_iter()
         .map(|(path, ty)| candidate(path, CandidateKind::Field, ty))
         .collect();
     out.sort_by(|a, b| a.label.cmp(&b.label));
@@ -334,7 +394,7 @@ fn members(analysis: &Analysis, enum_name: &str) -> Vec<Candidate> {
 /// The enum whose members may come next: after `FIELD ==`, `FIELD !=`, `FIELD in`,
 /// or inside `FIELD in { A, ` where FIELD's type is an enum (or a set of one, for
 /// `in`).
-fn compared_enum(analysis: &Analysis, text: &str, tokens: &[(Span, Tok<'_>)]) -> Option<String> {
+fn compared_enum(scope: &Scope<'_>, text: &str, tokens: &[(Span, Tok<'_>)]) -> Option<String> {
     let mut i = tokens.len();
     // Inside `{ A, B, `: back to the `{`.
     while i > 0 && matches!(tokens[i - 1].1, Tok::Comma | Tok::Ident(_)) {
@@ -351,12 +411,13 @@ fn compared_enum(analysis: &Analysis, text: &str, tokens: &[(Span, Tok<'_>)]) ->
     }
     let end = tokens[operator].0.start as usize;
     let left = path_before(text[..end].trim_end());
-    let ty = analysis.field_type(&left)?;
+    let ty = scope.field_type(&left)?;
     let name = ty
         .trim_end_matches('?')
         .trim_start_matches("set<")
         .trim_end_matches('>');
-    analysis
+    scope
+        .analysis
         .enum_names()
         .any(|e| e == name)
         .then(|| name.to_string())
@@ -404,8 +465,9 @@ fn opened_by(before: &[(Span, Tok<'_>)], declaration: Option<&Tok<'_>>) -> Block
 }
 
 /// In an expression: fields, `def`s, functions, members, expression keywords.
-fn expression(analysis: &Analysis) -> Vec<Candidate> {
-    let mut out = top_segments(analysis);
+fn expression(scope: &Scope<'_>) -> Vec<Candidate> {
+    let analysis = scope.analysis;
+    let mut out = top_segments(scope);
     // One pass over the names for both kinds.
     let (defs, members): (Vec<Candidate>, Vec<Candidate>) = analysis
         .symbol_candidates()

@@ -47,11 +47,20 @@ pub fn rename(
         .map(|o| o.symbol.clone())
         .ok_or("no name to rename here")?;
     let valid = match symbol {
-        Symbol::Field(_) => new_name.split('.').all(is_word),
+        Symbol::Field(_) | Symbol::EventField(..) => new_name.split('.').all(is_word),
         _ => is_word(new_name),
     };
     if !valid {
         return Err(format!("`{new_name}` is not a valid name here"));
+    }
+    // `id` and `aware_at` mean something to the runtime: renaming to or from them
+    // would change what the policy does, not only what it says.
+    if let Symbol::EventField(_, path) = &symbol
+        && [path.as_str(), new_name]
+            .iter()
+            .any(|p| matches!(*p, "id" | "aware_at"))
+    {
+        return Err("an event's `id` and `aware_at` have a meaning: rename another field".into());
     }
     if crate::lsp::analysis::KEYWORDS.contains(&new_name) {
         return Err(format!("`{new_name}` is a keyword"));
@@ -137,7 +146,9 @@ fn is_word(s: &str) -> bool {
 fn name_of(symbol: &Symbol) -> String {
     match symbol {
         Symbol::Member(e, m) => format!("{e}.{m}"),
-        Symbol::Field(n)
+        Symbol::EventField(_, n)
+        | Symbol::Event(n)
+        | Symbol::Field(n)
         | Symbol::Def(n)
         | Symbol::Enum(n)
         | Symbol::Tier(n)
@@ -160,6 +171,8 @@ fn with_name(symbol: &Symbol, name: &str) -> Symbol {
         Symbol::Fixture(_) => Symbol::Fixture(name),
         Symbol::Duty(_) => Symbol::Duty(name),
         Symbol::Trigger(_) => Symbol::Trigger(name),
+        Symbol::Event(_) => Symbol::Event(name),
+        Symbol::EventField(kind, _) => Symbol::EventField(kind.clone(), name),
     }
 }
 

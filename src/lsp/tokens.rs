@@ -135,7 +135,7 @@ fn identifier(
     if let Some((symbol, definition)) = symbol {
         let declared = if definition { DECLARATION } else { 0 };
         return match symbol {
-            Symbol::Field(_) => (Kind::Property, declared),
+            Symbol::Field(_) | Symbol::EventField(..) => (Kind::Property, declared),
             Symbol::Def(_) => (Kind::Variable, declared | READONLY),
             Symbol::Enum(_) => (Kind::Enum, declared),
             Symbol::Member(..) | Symbol::Tier(_) => (Kind::EnumMember, declared | READONLY),
@@ -143,6 +143,7 @@ fn identifier(
             Symbol::Fixture(_) => (Kind::Variable, declared),
             Symbol::Duty(_) => (Kind::Interface, declared),
             Symbol::Trigger(_) => (Kind::Event, declared),
+            Symbol::Event(_) => (Kind::Type, declared),
         };
     }
     if following == Some(&Tok::LParen) {

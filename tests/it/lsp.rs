@@ -1379,3 +1379,97 @@ fn hover_on_a_use_line_shows_the_module_and_its_parameters() {
         "{parameter}"
     );
 }
+
+#[test]
+fn names_in_an_event_trigger_are_the_events_fields() {
+    use bylaw::lsp::analysis::{Analysis, Symbol};
+    let text = std::fs::read_to_string(crate::data("governance/incidents.bylaw")).unwrap();
+    let analysis = Analysis::new("i.bylaw", &text, &Default::default(), &Default::default());
+    assert!(
+        analysis.diagnostics().iter().all(|d| !d.is_error()),
+        "{:?}",
+        analysis.diagnostics()
+    );
+    // `severity` in `where` is the event's field, declared in `event incident`.
+    let in_where = text.find("where severity == serious").unwrap() as u32 + 8;
+    let declared = text.find("  severity: Severity").unwrap() as u32 + 2;
+    let target = analysis.definition(in_where).unwrap();
+    assert_eq!(target.start, declared);
+    let (_, hover) = analysis.hover(in_where).unwrap();
+    assert!(
+        hover.contains("severity: Severity") && hover.contains("field of `event incident`"),
+        "{hover}"
+    );
+    // The counted kind goes to its declaration.
+    let kind = text.find("count(incident").unwrap() as u32 + 7;
+    assert_eq!(
+        analysis.definition(kind).unwrap().start,
+        text.find("event incident").unwrap() as u32 + 6
+    );
+    // `by user.id` in a complaint trigger is the complaint's field, not the request's.
+    let by = text.find("by user.id").unwrap() as u32 + 4;
+    let occurrence = analysis.occurrence_at(by).unwrap();
+    assert_eq!(
+        occurrence.symbol,
+        Symbol::EventField("complaint".into(), "user.id".into())
+    );
+    // Every `severity` of incident triggers is one name: a rename changes all five
+    // uses and the declaration, and nothing in the request schema.
+    let edits = bylaw::lsp::rename::rename(&analysis, in_where, "level").unwrap();
+    assert_eq!(edits.len(), 5, "{edits:?}");
+    assert!(
+        bylaw::lsp::rename::rename(&analysis, in_where, "aware_at").is_err(),
+        "renaming to a field with a meaning is refused"
+    );
+}
+
+#[test]
+fn completion_inside_where_offers_the_events_fields() {
+    let text = std::fs::read_to_string(crate::data("governance/incidents.bylaw")).unwrap();
+    let mut client = Client::start();
+    let cases = [
+        // The kind's fields, not the request's.
+        (
+            "trigger t {\n  when count(complaint where ",
+            vec!["aware_at", "id", "user.id"],
+        ),
+        // After `==` on one of its enum fields: the enum's members.
+        (
+            "trigger t {\n  when count(incident where severity == ",
+            vec!["minor", "serious", "death", "widespread", "infrastructure"],
+        ),
+        (
+            "trigger t {\n  when count(complaint where user.",
+            vec!["id"],
+        ),
+    ];
+    for (n, (tail, expected)) in cases.into_iter().enumerate() {
+        let uri = format!("file:///tmp/events{n}.bylaw");
+        let doc = format!("{text}\n{tail}");
+        client.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": doc}}),
+        );
+        let line = doc.lines().count() as u32 - 1;
+        let character = doc.rsplit('\n').next().unwrap().len() as u32;
+        let items = client.request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}),
+        );
+        let labels: Vec<&str> = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] != 14 && i["kind"] != 3)
+            .map(|i| i["label"].as_str().unwrap())
+            .collect();
+        for label in &expected {
+            assert!(labels.contains(label), "{tail:?}: {labels:?}");
+        }
+        assert!(
+            !labels.contains(&"service"),
+            "a request field is not offered in {tail:?}: {labels:?}"
+        );
+    }
+    client.shutdown();
+}
