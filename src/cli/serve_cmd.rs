@@ -92,14 +92,20 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Deliver `notify` and report openings to this webhook: `POST URL` with a JSON
-    /// body and an `Idempotency-Key` header, retried with backoff until a 2xx. Needs
-    /// `--state` (the outbox is durable).
+    /// body and an `Idempotency-Key` header, retried with backoff until a 2xx. It takes
+    /// every channel no --notify-route names. Needs `--state` (the outbox is durable).
     #[arg(long, value_name = "URL", conflicts_with = "notify_file")]
     notify_webhook: Option<String>,
     /// Deliver notifications as JSON lines appended to FILE (`-`: standard output),
-    /// for development. Needs `--state`.
+    /// for development; it takes every channel no --notify-route names. Needs `--state`.
     #[arg(long, value_name = "FILE")]
     notify_file: Option<PathBuf>,
+    /// Send one channel's notifications to their own sink: CHANNEL=DESTINATION, where
+    /// CHANNEL is a `notify` channel, `report:RECIPIENT`, a prefix ending in `*`
+    /// (`report:*`) or `*`, and DESTINATION an http(s) URL (a webhook) or a file (`-`:
+    /// standard output). Repeatable; the most specific route wins. Needs `--state`.
+    #[arg(long = "notify-route", value_name = "CHANNEL=DESTINATION")]
+    notify_routes: Vec<String>,
     /// How long one webhook attempt may take, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     notify_timeout_ms: u64,
@@ -163,6 +169,31 @@ fn token(file: &Option<PathBuf>, env: &str) -> Result<Option<String>, String> {
 }
 
 /// The decision log's options, when a sink is given.
+/// The notification routes: each --notify-route, then --notify-webhook or
+/// --notify-file for every other channel. None when no sink is given.
+fn notify_routes(args: &ServeArgs) -> Result<Option<crate::server::notify::Routes>, String> {
+    use crate::server::notify::{Routes, Sink};
+    let timeout = Duration::from_millis(args.notify_timeout_ms.max(1));
+    let mut routes = Routes::default();
+    for route in &args.notify_routes {
+        routes.add_written(route, timeout)?;
+    }
+    let default = match (&args.notify_webhook, &args.notify_file) {
+        (Some(url), _) => Some(Sink::Webhook {
+            url: url.clone(),
+            timeout,
+        }),
+        (None, Some(path)) => Some(Sink::File(path.clone())),
+        (None, None) => None,
+    };
+    if let Some(sink) = default {
+        routes
+            .add("*", sink)
+            .map_err(|_| "`*` is routed and --notify-webhook/--notify-file given too: keep one")?;
+    }
+    Ok((!routes.is_empty()).then_some(routes))
+}
+
 fn decision_log(args: &ServeArgs) -> Option<crate::server::decision_log::Options> {
     use crate::server::decision_log::{Options, Sink};
     let sink = match (&args.decision_log_url, &args.decision_log_file) {
@@ -213,7 +244,7 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         eprintln!("error: give --policy FILE or --bundle FILE");
         return ExitCode::from(EXIT_USAGE);
     };
-    let config = crate::server::Config {
+    let mut config = crate::server::Config {
         policy,
         bundle_key,
         addr: args.addr,
@@ -232,19 +263,19 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         access_log: args.access_log,
         ext_authz_suspended: axum::http::StatusCode::from_u16(args.ext_authz_suspended_status)
             .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE),
-        notify: match (&args.notify_webhook, &args.notify_file) {
-            (Some(url), _) => Some(crate::server::notify::Sink::Webhook {
-                url: url.clone(),
-                timeout: Duration::from_millis(args.notify_timeout_ms.max(1)),
-            }),
-            (None, Some(path)) => Some(crate::server::notify::Sink::File(path.clone())),
-            (None, None) => None,
-        },
+        notify: None,
         notify_pace: crate::server::notify::Pace {
             retry: Duration::from_millis(args.notify_retry_ms.max(1)),
             ..crate::server::notify::Pace::default()
         },
         decision_log: decision_log(args),
+    };
+    config.notify = match notify_routes(args) {
+        Ok(routes) => routes,
+        Err(message) => {
+            eprintln!("error: --notify-route: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     if config.notify.is_some() && config.state.is_none() {
         eprintln!(

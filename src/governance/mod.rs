@@ -487,7 +487,7 @@ impl Governor {
             }
             StateWrite::Report(id, Some(text)) => {
                 if let Ok(report) = serde_json::from_str::<Report>(text) {
-                    self.next_report.fetch_max(id + 1, Ordering::AcqRel);
+                    self.knows_report(*id);
                     lock(&self.reports).insert(*id, report);
                 }
             }
@@ -495,6 +495,28 @@ impl Governor {
             | StateWrite::Report(_, None)
             | StateWrite::Event(..)
             | StateWrite::Outbox(..) => {}
+        }
+    }
+
+    /// The number of a report being opened: unique across replicas when state is
+    /// shared.
+    pub(super) fn next_report_id(&self) -> u64 {
+        match &self.shared {
+            Some(shared) => {
+                let id = shared.report_id(self.next_report.load(Ordering::Acquire));
+                self.knows_report(id);
+                id
+            }
+            None => self.next_report.fetch_add(1, Ordering::AcqRel),
+        }
+    }
+
+    /// Report `id` exists: the next number given here is above it — unless it is from
+    /// a replica's own range ([`shared::REPLICA_RANGE`]), which the shared counter
+    /// does not climb into.
+    fn knows_report(&self, id: u64) {
+        if id < shared::REPLICA_RANGE {
+            self.next_report.fetch_max(id + 1, Ordering::AcqRel);
         }
     }
 
@@ -564,7 +586,7 @@ impl Governor {
             let report: Report = serde_json::from_str(&text).map_err(|e| {
                 GovernError::Store(StoreError(format!("stored report {id} is unreadable: {e}")))
             })?;
-            self.next_report.fetch_max(id + 1, Ordering::AcqRel);
+            self.knows_report(id);
             reports.insert(id, report);
         }
         drop(reports);

@@ -165,10 +165,15 @@ impl Governor {
         }
     }
 
-    /// A trigger's current counts: for a `by` trigger, of one key.
+    /// A trigger's current counts — over requests or over an event kind: for a `by`
+    /// trigger, of one key.
     pub fn tally(&self, trigger: &str, key: Option<&str>, now: Timestamp) -> Option<Tally> {
-        let index = self.ir().triggers.iter().position(|t| t.name == trigger)?;
-        match (&self.triggers.get(index)?.window, key) {
+        let ir = self.ir();
+        let cell = match ir.triggers.iter().position(|t| t.name == trigger) {
+            Some(index) => self.triggers.get(index)?,
+            None => self.event_trigger(trigger)?,
+        };
+        match (&cell.window, key) {
             (Window::Global(w), None) => Some(w.tally(now)),
             (Window::Keyed { windows, .. }, Some(key)) => windows.peek(key, now),
             _ => None,

@@ -168,6 +168,18 @@ impl Governor {
             .map(|(_, spec, _)| spec.policy.fields.as_slice())
     }
 
+    /// The runtime of the event trigger named `name`.
+    pub(super) fn event_trigger(&self, name: &str) -> Option<&TriggerCell> {
+        self.ir()
+            .events
+            .iter()
+            .zip(&self.event_kinds)
+            .find_map(|(kind, cell)| {
+                let index = kind.policy.triggers.iter().position(|t| t.name == name)?;
+                cell.triggers.get(index)
+            })
+    }
+
     /// Event kind `kind`: its index, compiled form and runtime.
     fn event_kind(&self, kind: &str) -> Option<(usize, &ir::EventKind, &EventCell)> {
         let ir = self.ir();
@@ -220,6 +232,24 @@ impl Governor {
                 kept.queue.len()
             )));
         }
+        // Another replica may have taken the same event (a host retrying elsewhere):
+        // the shared store says which replica counts it.
+        let claimed = match (&self.shared, &given_id) {
+            (Some(shared), Some(id)) => {
+                if !shared.claim_event(kind, id, cell.horizon_secs) {
+                    return Ok(Posted {
+                        kind: kind.to_string(),
+                        id: id.clone(),
+                        aware_at,
+                        duplicate: true,
+                        unjudged: None,
+                        events,
+                    });
+                }
+                Some((shared, id.clone()))
+            }
+            _ => None,
+        };
         kept.next += 1;
         let number = kept.next;
         let id = given_id.unwrap_or_else(|| format!("{kind}-{number}"));
@@ -243,7 +273,12 @@ impl Governor {
             },
         )];
         // Durable before it counts: an event the caller was told about is never lost.
-        self.persist(&mut accepted, writes)?;
+        if let Err(e) = self.persist(&mut accepted, writes) {
+            if let Some((shared, id)) = claimed {
+                shared.release_event(kind, &id);
+            }
+            return Err(e.into());
+        }
         kept.ids.insert((index, id.clone()));
         kept.queue.push_back(KeptEvent {
             number,

@@ -223,7 +223,7 @@ impl Governor {
                     }
                     let from = about.map_or(now, |a| a.aware_at);
                     let report = Report {
-                        id: self.next_report.fetch_add(1, Ordering::AcqRel),
+                        id: self.next_report_id(),
                         trigger: trigger.name.clone(),
                         recipient: recipient.clone(),
                         key: key.map(str::to_string),

@@ -85,7 +85,8 @@ pub struct Config {
     /// What an Envoy check of a suspended service answers.
     pub ext_authz_suspended: StatusCode,
     /// Where notifications are delivered (needs `state`).
-    pub notify: Option<notify::Sink>,
+    /// Where notifications go; none: they are not delivered (no outbox is kept).
+    pub notify: Option<notify::Routes>,
     pub notify_pace: notify::Pace,
     /// Ship every decision to this sink ([`decision_log`]).
     pub decision_log: Option<decision_log::Options>,
@@ -426,6 +427,20 @@ struct App {
     decision_log: Option<decision_log::DecisionLog>,
 }
 
+/// Says which of the policy's channels no `--notify-route` takes: their
+/// notifications would wait in the outbox.
+fn warn_unrouted(routes: &notify::Routes, governor: &Governor) {
+    let channels = notify::channels_of(&governor.guard().policy().ir);
+    let unrouted = routes.unrouted(channels.iter().map(String::as_str));
+    if !unrouted.is_empty() {
+        tracing::warn!(
+            channels = %unrouted.join(", "),
+            "no sink takes these channels: their notifications wait in the outbox until a \
+             route takes them (--notify-route CHANNEL=DESTINATION)"
+        );
+    }
+}
+
 /// Compiles the policy file's `bytes` into a governor over the shared store. A reload
 /// passes the policy being served: the new version must keep its name (unless renaming
 /// is allowed), and takes over its services, blocks, reports and windows.
@@ -587,11 +602,12 @@ pub async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let delivery = match (&config.notify, &store) {
-        (Some(sink), Some(store)) => {
+        (Some(routes), Some(store)) => {
             let delivery = Arc::new(notify::Delivery::default());
+            warn_unrouted(routes, &loaded.governor);
             notify::start(
                 Arc::clone(store),
-                sink.clone(),
+                routes.clone(),
                 config.notify_pace,
                 Arc::clone(&delivery),
             )
@@ -741,6 +757,9 @@ async fn watch(app: Arc<App>) {
                     fingerprint = new.info.fingerprint.get(..12).unwrap_or_default(),
                     "reloaded the policy"
                 );
+                if let Some(routes) = &app.config.notify {
+                    warn_unrouted(routes, &new.governor);
+                }
                 app.current.store(Arc::new(new));
                 *lock(&app.reload_error) = None;
                 app.metrics

@@ -1,6 +1,7 @@
 //! Delivering notifications (`notify "channel"`, reports opened) from the store's
-//! outbox to a sink: an HTTP webhook (a JSON body, an `Idempotency-Key` header) or a
-//! file of JSON lines (`-`: standard output), for development.
+//! outbox to sinks: an HTTP webhook (a JSON body, an `Idempotency-Key` header) or a
+//! file of JSON lines (`-`: standard output), for development. [`Routes`] say which
+//! sink takes which channel.
 //!
 //! One worker thread, off the decision path: each pass sends the oldest waiting
 //! notification of every channel; a delivered one leaves the outbox in the same commit
@@ -31,6 +32,22 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// A destination as written on the command line: an `http://` or `https://` URL is
+    /// a webhook, anything else a file (`-`: standard output).
+    pub fn parse(destination: &str, timeout: Duration) -> Result<Sink, String> {
+        if destination.is_empty() {
+            return Err("the destination is empty: give a URL, a file or `-`".into());
+        }
+        if destination.starts_with("http://") || destination.starts_with("https://") {
+            Ok(Sink::Webhook {
+                url: destination.to_string(),
+                timeout,
+            })
+        } else {
+            Ok(Sink::File(PathBuf::from(destination)))
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Sink::Webhook { url, .. } => format!("webhook {url}"),
@@ -38,6 +55,101 @@ impl Sink {
             Sink::File(path) => format!("file {}", path.display()),
         }
     }
+}
+
+/// Which sink takes a channel: the route of its own name, else of the longest prefix
+/// pattern it matches (`report:*`), else the default (`*`). A channel no route takes
+/// waits in the outbox, failing with the reason, until a server with a route for it
+/// starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routes {
+    routes: Vec<(String, Sink)>,
+}
+
+impl Routes {
+    /// Every channel to `sink`.
+    pub fn all(sink: Sink) -> Routes {
+        Routes {
+            routes: vec![("*".to_string(), sink)],
+        }
+    }
+
+    /// Adds a route for `channel` (a name, a prefix ending in `*`, or `*`); a channel
+    /// routed twice is refused.
+    pub fn add(&mut self, channel: &str, sink: Sink) -> Result<(), String> {
+        if channel.is_empty() {
+            return Err("the channel is empty: write CHANNEL=DESTINATION".into());
+        }
+        if channel[..channel.len() - 1].contains('*') {
+            return Err(format!(
+                "`{channel}`: `*` may only end a channel pattern (`report:*`, `*`)"
+            ));
+        }
+        if self.routes.iter().any(|(c, _)| c == channel) {
+            return Err(format!("channel `{channel}` is routed twice"));
+        }
+        self.routes.push((channel.to_string(), sink));
+        Ok(())
+    }
+
+    /// Parses `CHANNEL=DESTINATION` and adds it.
+    pub fn add_written(&mut self, route: &str, timeout: Duration) -> Result<(), String> {
+        let (channel, destination) = route.split_once('=').ok_or_else(|| {
+            format!("`{route}` is not CHANNEL=DESTINATION (`alerts=https://…`, `report:*=-`)")
+        })?;
+        self.add(channel.trim(), Sink::parse(destination.trim(), timeout)?)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The index of the route that takes `channel`.
+    fn route_of(&self, channel: &str) -> Option<usize> {
+        if let Some(exact) = self.routes.iter().position(|(c, _)| c == channel) {
+            return Some(exact);
+        }
+        self.routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (pattern, _))| {
+                let prefix = pattern.strip_suffix('*')?;
+                channel.starts_with(prefix).then_some((prefix.len(), i))
+            })
+            .max()
+            .map(|(_, i)| i)
+    }
+
+    /// Of `channels`, the ones no route takes.
+    pub fn unrouted<'c>(&self, channels: impl IntoIterator<Item = &'c str>) -> Vec<&'c str> {
+        channels
+            .into_iter()
+            .filter(|c| self.route_of(c).is_none())
+            .collect()
+    }
+}
+
+/// The channels a policy's notifications go to: each `notify`'s, and
+/// `report:RECIPIENT` for each report a trigger opens.
+pub fn channels_of(policy: &crate::ir::Policy) -> Vec<String> {
+    let mut channels = Vec::new();
+    let triggers = policy
+        .triggers
+        .iter()
+        .chain(policy.events.iter().flat_map(|e| e.policy.triggers.iter()));
+    for trigger in triggers {
+        for action in &trigger.actions {
+            let channel = match action {
+                crate::ir::Action::Notify { channel } => channel.clone(),
+                crate::ir::Action::Report { recipient, .. } => format!("report:{recipient}"),
+                _ => continue,
+            };
+            if !channels.contains(&channel) {
+                channels.push(channel);
+            }
+        }
+    }
+    channels
 }
 
 /// How delivery goes, for `/healthz` and `/metrics`.
@@ -77,7 +189,7 @@ const PASS: usize = 1_000;
 /// Starts the worker; it runs as long as the process.
 pub fn start(
     store: Arc<Store>,
-    sink: Sink,
+    routes: Routes,
     pace: Pace,
     delivery: Arc<Delivery>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -89,9 +201,9 @@ pub fn start(
     std::thread::Builder::new()
         .name("bylaw-notify".into())
         .spawn(move || {
-            let mut sender = Sender::new(sink);
+            let mut senders = Senders::new(routes);
             loop {
-                let sent = pass(&store, &mut sender, pace, &delivery);
+                let sent = pass(&store, &mut senders, pace, &delivery);
                 if !sent {
                     std::thread::sleep(pace.poll);
                 }
@@ -101,7 +213,7 @@ pub fn start(
 
 /// One look at the outbox: sends the due head of each channel. Whether anything was
 /// delivered (then the next pass comes at once).
-fn pass(store: &Store, sender: &mut Sender, pace: Pace, delivery: &Delivery) -> bool {
+fn pass(store: &Store, senders: &mut Senders, pace: Pace, delivery: &Delivery) -> bool {
     let rows = match store.outbox(PASS) {
         Ok(rows) => rows,
         Err(e) => {
@@ -144,6 +256,15 @@ fn pass(store: &Store, sender: &mut Sender, pace: Pace, delivery: &Delivery) -> 
         if notification.next_at.is_some_and(|t| t > now) {
             continue;
         }
+        let Some(sender) = senders.for_channel(&notification.channel) else {
+            let message = format!(
+                "no sink takes channel `{}`: route it with --notify-route",
+                notification.channel
+            );
+            note_failure(delivery, &message);
+            let _ = retry_later(store, notification, now, &message, pace);
+            continue;
+        };
         match sender.send(&notification) {
             Ok(()) => {
                 let body = serde_json::json!({
@@ -215,6 +336,28 @@ fn audit_entry(at: Timestamp, kind: &str, body: serde_json::Value) -> Entry {
         kind: kind.to_string(),
         body: body.to_string(),
         retain_until: None,
+    }
+}
+
+/// A sender per route.
+struct Senders {
+    routes: Routes,
+    senders: Vec<Sender>,
+}
+
+impl Senders {
+    fn new(routes: Routes) -> Senders {
+        let senders = routes
+            .routes
+            .iter()
+            .map(|(_, sink)| Sender::new(sink.clone()))
+            .collect();
+        Senders { routes, senders }
+    }
+
+    fn for_channel(&mut self, channel: &str) -> Option<&mut Sender> {
+        let index = self.routes.route_of(channel)?;
+        self.senders.get_mut(index)
     }
 }
 

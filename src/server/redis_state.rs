@@ -33,7 +33,7 @@ use redis::{Client, Commands, Connection, RedisResult};
 
 use crate::governance::clock::Timestamp;
 use crate::governance::lock;
-use crate::governance::shared::Shared;
+use crate::governance::shared::{REPLICA_RANGE, Shared};
 use crate::governance::store::StateWrite;
 use crate::governance::window::{Buckets, Tally};
 
@@ -59,6 +59,28 @@ if tonumber(ARGV[1]) > stored then \
   redis.call('PUBLISH', ARGV[3], KEYS[1]) \
   return 1 \
 end \
+return 0";
+
+/// The next report number: one more than the counter, and never below the floor a
+/// replica knows (a Redis that lost its counter must not give a number twice).
+/// KEYS[1]: the counter; ARGV[1]: the floor.
+const NEXT_REPORT_ID: &str = "\
+local n = redis.call('INCR', KEYS[1]) \
+local floor = tonumber(ARGV[1]) \
+if n < floor then redis.call('SET', KEYS[1], floor) n = floor end \
+return n";
+
+/// Claims an event id for a replica: 1 when it is unclaimed or claimed by the same
+/// replica (its own retry), else 0. KEYS[1]: the id; ARGV: replica, seconds.
+const CLAIM_EVENT: &str = "\
+local owner = redis.call('GET', KEYS[1]) \
+if not owner then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end \
+if owner == ARGV[1] then return 1 end \
+return 0";
+
+/// Gives back a claim, if it is still the replica's. KEYS[1]: the id; ARGV[1]: replica.
+const RELEASE_EVENT: &str = "\
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end \
 return 0";
 
 /// Bits of a version that name the replica that wrote it; the rest count.
@@ -98,6 +120,15 @@ enum Ask {
     },
     /// Every pending state write sent: true when Redis took them all.
     Flush { reply: SyncSender<bool> },
+    /// A report number from the shared counter, at least `floor`.
+    ReportId { floor: u64, reply: SyncSender<u64> },
+    /// An event id claimed for this replica (true) or taken by another (false); with
+    /// no reply, a claim given back.
+    Claim {
+        key: String,
+        ttl_secs: u64,
+        reply: Option<SyncSender<bool>>,
+    },
 }
 
 /// The worker's in-tray.
@@ -121,6 +152,8 @@ pub struct RedisShared {
     queue: Mutex<Queue>,
     wake: Condvar,
     dropped: AtomicU64,
+    /// Report numbers given from this replica's own range while Redis was away.
+    own_reports: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisShared {
@@ -152,6 +185,7 @@ impl RedisShared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
+            own_reports: AtomicU64::new(0),
         });
         let worker = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -466,6 +500,17 @@ impl RedisShared {
                             (Ask::Flush { reply }, Answer::Flushed(done)) => {
                                 let _ = reply.try_send(done);
                             }
+                            (Ask::ReportId { reply, .. }, Answer::Number(n)) => {
+                                let _ = reply.try_send(n);
+                            }
+                            (
+                                Ask::Claim {
+                                    reply: Some(reply), ..
+                                },
+                                Answer::Claimed(mine),
+                            ) => {
+                                let _ = reply.try_send(mine);
+                            }
                             _ => {}
                         }
                     }
@@ -533,10 +578,37 @@ impl RedisShared {
         }
         pipe.cmd("PING");
         for ask in asks {
-            if let Ask::Count { hits, totals, .. } = ask {
-                pipe.mget(hits);
-                if let Some(totals) = totals {
-                    pipe.mget(totals);
+            match ask {
+                Ask::Count { hits, totals, .. } => {
+                    pipe.mget(hits);
+                    if let Some(totals) = totals {
+                        pipe.mget(totals);
+                    }
+                }
+                Ask::Flush { .. } => {}
+                Ask::ReportId { floor, .. } => {
+                    pipe.cmd("EVAL")
+                        .arg(NEXT_REPORT_ID)
+                        .arg(1)
+                        .arg(format!("{}report-id", self.prefix))
+                        .arg(floor);
+                }
+                Ask::Claim {
+                    key,
+                    ttl_secs,
+                    reply,
+                } => {
+                    let script = if reply.is_some() {
+                        CLAIM_EVENT
+                    } else {
+                        RELEASE_EVENT
+                    };
+                    pipe.cmd("EVAL")
+                        .arg(script)
+                        .arg(1)
+                        .arg(key)
+                        .arg(self.replica)
+                        .arg(ttl_secs);
                 }
             }
         }
@@ -547,6 +619,12 @@ impl RedisShared {
                 None => Vec::new(),
             };
             Ok(counts.into_iter().flatten().sum())
+        };
+        let number = |replies: &mut dyn Iterator<Item = redis::Value>| -> RedisResult<u64> {
+            match replies.next() {
+                Some(v) => Ok(redis::FromRedisValue::from_redis_value(v)?),
+                None => Ok(0),
+            }
         };
         let mut answers = Vec::with_capacity(asks.len());
         let mut flushed = None;
@@ -564,6 +642,8 @@ impl RedisShared {
                 // A failed flush must not fail the batch: its increments are in Redis
                 // already. The writes stay pending and the next pipeline finds out
                 // whether the connection is broken.
+                Ask::ReportId { .. } => Answer::Number(number(&mut replies)?),
+                Ask::Claim { .. } => Answer::Claimed(number(&mut replies)? == 1),
                 Ask::Flush { .. } => match flushed {
                     Some(done) => Answer::Flushed(done),
                     None => {
@@ -582,6 +662,28 @@ impl RedisShared {
 enum Answer {
     Tally(Tally),
     Flushed(bool),
+    Number(u64),
+    Claimed(bool),
+}
+
+impl RedisShared {
+    /// Hands `ask` to the worker and waits at most the budget for its answer; `None`
+    /// past it, or at once while the circuit is open.
+    fn ask<T>(&self, make: impl FnOnce(SyncSender<T>) -> Ask) -> Option<T> {
+        if !self.breaker.closed() {
+            return None;
+        }
+        let (reply, answer) = sync_channel(1);
+        lock(&self.queue).asks.push(make(reply));
+        self.wake.notify_one();
+        answer.recv_timeout(self.budget).ok()
+    }
+
+    fn event_key(&self, kind: &str, id: &str) -> String {
+        // Hashed: an id is the host's text, of any length.
+        let digest = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
+        format!("{}event:{kind}:{digest:032x}", self.prefix)
+    }
 }
 
 impl Shared for RedisShared {
@@ -643,6 +745,35 @@ impl Shared for RedisShared {
             // The worker's pipeline failed: it has told the breaker.
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
         }
+    }
+
+    fn report_id(&self, floor: u64) -> u64 {
+        match self.ask(|reply| Ask::ReportId { floor, reply }) {
+            Some(id) if id > 0 && id < REPLICA_RANGE => id,
+            _ => {
+                let n = self.own_reports.fetch_add(1, Ordering::Relaxed);
+                REPLICA_RANGE * (self.replica + 1) + n
+            }
+        }
+    }
+
+    fn claim_event(&self, kind: &str, id: &str, horizon_secs: u64) -> bool {
+        let key = self.event_key(kind, id);
+        self.ask(|reply| Ask::Claim {
+            key,
+            ttl_secs: horizon_secs.max(1),
+            reply: Some(reply),
+        })
+        .unwrap_or(true)
+    }
+
+    fn release_event(&self, kind: &str, id: &str) {
+        lock(&self.queue).asks.push(Ask::Claim {
+            key: self.event_key(kind, id),
+            ttl_secs: 1,
+            reply: None,
+        });
+        self.wake.notify_one();
     }
 
     fn publish(&self, writes: &[StateWrite]) -> bool {

@@ -590,3 +590,246 @@ fn replay_shows_events_on_the_timeline_and_ctl_posts_them_and_lists_overdue_repo
     let out = ctl(&["--at", "2026-12-17T10:00:00Z", "status"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 open report(s), 1 overdue"));
 }
+
+#[test]
+fn the_counts_of_an_event_trigger_are_readable_like_a_request_triggers() {
+    let g = governor();
+    incident(&g, "inc-1", "serious", 100, 100);
+    incident(&g, "inc-2", "minor", 110, 110);
+    complaint(&g, "c-1", "mallory", 120);
+    complaint(&g, "c-2", "mallory", 130);
+    complaint(&g, "c-3", "alice", 140);
+    // One serious incident of the two counted; the minor one does not match.
+    assert_eq!(g.tally("serious_incident", None, at(200)).unwrap().hits, 1);
+    // Per key: mallory's two complaints, alice's one.
+    let keyed = |user| {
+        g.tally("repeated_complaints", Some(user), at(200))
+            .unwrap()
+            .hits
+    };
+    assert_eq!((keyed("mallory"), keyed("alice")), (2, 1));
+    // Thirty days on, the window has emptied.
+    assert_eq!(
+        g.tally("serious_incident", None, at(100 + 30 * 86_400))
+            .unwrap()
+            .hits,
+        0
+    );
+    assert_eq!(g.tally("no_such_trigger", None, at(200)), None);
+}
+
+fn post_complaint(server: &crate::server::Server, id: &str) -> (u16, String) {
+    let body =
+        format!(r#"{{"id": "{id}", "user": {{"id": "u1"}}, "aware_at": "2026-12-01T00:00:00Z"}}"#);
+    server.post("/v1/events/complaint", "application/json", &body, None)
+}
+
+fn wait_for(hook: &crate::server::Loopback, n: usize, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while notifications_taken(hook).0.len() < n {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn each_channel_goes_to_the_sink_its_most_specific_route_names() {
+    let regulator = crate::server::loopback("/regulator", 0);
+    let others = crate::server::loopback("/others", 0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::data("governance/incidents.bylaw"),
+        dir.path().join("policy.bylaw"),
+    )
+    .unwrap();
+    let exact = format!("report:market-surveillance={}", regulator.url);
+    let prefix = format!("report:*={}", others.url);
+    let server = crate::server::Server::start_in(
+        dir,
+        true,
+        &[
+            "--notify-route",
+            &exact,
+            "--notify-route",
+            &prefix,
+            "--notify-retry-ms",
+            "20",
+        ],
+    );
+    assert_eq!(post_incident(&server, "i1", "serious").0, 200);
+    assert_eq!(post_complaint(&server, "c1").0, 200);
+    wait_for(
+        &regulator,
+        1,
+        "the incident report reaches the regulator's sink",
+    );
+    wait_for(
+        &others,
+        1,
+        "the complaint report reaches the prefix route's sink",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let channels = |hook: &crate::server::Loopback| -> Vec<String> {
+        notifications_taken(hook)
+            .0
+            .iter()
+            .map(|(_, n)| n["channel"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(channels(&regulator), ["report:market-surveillance"]);
+    assert_eq!(channels(&others), ["report:complainant"]);
+    // The audit log names the sink each went to.
+    let (_, log) = server.get_with_token("/v1/audit", Some("s3cret"));
+    let sinks: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains(r#""kind":"notification_delivered""#))
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l).unwrap();
+            record["body"]["sink"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{record}"))
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        sinks,
+        [
+            format!("webhook {}", regulator.url),
+            format!("webhook {}", others.url)
+        ]
+    );
+}
+
+#[test]
+fn a_channel_no_route_takes_waits_visibly_without_holding_up_the_others() {
+    let regulator = crate::server::loopback("/regulator", 0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::data("governance/incidents.bylaw"),
+        dir.path().join("policy.bylaw"),
+    )
+    .unwrap();
+    let exact = format!("report:market-surveillance={}", regulator.url);
+    let server = crate::server::Server::start_in(
+        dir,
+        true,
+        &["--notify-route", &exact, "--notify-retry-ms", "20"],
+    );
+    assert_eq!(post_complaint(&server, "c1").0, 200);
+    assert_eq!(post_incident(&server, "i1", "serious").0, 200);
+    wait_for(&regulator, 1, "the routed channel is delivered");
+    let health = health_until(&server, "the unrouted channel is failing", |h| {
+        h["notifications"]["failing"] == true
+    });
+    assert_eq!(health["notifications"]["pending"], 1, "{health}");
+    let error = health["notifications"]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("no sink takes channel `report:complainant`"),
+        "{health}"
+    );
+}
+
+#[test]
+fn a_malformed_route_is_refused_before_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.bylaw");
+    std::fs::copy(crate::data("governance/incidents.bylaw"), &policy).unwrap();
+    let state = dir.path().join("state.redb");
+    for (route, message) in [
+        ("alerts", "is not CHANNEL=DESTINATION"),
+        ("a*b=-", "`*` may only end a channel pattern"),
+        ("=-", "the channel is empty"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bylaw"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--policy"])
+            .arg(&policy)
+            .arg("--state")
+            .arg(&state)
+            .args(["--notify-route", route])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{route}: {stderr}");
+        assert!(stderr.contains(message), "{route}: {stderr}");
+    }
+}
+
+fn incidents_replica(redis: &str) -> crate::server::Server {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::data("governance/incidents.bylaw"),
+        dir.path().join("policy.bylaw"),
+    )
+    .unwrap();
+    crate::server::Server::start_in(dir, true, &["--redis", redis])
+}
+
+fn open_reports(server: &crate::server::Server) -> Vec<serde_json::Value> {
+    let (status, body) = server.get_with_token("/v1/reports", Some("s3cret"));
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Vec<serde_json::Value>>(&body).unwrap()
+}
+
+fn eventually(what: &str, ok: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn replicas_share_event_ids_report_numbers_and_event_counts_through_redis() {
+    let Some(redis) = crate::server::start_redis() else {
+        return;
+    };
+    let a = incidents_replica(&redis.url);
+    let b = incidents_replica(&redis.url);
+    // A host that retries a post on another replica: the second one is a repeat.
+    let (status, body) = post_incident(&a, "i1", "death");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""duplicate":false"#), "{body}");
+    let (status, body) = post_incident(&b, "i1", "death");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""duplicate":true"#), "{body}");
+    // Incidents posted on both replicas at once: every one gets its own report, with
+    // a number no other replica gave.
+    std::thread::scope(|scope| {
+        for (server, side) in [(&a, "a"), (&b, "b")] {
+            scope.spawn(move || {
+                for n in 0..10 {
+                    let (status, body) = post_incident(server, &format!("{side}{n}"), "widespread");
+                    assert_eq!(status, 200, "{body}");
+                }
+            });
+        }
+    });
+    for (name, server) in [("A", &a), ("B", &b)] {
+        eventually(&format!("replica {name} lists all 21 reports"), || {
+            open_reports(server).len() == 21
+        });
+    }
+    let reports = open_reports(&a);
+    let mut ids: Vec<u64> = reports.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 21, "report numbers are unique: {reports:?}");
+    let about: std::collections::HashSet<String> = reports
+        .iter()
+        .map(|r| r["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(about.len(), 21, "one report per incident");
+    // Complaints counted across replicas: two on A and one on B block the user.
+    for (server, id) in [(&a, "c1"), (&a, "c2"), (&b, "c3")] {
+        assert_eq!(post_complaint(server, id).0, 200);
+    }
+    eventually("the user is blocked on both replicas", || {
+        [&a, &b].iter().all(|s| {
+            let d =
+                s.decide(&serde_json::json!({"id": "r", "service": "chat", "user": {"id": "u1"}}));
+            d["outcome"] == "deny"
+        })
+    });
+}

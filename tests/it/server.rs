@@ -385,9 +385,9 @@ fn hot_reload_installs_a_good_policy_and_never_a_broken_one() {
 }
 
 /// A real `redis-server` on a free loopback port, stopped on drop.
-struct Redis {
+pub(crate) struct Redis {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Redis {
@@ -397,7 +397,7 @@ impl Drop for Redis {
     }
 }
 
-fn start_redis() -> Option<Redis> {
+pub(crate) fn start_redis() -> Option<Redis> {
     start_redis_on(None)
 }
 
