@@ -232,6 +232,19 @@ fn art_73_opens_one_report_per_incident_due_from_awareness_by_kind() {
                 "2028-03-22T09:00:00Z",
                 serde_json::json!({ "death": true, "critical_infrastructure": true }),
             ),
+            // Art. 73(1): not a high-risk system on the Union market — no report.
+            incident(
+                "2028-03-23T09:00:00Z",
+                "inc-5",
+                "2028-03-23T09:00:00Z",
+                serde_json::json!({ "death": true, "eu_market": false }),
+            ),
+            incident(
+                "2028-03-24T09:00:00Z",
+                "inc-6",
+                "2028-03-24T09:00:00Z",
+                serde_json::json!({ "high_risk": false }),
+            ),
         ],
     );
     for line in [
