@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::EXIT_USAGE;
 use super::policy_file::{EngineChoice, LoadError, load_guard};
+use crate::verify::questions::{Answer, Question, Subject, fallible};
 use crate::verify::{Checked, Verdict};
 
 /// Exit code when no assertion is refuted but some are neither proved nor refuted.
@@ -22,6 +23,12 @@ pub(crate) struct VerifyArgs {
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Also answer the static questions: does the policy always decide one outcome,
+    /// can each rule fire, each tier be chosen, each duty apply, each `require` be met
+    /// where its duty applies — each "never" proved, each "yes" with a request. A
+    /// finding (always one outcome, or something that can never happen) exits 1.
+    #[arg(long)]
+    questions: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -36,6 +43,8 @@ struct Totals {
     refuted: usize,
     unknown: usize,
     broken: usize,
+    findings: usize,
+    questions_unknown: usize,
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> ExitCode {
@@ -72,6 +81,23 @@ pub(crate) fn run(args: &VerifyArgs) -> ExitCode {
             Format::Text => print_text(file, &results),
             Format::Json => json_results.extend(results.iter().map(|r| as_json(file, r))),
         }
+        if args.questions {
+            let questions = crate::verify::questions::ask(&guard);
+            let always = crate::verify::questions::always(&questions);
+            totals.findings +=
+                questions.iter().filter(|q| q.is_finding()).count() + usize::from(always.is_some());
+            totals.questions_unknown += questions
+                .iter()
+                .filter(|q| matches!(q.answer, Answer::Unknown(_)))
+                .count();
+            match args.format {
+                Format::Text => print_questions(&questions, always, &fallible(&guard)),
+                Format::Json => {
+                    json_results.extend(always.map(|o| always_json(file, o)));
+                    json_results.extend(questions.iter().map(|q| question_json(file, q)));
+                }
+            }
+        }
     }
     match args.format {
         Format::Text => {
@@ -83,15 +109,23 @@ pub(crate) fn run(args: &VerifyArgs) -> ExitCode {
                 totals.refuted,
                 totals.unknown
             );
+            if args.questions {
+                println!(
+                    "static questions: {} finding{}, {} unknown",
+                    totals.findings,
+                    if totals.findings == 1 { "" } else { "s" },
+                    totals.questions_unknown
+                );
+            }
         }
         Format::Json => {
             let out = serde_json::to_string_pretty(&json_results).unwrap_or_default();
             println!("{out}");
         }
     }
-    if totals.refuted > 0 || totals.broken > 0 {
+    if totals.refuted > 0 || totals.broken > 0 || totals.findings > 0 {
         ExitCode::from(1)
-    } else if totals.unknown > 0 {
+    } else if totals.unknown > 0 || totals.questions_unknown > 0 {
         ExitCode::from(EXIT_UNKNOWN)
     } else {
         ExitCode::SUCCESS
@@ -136,6 +170,86 @@ fn print_text(file: &Path, results: &[Checked]) {
             }
         }
     }
+}
+
+/// The findings, then the unknowns; a question answered "yes" is not printed (its
+/// witness is in the JSON).
+fn print_questions(
+    questions: &[Question],
+    always: Option<crate::ast::Outcome>,
+    fallible: &[String],
+) {
+    let asked = questions
+        .iter()
+        .filter(|q| !matches!(q.subject, Subject::Outcome(_)))
+        .count();
+    println!("  static questions: {asked} asked of rules, tiers, duties and requires");
+    if let Some(o) = always {
+        println!(
+            "  ALWAYS   the policy decides {} for every valid request (the others: proved never)",
+            o.as_str()
+        );
+        if !fallible.is_empty() {
+            println!(
+                "           of those it can judge: {} can fail, and a request that fails is denied",
+                fallible.join(", ")
+            );
+        }
+    }
+    for q in questions.iter().filter(|q| q.is_finding()) {
+        match q.line {
+            Some(line) => println!("  NEVER    {} (line {line})", q.never_text()),
+            None => println!("  NEVER    {}", q.never_text()),
+        }
+    }
+    for q in questions {
+        if let Answer::Unknown(why) = &q.answer {
+            println!("  unknown  whether {}", q.text());
+            println!("           {why}");
+        }
+    }
+}
+
+fn always_json(file: &Path, outcome: crate::ast::Outcome) -> serde_json::Value {
+    json!({
+        "file": file.display().to_string(),
+        "question": "the policy always decides one outcome",
+        "answer": "always",
+        "outcome": outcome.as_str(),
+        "finding": true,
+    })
+}
+
+fn question_json(file: &Path, q: &Question) -> serde_json::Value {
+    let (kind, name) = match &q.subject {
+        Subject::Outcome(o) => ("outcome", o.as_str().to_string()),
+        Subject::Rule { id } => ("rule", id.clone()),
+        Subject::Tier { name } => ("tier", name.clone()),
+        Subject::Duty { name } => ("duty", name.clone()),
+        Subject::Require { duty } => ("require", duty.clone()),
+    };
+    let mut v = json!({
+        "file": file.display().to_string(),
+        "question": q.text(),
+        "kind": kind,
+        "name": name,
+        "line": q.line,
+        "finding": q.is_finding(),
+    });
+    match &q.answer {
+        Answer::Witness(w) => {
+            v["answer"] = json!("yes");
+            v["request"] = w.request.clone();
+            v["degraded"] = json!(w.degraded);
+            v["decision"] = serde_json::to_value(&w.decision).unwrap_or_default();
+        }
+        Answer::Never => v["answer"] = json!("never"),
+        Answer::Unknown(why) => {
+            v["answer"] = json!("unknown");
+            v["reason"] = json!(why);
+        }
+    }
+    v
 }
 
 /// `deny, tier high, duties keep_logs, human_oversight`.

@@ -105,6 +105,10 @@ pub struct Decision {
     /// `tiers[i]`: tier `i` is chosen.
     pub tiers: Vec<Lit>,
     pub duties: Vec<Lit>,
+    /// `rules[i]`: rule `i`'s condition holds.
+    pub rules: Vec<Lit>,
+    /// `requires[d][j]`: duty `d`'s `require` `j` is met.
+    pub requires: Vec<Vec<Lit>>,
     /// Evaluation may fail (overflow, division by zero), which denies with no tier.
     pub fails: Lit,
     /// Where it may fail, as written.
@@ -453,11 +457,14 @@ impl<'p> Encoder<'p> {
         }
         // What fired, by outcome.
         let mut asks: [Vec<Lit>; 3] = Default::default();
+        let mut rules = Vec::with_capacity(policy.rules.len());
         for rule in &policy.rules {
             let fired = self.condition(p, &rule.cond);
             asks[ir::outcome_code(rule.outcome) as usize].push(fired);
+            rules.push(fired);
         }
         let mut duties = Vec::new();
+        let mut requires = Vec::with_capacity(policy.duties.len());
         for duty in &policy.duties {
             let in_tier = match duty.tier_mask {
                 None => p.truth(),
@@ -474,11 +481,14 @@ impl<'p> Encoder<'p> {
                 None => p.truth(),
             };
             let applies = p.and(&[in_tier, when]);
+            let mut met_each = Vec::with_capacity(duty.requires.len());
             for require in &duty.requires {
                 let met = self.condition(p, &require.cond);
                 let unmet = p.and(&[applies, !met]);
                 asks[ir::outcome_code(require.outcome) as usize].push(unmet);
+                met_each.push(met);
             }
+            requires.push(met_each);
             duties.push(applies);
         }
         let [allow, escalate, deny] = asks.map(|lits| p.or(&lits));
@@ -521,6 +531,8 @@ impl<'p> Encoder<'p> {
             outcome,
             tiers,
             duties,
+            rules,
+            requires,
             fails,
             fallible,
         }
@@ -763,6 +775,11 @@ impl<'p> Encoder<'p> {
         if let (Some(x), Some(y)) = (constant(a), constant(b)) {
             return Some(self.constant(p, constant_compare(op, x, y)?));
         }
+        if kind == Kind::Int
+            && let Some(lit) = self.linear_comparison(p, op, a, b)
+        {
+            return Some(lit);
+        }
         // The field on the left.
         let (op, a, b) = if constant(a).is_some() {
             (flip(op), b, a)
@@ -810,6 +827,63 @@ impl<'p> Encoder<'p> {
                 }
             }
             _ => None,
+        }
+    }
+
+    /// `a OP b` over integers where both sides are linear in one required field
+    /// (`tokens * 2 > 100000`, `limit - used <= 10`): the comparison of the field with
+    /// the constant it amounts to, exact in the integers. (Where the arithmetic would
+    /// overflow the request fails and is denied; the logic's `fails` covers that.)
+    fn linear_comparison(&mut self, p: &mut Problem, op: CmpOp, a: &Expr, b: &Expr) -> Option<Lit> {
+        // Only arithmetic is rewritten: a plain `field OP constant` is read as it was.
+        if !matches!(a, Expr::Arith { .. } | Expr::Neg { .. })
+            && !matches!(b, Expr::Arith { .. } | Expr::Neg { .. })
+        {
+            return None;
+        }
+        let left = Linear::of(a)?;
+        let right = Linear::of(b)?;
+        // k·x + c OP 0, with k ≠ 0.
+        let diff = left.minus(&right)?;
+        let (slot, k) = match diff.terms.as_slice() {
+            [(slot, k)] if *k != 0 => (*slot, *k),
+            _ => return None,
+        };
+        let field = self.field_of(slot)?;
+        if field.optional {
+            return None;
+        }
+        let d = diff.constant.checked_neg()?;
+        // k·x OP d, turned into x OP' t.
+        let (op, k, d) = if k < 0 {
+            (flip(op), k.checked_neg()?, d.checked_neg()?)
+        } else {
+            (op, k, d)
+        };
+        let floor = d.div_euclid(k);
+        let ceil = floor + i128::from(d.rem_euclid(k) != 0);
+        let exact = d.rem_euclid(k) == 0;
+        let (op, t) = match op {
+            CmpOp::Gt => (CmpOp::Gt, floor),
+            CmpOp::Ge => (CmpOp::Ge, ceil),
+            CmpOp::Lt => (CmpOp::Lt, ceil),
+            CmpOp::Le => (CmpOp::Le, floor),
+            CmpOp::Eq if exact => (CmpOp::Eq, floor),
+            CmpOp::Ne if exact => (CmpOp::Ne, floor),
+            CmpOp::Eq => return Some(self.constant(p, false)),
+            CmpOp::Ne => return Some(self.constant(p, true)),
+        };
+        match i64::try_from(t) {
+            Ok(t) => self.numeric_atom(p, slot, op, Num::Int(t)),
+            // Beyond i64: no value is equal, and every value is on one side.
+            Err(_) => {
+                let holds = match op {
+                    CmpOp::Eq => false,
+                    CmpOp::Ne => true,
+                    _ => matches!(op, CmpOp::Lt | CmpOp::Le) == (t > 0),
+                };
+                Some(self.constant(p, holds))
+            }
         }
     }
 
@@ -873,6 +947,91 @@ impl<'p> Encoder<'p> {
             Expr::Enum(m) | Expr::Tier(m) => Some(self.constant(p, mask & (1 << m) != 0)),
             _ => None,
         }
+    }
+}
+
+/// An integer expression as Σ kᵢ·fieldᵢ + c, exactly (in i128, so the sums of i64
+/// values never wrap here).
+#[derive(Debug, Clone, PartialEq)]
+struct Linear {
+    terms: Vec<(u32, i128)>,
+    constant: i128,
+}
+
+impl Linear {
+    /// At most this many nested operations are read (deeper is read as free).
+    const DEPTH: usize = 32;
+
+    fn of(e: &Expr) -> Option<Linear> {
+        Self::read(e, Self::DEPTH)
+    }
+
+    fn read(e: &Expr, depth: usize) -> Option<Linear> {
+        let depth = depth.checked_sub(1)?;
+        match e {
+            Expr::Int(i) => Some(Linear {
+                terms: Vec::new(),
+                constant: i128::from(*i),
+            }),
+            Expr::Load {
+                slot,
+                kind: Kind::Int,
+            } => Some(Linear {
+                terms: vec![(*slot, 1)],
+                constant: 0,
+            }),
+            Expr::Neg {
+                kind: Kind::Int, a, ..
+            } => Self::read(a, depth)?.scaled(-1),
+            Expr::Arith {
+                op,
+                kind: Kind::Int,
+                a,
+                b,
+                ..
+            } => {
+                let (a, b) = (Self::read(a, depth)?, Self::read(b, depth)?);
+                match op {
+                    ArithOp::Add => a.plus(&b),
+                    ArithOp::Sub => a.minus(&b),
+                    ArithOp::Mul => match (a.terms.is_empty(), b.terms.is_empty()) {
+                        (true, _) => b.scaled(a.constant),
+                        (_, true) => a.scaled(b.constant),
+                        _ => None,
+                    },
+                    ArithOp::Div | ArithOp::Rem => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn scaled(&self, k: i128) -> Option<Linear> {
+        let mut terms = Vec::with_capacity(self.terms.len());
+        for (slot, c) in &self.terms {
+            terms.push((*slot, c.checked_mul(k)?));
+        }
+        Some(Linear {
+            terms,
+            constant: self.constant.checked_mul(k)?,
+        })
+    }
+
+    fn plus(&self, other: &Linear) -> Option<Linear> {
+        let mut out = self.clone();
+        for (slot, k) in &other.terms {
+            match out.terms.iter_mut().find(|(s, _)| s == slot) {
+                Some((_, c)) => *c = c.checked_add(*k)?,
+                None => out.terms.push((*slot, *k)),
+            }
+        }
+        out.terms.retain(|(_, k)| *k != 0);
+        out.constant = out.constant.checked_add(other.constant)?;
+        Some(out)
+    }
+
+    fn minus(&self, other: &Linear) -> Option<Linear> {
+        self.plus(&other.scaled(-1)?)
     }
 }
 

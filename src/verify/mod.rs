@@ -14,6 +14,7 @@
 mod describe;
 pub mod diff;
 mod encode;
+pub mod questions;
 mod witness;
 
 use batsat::Lit;
@@ -121,20 +122,66 @@ fn decide(
     when: Lit,
     broken: Lit,
 ) -> Verdict {
+    let found = search(
+        guard,
+        problem,
+        &[when, broken, !decision.fails],
+        |request, degraded| confirm(guard, assertion, request.clone(), degraded).is_some(),
+    );
+    match found {
+        Found::Request(request, degraded) => match confirm(guard, assertion, request, degraded) {
+            Some(counterexample) => Verdict::Refuted(Box::new(counterexample)),
+            None => Verdict::Unknown("the counterexample did not hold twice".to_string()),
+        },
+        Found::Unknown(why) => Verdict::Unknown(why),
+        Found::None => {
+            if !decision.fallible.is_empty() && problem.solve(&[when, broken]) == Some(true) {
+                return Verdict::Unknown(format!(
+                    "holds unless evaluation fails: {} can fail (overflow or division by \
+                     zero), and a request that fails is denied with no tier and no duties",
+                    decision.fallible.join(", ")
+                ));
+            }
+            Verdict::Proved
+        }
+    }
+}
+
+/// What a search for a request found.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// A request the interpreter confirmed, and whether the service is degraded in it.
+    Request(serde_json::Value, bool),
+    /// None exists: the logic proves it.
+    None,
+    /// Neither, and why.
+    Unknown(String),
+}
+
+/// Looks for a request where every literal of `assumptions` holds that `accept` (the
+/// interpreter's judgement) confirms; candidates it rejects are blocked for this search
+/// only, up to [`MAX_CANDIDATES`].
+pub(crate) fn search(
+    guard: &Guard,
+    problem: &mut Problem,
+    assumptions: &[Lit],
+    accept: impl Fn(&serde_json::Value, bool) -> bool,
+) -> Found {
     let policy = &guard.policy().ir;
-    // Candidates the interpreter rejected are blocked for this assertion only.
     let active = problem.fresh();
+    let mut asked = vec![active];
+    asked.extend_from_slice(assumptions);
     let mut rejected = 0;
     while rejected < MAX_CANDIDATES {
-        match problem.solve(&[active, when, broken, !decision.fails]) {
-            None => return Verdict::Unknown("the solver gave up".to_string()),
+        match problem.solve(&asked) {
+            None => return Found::Unknown("the solver gave up".to_string()),
             Some(false) => break,
             Some(true) => {}
         }
         let request = witness::request(problem, policy);
         let degraded = witness::degraded(problem);
-        if let Some(counterexample) = confirm(guard, assertion, request, degraded) {
-            return Verdict::Refuted(Box::new(counterexample));
+        if accept(&request, degraded) {
+            return Found::Request(request, degraded);
         }
         let mut block: Vec<Lit> = vec![!active];
         block.extend(witness::defining_literals(problem).into_iter().map(|l| !l));
@@ -142,16 +189,9 @@ fn decide(
         rejected += 1;
     }
     if rejected > 0 {
-        return Verdict::Unknown(unread(problem, rejected));
+        return Found::Unknown(unread(problem, rejected));
     }
-    if !decision.fallible.is_empty() && problem.solve(&[when, broken]) == Some(true) {
-        return Verdict::Unknown(format!(
-            "holds unless evaluation fails: {} can fail (overflow or division by zero), \
-             and a request that fails is denied with no tier and no duties",
-            decision.fallible.join(", ")
-        ));
-    }
-    Verdict::Proved
+    Found::None
 }
 
 /// Why candidates were not confirmed: the expressions the logic read as free.
@@ -165,7 +205,7 @@ fn unread(problem: &Problem, rejected: usize) -> String {
     let shown: Vec<&str> = free.iter().take(5).copied().collect();
     let more = free.len().saturating_sub(shown.len());
     let mut reason = format!(
-        "{rejected} candidate request{} did not break the assertion when decided; \
+        "{rejected} candidate request{} did not hold when decided; \
          the logic does not read {} exactly",
         if rejected == 1 { "" } else { "s" },
         if shown.is_empty() {

@@ -276,6 +276,11 @@ fn atom() -> impl Strategy<Value = String> {
         Just("contains_any(es, {x, z})".to_string()),
         Just("contains_all(es, {x, y})".to_string()),
         c().prop_map(|c| format!("a + b > {c}")),
+        // Linear in one field: decided exactly.
+        c().prop_map(|c| format!("a * 2 > {c}")),
+        c().prop_map(|c| format!("3 * a - 1 <= {c}")),
+        c().prop_map(|c| format!("-a < {c}")),
+        c().prop_map(|c| format!("a * 2 == {c}")),
         c().prop_map(|c| format!("float(a) > {c}.5")),
         Just("starts_with(s, \"k\")".to_string()),
         Just("degraded".to_string()),
@@ -451,5 +456,156 @@ fn proved_assertions_hold_for_every_request_tried_and_counterexamples_are_real()
     assert!(
         proved >= 30 && refuted >= 30,
         "proved {proved}, refuted {refuted}, unknown {unknown}"
+    );
+}
+
+// ---------------------------------------------------------------- static questions
+
+#[test]
+fn static_questions_prove_what_never_happens_and_show_what_does() {
+    let path = crate::data("verify/questions.bylaw");
+    let (code, out) = bylaw(&["verify", "--questions", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "findings exit 1:\n{out}");
+    for line in [
+        "NEVER    rule `contradiction` can never fire (line 17)",
+        "NEVER    rule `doubled_small` can never fire (line 19)",
+        "NEVER    tier `mid` can never be chosen (line 13)",
+        "NEVER    duty `never_applies` can never apply (line 22)",
+        "NEVER    this `require` of duty `impossible` can never be met where the duty applies (line 29)",
+        "static questions: 5 findings, 0 unknown",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    // What can happen comes with a request that does it, ready for `bylaw eval`.
+    let (_, json) = bylaw(&[
+        "verify",
+        "--questions",
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ]);
+    let items: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let witness = items
+        .iter()
+        .find(|q| q["kind"] == "rule" && q["name"] == "large")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(witness["answer"], "yes");
+    assert!(
+        witness["request"]["tokens"].as_i64().unwrap() * 2 > 1000,
+        "{witness}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let request = dir.path().join("witness.json");
+    std::fs::write(&request, witness["request"].to_string()).unwrap();
+    let (code, decided) = bylaw(&[
+        "eval",
+        path.to_str().unwrap(),
+        "--request",
+        request.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{decided}");
+    let decision: serde_json::Value = serde_json::from_str(&decided).unwrap();
+    assert_eq!(decision["outcome"], "escalate", "{decided}");
+    assert_eq!(decision["outcome"], witness["decision"]["outcome"]);
+}
+
+#[test]
+fn a_policy_that_always_denies_is_told_so() {
+    let dir = std::env::temp_dir().join(format!("bylaw-always-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("always.bylaw");
+    std::fs::write(
+        &file,
+        "policy always version \"1.0.0\"\nschema request {\n  n: int\n}\ndefault deny\nallow when n > 5 and n < 3 because \"never\"\n",
+    )
+    .unwrap();
+    let (code, out) = bylaw(&["verify", "--questions", file.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("ALWAYS   the policy decides deny for every valid request"),
+        "{out}"
+    );
+}
+
+/// Whether the generated policy's item `name` happens for `request` as the question
+/// asks: a rule's condition holds, a tier is chosen, a duty applies, its require is met.
+fn happens(
+    guard: &Guard,
+    question: &bylaw::verify::questions::Question,
+    request: &serde_json::Value,
+    degraded: bool,
+) -> bool {
+    use bylaw::verify::questions::Subject;
+    let policy = &guard.policy().ir;
+    let record = guard.encode_value(request).unwrap();
+    let d = guard.decide_with(&record, degraded);
+    let holds = |e| bylaw::ir::interp::holds(policy, &record, degraded, e) == Ok(true);
+    let mut compact = bylaw::ir::Compact::new(&policy.layout);
+    bylaw::ir::interp::decide(policy, &record, degraded, &mut compact);
+    let judged = compact.status() == bylaw::ir::status::OK;
+    match &question.subject {
+        // Of the requests the policy can judge (one that fails is denied regardless).
+        Subject::Outcome(o) => judged && compact.outcome() == *o,
+        Subject::Rule { id } => policy.rules.iter().any(|r| r.id == *id && holds(&r.cond)),
+        Subject::Tier { name } => d.tier.as_deref() == Some(name.as_str()),
+        Subject::Duty { name } => d.duties.iter().any(|x| x.id == *name),
+        Subject::Require { duty } => {
+            d.duties.iter().any(|x| x.id == *duty)
+                && policy
+                    .duties
+                    .iter()
+                    .filter(|x| x.name == *duty)
+                    .flat_map(|x| &x.requires)
+                    .all(|r| holds(&r.cond))
+        }
+    }
+}
+
+#[test]
+fn a_never_is_never_seen_and_every_witness_does_what_it_shows() {
+    use bylaw::verify::questions::{Answer, ask};
+    let mut runner = TestRunner::new(Config {
+        cases: 150,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let counts = std::cell::RefCell::new([0usize; 3]);
+    let strategy = (policy(), prop::collection::vec(request(), 300));
+    runner
+        .run(&strategy, |(text, requests)| {
+            let guard = guard_of("gen.bylaw", &text);
+            for q in ask(&guard) {
+                match &q.answer {
+                    Answer::Never => {
+                        counts.borrow_mut()[0] += 1;
+                        for (request, degraded) in &requests {
+                            prop_assert!(
+                                !happens(&guard, &q, request, *degraded),
+                                "`{}` was proved never, but {request} (degraded {degraded}) does it\n{text}",
+                                q.text()
+                            );
+                        }
+                    }
+                    Answer::Witness(w) => {
+                        counts.borrow_mut()[1] += 1;
+                        prop_assert!(
+                            happens(&guard, &q, &w.request, w.degraded),
+                            "the witness {} of `{}` does not do it\n{text}",
+                            w.request,
+                            q.text()
+                        );
+                    }
+                    Answer::Unknown(_) => counts.borrow_mut()[2] += 1,
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let [never, witnessed, unknown] = *counts.borrow();
+    println!("questions: {never} never, {witnessed} witnessed, {unknown} unknown");
+    assert!(
+        never >= 30 && witnessed >= 100,
+        "never {never}, witnessed {witnessed}, unknown {unknown}"
     );
 }
