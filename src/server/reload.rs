@@ -4,8 +4,8 @@
 //! the truncation, then a prefix of the new text. Three rules keep those out:
 //! - the file must be **settled**: the same bytes in reads at least the settle time
 //!   apart ([`Settle`]);
-//! - it must **check** (a file without its `policy` line is an error, E0122) and its own
-//!   `test` blocks must pass ([`accept`]);
+//! - it must **check** (a file without its `policy` line is an error, E0122), its own
+//!   `test` blocks must pass and none of its `assert`s may be refuted ([`accept`]);
 //! - it must keep the served policy's **name**, unless renaming is allowed: a different
 //!   name is a different policy, not a new version of this one.
 //!
@@ -105,6 +105,25 @@ fn admit(policy: Policy, served_name: Option<&str>, allow_rename: bool) -> Resul
         return Err(format!(
             "the policy's own tests fail: {}; a version whose tests fail is not installed",
             failed.join(", ")
+        ));
+    }
+    // An assertion the logic refutes comes with a request the interpreter decides
+    // against it: the version breaks what it promises. (One neither proved nor refuted
+    // does not hold the version back: `bylaw verify` says why.)
+    let refuted: Vec<String> = crate::verify::verify(&guard)
+        .into_iter()
+        .filter_map(|checked| match checked.verdict {
+            crate::verify::Verdict::Refuted(c) => {
+                Some(format!("`{}` ({})", checked.name, c.refutation()))
+            }
+            _ => None,
+        })
+        .collect();
+    if !refuted.is_empty() {
+        return Err(format!(
+            "the policy's own assertions are refuted: {}; a version that breaks its \
+             assertions is not installed",
+            refuted.join("; ")
         ));
     }
     Ok(guard)

@@ -136,6 +136,35 @@ fn a_reload_refuses_another_policy_name_and_failing_tests() {
 }
 
 #[test]
+fn a_reload_refuses_a_version_whose_assertions_are_refuted() {
+    let server = Server::start();
+    let path = server.dir.path().join("policy.bylaw");
+    let original = std::fs::read_to_string(&path).unwrap();
+    // Its tests pass, but it asserts what its own rules contradict.
+    let broken = original.replace("version \"1.0.0\"", "version \"1.0.1\"")
+        + "\nassert \"everything is allowed\" { when true expect allow }\n";
+    std::fs::write(&path, broken).unwrap();
+    let v = wait_for(&server, "the refuted assertion refused", |v| {
+        v["reload_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("assertions are refuted"))
+    });
+    let message = v["reload_error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`everything is allowed` (expected allow; refuted by {"),
+        "{message}"
+    );
+    assert_eq!(v["policy"]["version"], "1.0.0");
+    // A version whose assertion holds is installed.
+    let holding = original.replace("version \"1.0.0\"", "version \"1.0.2\"")
+        + "\nassert \"minors without minor mode are never allowed\" {\n  when user.age < 14 and not user.minor_mode\n  expect not allow\n}\n";
+    std::fs::write(&path, holding).unwrap();
+    wait_for(&server, "the version with a proved assertion", |v| {
+        v["policy"]["version"] == "1.0.2"
+    });
+}
+
+#[test]
 fn a_renamed_policy_is_installed_when_asked() {
     let server = Server::start_with(&["--allow-policy-rename"]);
     let path = server.dir.path().join("policy.bylaw");
