@@ -828,17 +828,24 @@ fn location(doc: &Document, uri: &Uri, span: Span) -> Option<Location> {
 /// `bylaw` version under the user's cache directory, read-only.
 fn stdlib_file(name: &str) -> Option<std::path::PathBuf> {
     let module = crate::stdlib::get(name)?;
+    let mut relative = std::path::PathBuf::from(format!("stdlib-{}", env!("CARGO_PKG_VERSION")));
+    for part in name.split("::") {
+        relative.push(part);
+    }
+    relative.set_extension("bylaw");
+    cached_file(&relative, module.text)
+}
+
+/// `text` as a read-only file at `relative` under `$XDG_CACHE_HOME/bylaw` (or
+/// `~/.cache/bylaw`), written again only when it differs.
+fn cached_file(relative: &std::path::Path, text: &str) -> Option<std::path::PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    let mut path = cache.join(format!("bylaw/stdlib-{}", env!("CARGO_PKG_VERSION")));
-    for part in name.split("::") {
-        path.push(part);
-    }
-    path.set_extension("bylaw");
+    let path = cache.join("bylaw").join(relative);
     let current = std::fs::read_to_string(&path).ok();
-    if current.as_deref() != Some(module.text) {
+    if current.as_deref() != Some(text) {
         std::fs::create_dir_all(path.parent()?).ok()?;
         if path.exists() {
             let mut permissions = std::fs::metadata(&path).ok()?.permissions();
@@ -846,12 +853,49 @@ fn stdlib_file(name: &str) -> Option<std::path::PathBuf> {
             permissions.set_readonly(false);
             std::fs::set_permissions(&path, permissions).ok()?;
         }
-        std::fs::write(&path, module.text).ok()?;
+        std::fs::write(&path, text).ok()?;
         let mut permissions = std::fs::metadata(&path).ok()?.permissions();
         permissions.set_readonly(true);
         std::fs::set_permissions(&path, permissions).ok()?;
     }
     Some(path)
+}
+
+/// The reference pages a diagnostic links to, as shipped with this `bylaw`.
+const DIAGNOSTICS_DOC: &str = include_str!("../../docs/diagnostics.md");
+const LINT_RULES_DOC: &str = include_str!("../../docs/lint-rules.md");
+
+/// Where a diagnostic's code is documented: the lint rule's section or the code's row,
+/// in the reference pages written beside the cached standard library (there is no
+/// public site to link to, and a file the editor opens works offline). `#L12` is the
+/// line, as editors read it.
+fn doc_link(code: &str, name: &str) -> Option<Uri> {
+    let (page, text, needle) = if code.starts_with('L') {
+        ("lint-rules.md", LINT_RULES_DOC, format!("## {name}"))
+    } else {
+        ("diagnostics.md", DIAGNOSTICS_DOC, format!("| {code} |"))
+    };
+    let line = text
+        .lines()
+        .position(|l| l.trim_end() == needle || l.starts_with(&needle))?;
+    // Written once per process: every diagnostic of every change links here.
+    static WRITTEN: std::sync::OnceLock<[Option<std::path::PathBuf>; 2]> =
+        std::sync::OnceLock::new();
+    let written = WRITTEN.get_or_init(|| {
+        let at = |page: &str, text: &str| {
+            let relative =
+                std::path::PathBuf::from(format!("docs-{}", env!("CARGO_PKG_VERSION"))).join(page);
+            cached_file(&relative, text)
+        };
+        [
+            at("diagnostics.md", DIAGNOSTICS_DOC),
+            at("lint-rules.md", LINT_RULES_DOC),
+        ]
+    });
+    let path = written[usize::from(page == "lint-rules.md")].as_ref()?;
+    let mut url = url::Url::from_file_path(path).ok()?;
+    url.set_fragment(Some(&format!("L{}", line + 1)));
+    url.as_str().parse().ok()
 }
 
 fn lsp_diagnostic(doc: &Document, d: &crate::diagnostics::Diagnostic) -> LspDiagnostic {
@@ -871,6 +915,8 @@ fn lsp_diagnostic(doc: &Document, d: &crate::diagnostics::Diagnostic) -> LspDiag
             d.code.code(),
             d.code.name()
         ))),
+        code_description: doc_link(d.code.code(), d.code.name())
+            .map(|href| lsp_types::CodeDescription { href }),
         source: Some("bylaw".into()),
         message,
         // Editors grey out what nothing uses.

@@ -1473,3 +1473,53 @@ fn completion_inside_where_offers_the_events_fields() {
     }
     client.shutdown();
 }
+
+#[test]
+fn each_diagnostic_links_to_its_codes_documentation() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut client = Client::start_with(Value::Null, &[("XDG_CACHE_HOME", cache.path())]);
+    let check = |client: &mut Client, n: usize, text: String, code: &str, heading: &str| {
+        let uri = format!("file:///tmp/links{n}.bylaw");
+        client.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "bylaw", "version": 1, "text": text}}),
+        );
+        let diagnostics = client.diagnostics();
+        let d = diagnostics
+            .iter()
+            .find(|d| d["code"].as_str().is_some_and(|c| c.starts_with(code)))
+            .unwrap_or_else(|| panic!("no {code} in {diagnostics:?}"));
+        let href = d["codeDescription"]["href"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{d}"));
+        let url = url::Url::parse(href).unwrap();
+        let line: usize = url
+            .fragment()
+            .unwrap()
+            .trim_start_matches('L')
+            .parse()
+            .unwrap();
+        let path = url.to_file_path().unwrap();
+        assert!(path.starts_with(cache.path()), "{href}");
+        assert!(std::fs::metadata(&path).unwrap().permissions().readonly());
+        let page = std::fs::read_to_string(&path).unwrap();
+        let at = page.lines().nth(line - 1).unwrap();
+        assert!(at.starts_with(heading), "line {line} of {href} is {at:?}");
+    };
+    // A lint goes to its rule's section, an error to its code's row.
+    check(
+        &mut client,
+        1,
+        format!("{CONTEXT_BASE}def spare = user.age > 3\n"),
+        "L0014",
+        "## unused-def",
+    );
+    check(
+        &mut client,
+        2,
+        "policy p version \"1.0.0\"\nschema request {\n  x: flaot\n}\ndefault allow\n".into(),
+        "E0103",
+        "| E0103 |",
+    );
+    client.shutdown();
+}
