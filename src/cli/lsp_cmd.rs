@@ -76,6 +76,17 @@ impl Document {
     }
 }
 
+/// The most policy files under the workspace root a rename reads.
+const WORKSPACE_FILES: usize = 5_000;
+
+/// Whether two paths name one file.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// How long the editor must be quiet after a change before it is analysed.
 const DEBOUNCE: Duration = Duration::from_millis(120);
 
@@ -471,16 +482,119 @@ impl Server {
         })
     }
 
+    /// Renames in the file that declares the name — this document, or the user module
+    /// it comes from — and in every policy of the workspace (and every open document)
+    /// that uses it from that file.
     fn rename(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
         let p: RenameParams = parse(params)?;
         let uri = p.text_document_position.text_document.uri;
         let doc = self.document(&uri)?;
         let offset = doc.offset(p.text_document_position.position);
-        let edits = crate::lsp::rename::rename(&doc.analysis, offset, &p.new_name)?
+        let new_name = p.new_name.as_str();
+        crate::lsp::rename::prepare(&doc.analysis, offset)?;
+        let symbol =
+            crate::lsp::rename::symbol_at(&doc.analysis, offset).ok_or("no name to rename here")?;
+        let definition = doc
+            .analysis
+            .definition_of(&symbol)
+            .ok_or("the name is not declared")?;
+        let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
+        let to_edits = |d: &Document, edits: Vec<(Span, String)>| -> Vec<TextEdit> {
+            edits
+                .into_iter()
+                .map(|(span, text)| TextEdit::new(d.range(span), text))
+                .collect()
+        };
+        // The declaring file checks the new name and gets its edits first.
+        let home = match doc.analysis.user_module_file(definition) {
+            Some(module) => {
+                let module = module.to_path_buf();
+                let module_uri = file_uri(&module).ok_or("the module's file has no URI")?;
+                let owned;
+                let module_doc = match self.documents.get(module_uri.as_str()) {
+                    Some(open) => open,
+                    None => {
+                        let text = std::fs::read_to_string(&module)
+                            .map_err(|e| format!("cannot read {}: {e}", module.display()))?;
+                        owned = Document::new(&module_uri, &text, &self.config);
+                        &owned
+                    }
+                };
+                let at = module_doc
+                    .analysis
+                    .definition_of(&symbol)
+                    .filter(|span| module_doc.analysis.in_document(*span))
+                    .ok_or("the module does not declare the name itself")?;
+                let edits = crate::lsp::rename::rename(&module_doc.analysis, at.start, new_name)?;
+                changes.insert(module_uri, to_edits(module_doc, edits));
+                Some(module)
+            }
+            None => {
+                let edits = crate::lsp::rename::rename(&doc.analysis, offset, new_name)?;
+                changes.insert(uri.clone(), to_edits(doc, edits));
+                file_path(&uri)
+            }
+        };
+        let Some(home) = home else {
+            return to_json(WorkspaceEdit::new(changes));
+        };
+        self.for_each_workspace_document(|other_uri, other| {
+            if changes.contains_key(other_uri) || !other.analysis.loads_module(&home) {
+                return;
+            }
+            // The same name, as that file reads it from the declaring file (not one it
+            // declares itself).
+            let from_home = other
+                .analysis
+                .definition_of(&symbol)
+                .and_then(|d| other.analysis.user_module_file(d))
+                .is_some_and(|f| same_file(f, &home));
+            if !from_home {
+                return;
+            }
+            let edits = crate::lsp::rename::uses(&other.analysis, &symbol, new_name);
+            if !edits.is_empty() {
+                changes.insert(other_uri.clone(), to_edits(other, edits));
+            }
+        });
+        to_json(WorkspaceEdit::new(changes))
+    }
+
+    /// Runs `f` on every open document, then on every other policy file under the
+    /// workspace root (read from disk; at most [`WORKSPACE_FILES`]).
+    fn for_each_workspace_document(&self, mut f: impl FnMut(&Uri, &Document)) {
+        let mut seen = std::collections::HashSet::new();
+        for (key, doc) in &self.documents {
+            if let Ok(uri) = key.parse::<Uri>() {
+                seen.insert(key.clone());
+                f(&uri, doc);
+            }
+        }
+        let root = self.config_path.parent().map_or_else(
+            || std::path::PathBuf::from("."),
+            std::path::Path::to_path_buf,
+        );
+        let files = walkdir::WalkDir::new(&root)
             .into_iter()
-            .map(|(span, text)| TextEdit::new(doc.range(span), text))
-            .collect();
-        to_json(WorkspaceEdit::new(HashMap::from([(uri, edits)])))
+            .filter_entry(|e| {
+                let name = e.file_name().to_string_lossy();
+                e.depth() == 0
+                    || !(name.starts_with('.') || name == "target" || name == "node_modules")
+            })
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file() && e.path().extension() == Some("bylaw".as_ref()))
+            .take(WORKSPACE_FILES);
+        for entry in files {
+            let Some(uri) = file_uri(entry.path()) else {
+                continue;
+            };
+            if !seen.insert(uri.as_str().to_string()) {
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                f(&uri, &Document::new(&uri, &text, &self.config));
+            }
+        }
     }
 
     fn highlight(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {

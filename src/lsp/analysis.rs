@@ -376,6 +376,26 @@ impl Analysis {
         out
     }
 
+    /// The file of the user module whose text holds `span` (a name it declares).
+    pub fn user_module_file(&self, span: Span) -> Option<&std::path::Path> {
+        let file = self.checked.sources.file_of(span)?;
+        self.checked
+            .modules
+            .iter()
+            .find(|m| m.source_name() == file.name)
+            .and_then(|m| m.path.as_deref())
+    }
+
+    /// Whether this document loads the user module at `path`.
+    pub fn loads_module(&self, path: &std::path::Path) -> bool {
+        let wanted = std::fs::canonicalize(path).ok();
+        self.checked.modules.iter().any(|m| {
+            m.path
+                .as_deref()
+                .is_some_and(|p| std::fs::canonicalize(p).ok() == wanted && wanted.is_some())
+        })
+    }
+
     /// The user module whose `use` line is at `offset`: its file.
     pub fn module_at(&self, offset: u32) -> Option<&std::path::Path> {
         self.checked

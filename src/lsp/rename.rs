@@ -24,7 +24,8 @@ pub fn prepare(analysis: &Analysis, offset: u32) -> Result<(Span, String), Strin
             name_of(&occurrence.symbol)
         ));
     }
-    if !analysis.in_document(definition) {
+    // A name from a user module is renamed there and in every file using it.
+    if !analysis.in_document(definition) && analysis.user_module_file(definition).is_none() {
         return Err(format!(
             "`{}` is declared in a module this file uses: rename it there",
             name_of(&occurrence.symbol)
@@ -69,20 +70,26 @@ pub fn rename(
     if analysis.definition_of(&renamed).is_some() {
         return Err(format!("`{new_name}` is already declared"));
     }
+    Ok(uses(analysis, &symbol, new_name))
+}
+
+/// The edits that rename `symbol` to `new_name` where this document writes it: in the
+/// file that declares it, or in another file that uses it from there.
+pub fn uses(analysis: &Analysis, symbol: &Symbol, new_name: &str) -> Vec<(Span, String)> {
     let mut edits: Vec<(Span, String)> = analysis
         .occurrences
         .iter()
-        .filter(|o| o.symbol == symbol && analysis.in_document(o.span))
-        .map(|o| {
-            (
-                renamed_part(analysis, o.span, &symbol),
-                new_name.to_string(),
-            )
-        })
+        .filter(|o| o.symbol == *symbol && analysis.in_document(o.span))
+        .map(|o| (renamed_part(analysis, o.span, symbol), new_name.to_string()))
         .collect();
     edits.sort_by_key(|(span, _)| span.start);
     edits.dedup_by_key(|(span, _)| *span);
-    Ok(edits)
+    edits
+}
+
+/// The symbol a rename at `offset` is about.
+pub fn symbol_at(analysis: &Analysis, offset: u32) -> Option<Symbol> {
+    analysis.occurrence_at(offset).map(|o| o.symbol.clone())
 }
 
 /// Every occurrence in the document of the name at `offset`, and whether it is where

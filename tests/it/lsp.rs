@@ -1523,3 +1523,91 @@ fn each_diagnostic_links_to_its_codes_documentation() {
     );
     client.shutdown();
 }
+
+/// A copy of the module workspace, to edit.
+fn workspace_copy() -> tempfile::TempDir {
+    let from = crate::data("modules/workspace");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in walkdir::WalkDir::new(&from) {
+        let entry = entry.unwrap();
+        let to = dir.path().join(entry.path().strip_prefix(&from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn a_name_from_a_user_module_is_renamed_in_the_module_and_every_policy_using_it() {
+    let dir = workspace_copy();
+    let root = url::Url::from_directory_path(dir.path())
+        .unwrap()
+        .to_string();
+    let mut client = Client::start_with_root(json!(root));
+    let chat = dir.path().join("chat.bylaw");
+    let chat_uri = url::Url::from_file_path(&chat).unwrap().to_string();
+    let text = std::fs::read_to_string(&chat).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": chat_uri, "languageId": "bylaw", "version": 1, "text": text}}),
+    );
+    client.diagnostics();
+    // `prompt.jailbreak_score` in chat's fixture: a field of acme::safety::jailbreak.
+    let (line, character) = find(&text, "prompt.jailbreak_score: 0.0", 3);
+    let position = json!({"textDocument": {"uri": chat_uri}, "position": {"line": line, "character": character}});
+    let prepared = client.request("textDocument/prepareRename", position.clone());
+    assert_eq!(
+        prepared["placeholder"], "prompt.jailbreak_score",
+        "{prepared}"
+    );
+    let mut params = position;
+    params["newName"] = json!("prompt.jailbreak_risk");
+    let edit = client.request("textDocument/rename", params);
+    let base = std::fs::canonicalize(dir.path()).unwrap();
+    let mut changed: Vec<String> = edit["changes"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{edit}"))
+        .keys()
+        .map(|k| {
+            let path = url::Url::parse(k).unwrap().to_file_path().unwrap();
+            let path = std::fs::canonicalize(path).unwrap();
+            path.strip_prefix(&base).unwrap().display().to_string()
+        })
+        .collect();
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            "agents/agent.bylaw",
+            "chat.bylaw",
+            "lib/acme/safety/jailbreak.bylaw",
+            "search.bylaw"
+        ],
+        "{edit}"
+    );
+    // Written out, the workspace still checks and passes its tests under the new name.
+    for (uri, _) in edit["changes"].as_object().unwrap() {
+        let path = url::Url::parse(uri).unwrap().to_file_path().unwrap();
+        let before = std::fs::read_to_string(&path).unwrap();
+        let after = apply_edits(&before, &edit, uri);
+        assert!(!after.contains("jailbreak_score"), "{after}");
+        std::fs::write(&path, after).unwrap();
+    }
+    for policy in ["chat.bylaw", "search.bylaw", "agents/agent.bylaw"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bylaw"))
+            .arg("test")
+            .arg(dir.path().join(policy))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{policy}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    client.shutdown();
+}
