@@ -485,6 +485,8 @@ impl Server {
     /// Renames in the file that declares the name — this document, or the user module
     /// it comes from — and in every policy of the workspace (and every open document)
     /// that uses it from that file.
+    // `Uri` is the protocol's key type; its cache is not part of its identity.
+    #[allow(clippy::mutable_key_type)]
     fn rename(&self, params: serde_json::Value) -> Result<serde_json::Value, String> {
         let p: RenameParams = parse(params)?;
         let uri = p.text_document_position.text_document.uri;
