@@ -182,6 +182,8 @@ pub struct FieldDecl {
     pub ty: TypeExpr,
     /// `output.deepfake: bool = false` (language v1): the value of an absent field.
     pub default: Option<Expr>,
+    /// `user.name: string sensitive`: masked wherever requests are logged.
+    pub sensitive: bool,
     pub span: Span,
 }
 

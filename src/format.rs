@@ -510,6 +510,9 @@ impl<'a> Formatter<'a> {
                 if let Some(default) = &field.default {
                     line.push_str(&format!(" = {}", f.expr(default)));
                 }
+                if field.sensitive {
+                    line.push_str(" sensitive");
+                }
                 f.line(&line);
             });
         }

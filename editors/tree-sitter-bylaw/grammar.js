@@ -106,6 +106,8 @@ module.exports = grammar({
       ':',
       field('type', $.type),
       optional(seq('=', field('default', $._expression))),
+      // Masked wherever requests are logged (a contextual word, as in the compiler).
+      optional(field('sensitive', 'sensitive')),
     ),
 
     type: $ => seq(

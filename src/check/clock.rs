@@ -94,6 +94,7 @@ impl Checker<'_> {
             optional: false,
             default: None,
             clock: true,
+            sensitive: false,
             span,
         });
         self.field_by_path.insert(IMPLICIT_CLOCK.to_string(), id);

@@ -65,6 +65,8 @@ pub struct Field {
     pub default: Option<Value>,
     /// The policy's clock: a timestamp the host fills when a request leaves it out.
     pub clock: bool,
+    /// Marked `sensitive`: masked wherever requests are logged.
+    pub sensitive: bool,
     pub span: Span,
 }
 

@@ -60,6 +60,7 @@ impl Checker<'_> {
             optional: field.ty.optional,
             default: None,
             clock: false,
+            sensitive: field.sensitive,
             span: field.path.span,
         };
         if let Some(default) = &field.default {

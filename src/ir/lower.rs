@@ -185,6 +185,7 @@ impl Lowerer<'_> {
                 optional: f.optional,
                 default: f.default.as_ref().map(|v| self.default_bits(v)),
                 clock: f.clock,
+                sensitive: f.sensitive,
             })
             .collect();
         let enums = p

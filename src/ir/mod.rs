@@ -63,6 +63,8 @@ pub struct Field {
     pub default: Option<u64>,
     /// The policy's clock: an absent value is the time of the decision.
     pub clock: bool,
+    /// Marked `sensitive` in the schema: masked wherever requests are logged.
+    pub sensitive: bool,
 }
 
 impl Field {

@@ -30,7 +30,12 @@ pub fn print(policy: &Policy) -> String {
             .map(|bits| format!(" = bits {bits:#x}"))
             .unwrap_or_default();
         let clock = if f.clock { " clock" } else { "" };
-        let _ = writeln!(out, "slot {slot} {}: {ty}{opt}{default}{clock}", f.path);
+        let sensitive = if f.sensitive { " sensitive" } else { "" };
+        let _ = writeln!(
+            out,
+            "slot {slot} {}: {ty}{opt}{default}{clock}{sensitive}",
+            f.path
+        );
     }
     for (i, s) in policy.strings.iter().enumerate() {
         let _ = writeln!(out, "string #{i} {s:?}");

@@ -864,6 +864,14 @@ impl Analysis {
                         "\n\nHas a default: absent or `null` in a request or fixture, it is `{value}`."
                     ));
                 }
+                let sensitive = self
+                    .checked
+                    .program
+                    .as_ref()
+                    .is_some_and(|p| p.fields.iter().any(|f| f.path == *path && f.sensitive));
+                if sensitive {
+                    out.push_str("\n\nSensitive: `bylaw serve` masks it in decision logs.");
+                }
                 out
             }
             Symbol::Def(name) => {

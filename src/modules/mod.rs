@@ -435,8 +435,11 @@ fn merge_schema(
     };
     for field in schema.fields {
         let path = field.path.dotted();
-        match target.fields.iter().find(|f| f.path.dotted() == path) {
-            Some(existing) if type_key(&existing.ty) == type_key(&field.ty) => {}
+        match target.fields.iter_mut().find(|f| f.path.dotted() == path) {
+            // Sensitive where any declaration says so: masking more is the safe side.
+            Some(existing) if type_key(&existing.ty) == type_key(&field.ty) => {
+                existing.sensitive |= field.sensitive;
+            }
             Some(existing) => diagnostics.push(
                 Diagnostic::error(
                     Code::ModuleConflict,

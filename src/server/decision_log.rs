@@ -57,6 +57,23 @@ pub struct DecisionLog {
 struct Entry {
     request: Vec<u8>,
     decision: Decision,
+    /// The paths the deciding policy marks `sensitive` (split at dots), if any.
+    sensitive: Option<Sensitive>,
+}
+
+/// A policy's `sensitive` fields, as paths split at dots; shared by every entry it
+/// decided.
+pub type Sensitive = Arc<[Vec<String>]>;
+
+/// The fields `policy` marks `sensitive`, or `None` when it marks none.
+pub fn sensitive_of(policy: &crate::ir::Policy) -> Option<Sensitive> {
+    let paths: Vec<Vec<String>> = policy
+        .fields
+        .iter()
+        .filter(|f| f.sensitive)
+        .map(|f| f.segments.clone())
+        .collect();
+    (!paths.is_empty()).then(|| paths.into())
 }
 
 #[derive(Debug, Default)]
@@ -90,10 +107,13 @@ impl DecisionLog {
 
     /// Queues one decision and the request it decided; drops it (counted) when the
     /// queue is full. Never blocks.
-    pub fn record(&self, request: &[u8], decision: &Decision) {
+    /// Queues a decision and its request; `sensitive` are the deciding policy's
+    /// `sensitive` fields, masked with the `--decision-log-mask` ones.
+    pub fn record(&self, request: &[u8], decision: &Decision, sensitive: Option<&Sensitive>) {
         let entry = Entry {
             request: request.to_vec(),
             decision: decision.clone(),
+            sensitive: sensitive.cloned(),
         };
         match self.queue.try_send(entry) {
             Ok(()) => {
@@ -138,7 +158,8 @@ fn write_line(out: &mut Vec<u8>, entry: &Entry, mask_paths: &[Vec<String>]) {
     // A request on one line goes as sent; one written over several lines (or to be
     // masked) is parsed and written again, so each entry stays one line.
     let one_line = !entry.request.iter().any(|b| *b == b'\n' || *b == b'\r');
-    if mask_paths.is_empty() && one_line {
+    let policy_paths = entry.sensitive.as_deref().unwrap_or(&[]);
+    if mask_paths.is_empty() && policy_paths.is_empty() && one_line {
         match serde_json::from_slice::<&serde_json::value::RawValue>(&entry.request) {
             Ok(raw) => out.extend_from_slice(raw.get().as_bytes()),
             Err(_) => out.extend_from_slice(b"null"),
@@ -146,7 +167,7 @@ fn write_line(out: &mut Vec<u8>, entry: &Entry, mask_paths: &[Vec<String>]) {
     } else {
         let mut input: serde_json::Value =
             serde_json::from_slice(&entry.request).unwrap_or(serde_json::Value::Null);
-        for path in mask_paths {
+        for path in mask_paths.iter().chain(policy_paths) {
             mask(&mut input, path);
         }
         if serde_json::to_writer(&mut *out, &input).is_err() {
@@ -346,6 +367,7 @@ mod tests {
                 &Entry {
                     request: request.to_vec(),
                     decision: decision.clone(),
+                    sensitive: None,
                 },
                 &[],
             );

@@ -62,7 +62,7 @@ pub(super) async fn check(State(app): State<Arc<App>>, request: Request) -> Resp
         let (decision, pending) = decide_encoded(app, &loaded, encoded, started);
         // The request was headers, not JSON: the log has the decision alone.
         if let Some(log) = &app.decision_log {
-            log.record(b"null", &decision);
+            log.record(b"null", &decision, loaded.sensitive.as_ref());
         }
         (decision, pending.zip(loaded.governor.store().cloned()))
     };

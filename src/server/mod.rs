@@ -107,6 +107,8 @@ struct Loaded {
     watched: String,
     /// The files a reload must read besides the policy file: its user modules.
     module_files: Vec<PathBuf>,
+    /// The fields the policy marks `sensitive`, masked in the decision log.
+    sensitive: Option<decision_log::Sensitive>,
 }
 
 const OUTCOMES: [crate::runtime::decision::Outcome; 4] = [
@@ -534,6 +536,7 @@ fn load(
                 .clone()
         })
         .collect();
+    let sensitive = decision_log::sensitive_of(&governor.guard().policy().ir);
     Ok(Loaded {
         governor,
         info,
@@ -542,6 +545,7 @@ fn load(
         tiers,
         watched,
         module_files,
+        sensitive,
     })
 }
 
@@ -1065,7 +1069,7 @@ fn decide_bytes(
     }
     let decided = decide_encoded(app, loaded, encoded, started);
     if let Some(log) = &app.decision_log {
-        log.record(bytes, &decided.0);
+        log.record(bytes, &decided.0, loaded.sensitive.as_ref());
     }
     Ok(decided)
 }

@@ -157,6 +157,10 @@ pub enum Tok<'src> {
     Where,
     #[token("assert")]
     Assert,
+    /// `sensitive` after a field's type in a schema: a contextual word, made this
+    /// token by the parser only there (`parser::mark_sensitive`), so that it stays a
+    /// name everywhere else (`duty sensitive`).
+    Sensitive,
 
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'src str),
@@ -442,6 +446,7 @@ impl Tok<'_> {
             Tok::Event => "event",
             Tok::Where => "where",
             Tok::Assert => "assert",
+            Tok::Sensitive => "sensitive",
             Tok::LBrace => "{",
             Tok::RBrace => "}",
             Tok::LParen => "(",

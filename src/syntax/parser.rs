@@ -24,6 +24,58 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Turns the word `sensitive` into its token where it marks a field: inside a `schema`
+/// or `event` block, after what ends the field's type or default (a name, `?`, `>`, a
+/// literal), and not starting a field path (not before `:` or `.`). Everywhere else it is a
+/// name, as it was before the marker existed.
+fn mark_sensitive(tokens: &mut [(Span, Tok<'_>)]) {
+    let mut depth = 0usize;
+    let mut in_fields = false;
+    for i in 0..tokens.len() {
+        match tokens[i].1 {
+            Tok::LBrace => {
+                let opens_fields = i >= 2
+                    && matches!(tokens[i - 2].1, Tok::Schema | Tok::Event)
+                    && matches!(tokens[i - 1].1, Tok::Ident(_));
+                if opens_fields && depth == 0 {
+                    in_fields = true;
+                }
+                depth += 1;
+            }
+            Tok::RBrace => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    in_fields = false;
+                }
+            }
+            Tok::Ident("sensitive") if in_fields && depth == 1 && i > 0 => {
+                // What can end a type (`string`, `string?`, `set<E>`) or a default.
+                let after_value = matches!(
+                    tokens[i - 1].1,
+                    Tok::Ident(_)
+                        | Tok::Question
+                        | Tok::Gt
+                        | Tok::RBrace
+                        | Tok::RParen
+                        | Tok::Str(_)
+                        | Tok::Int(_)
+                        | Tok::Float(_)
+                        | Tok::Duration(_)
+                        | Tok::Percent(_)
+                        | Tok::True
+                        | Tok::False
+                );
+                let starts_path =
+                    matches!(tokens.get(i + 1).map(|t| &t.1), Some(Tok::Colon | Tok::Dot));
+                if after_value && !starts_path {
+                    tokens[i].1 = Tok::Sensitive;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Parses one source file whose first byte sits at global offset `base`.
 pub fn parse(source: &str, base: u32) -> Parsed {
     let lexed = lexer::lex(source, base);
@@ -43,6 +95,7 @@ pub fn parse(source: &str, base: u32) -> Parsed {
         }
     }
 
+    mark_sensitive(&mut tokens);
     let parser = DeclParser::new();
     let end_of_file = base + source.len() as u32;
     for chunk in split_declarations(source, base, &tokens) {

@@ -175,3 +175,53 @@ fn a_down_receiver_costs_dropped_log_entries_not_decisions() {
         "{metrics}"
     );
 }
+
+#[test]
+fn fields_the_policy_marks_sensitive_are_masked_in_the_version_that_marks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.bylaw");
+    let original = std::fs::read_to_string(crate::example("genai_chat.bylaw")).unwrap();
+    let marked = original.replace("  user.age: int\n", "  user.age: int sensitive\n");
+    assert_ne!(marked, original);
+    std::fs::write(&policy, &marked).unwrap();
+    let log = tempfile::tempdir().unwrap();
+    let log_path = log.path().join("decisions.jsonl");
+    let log_arg = log_path.to_str().unwrap().to_string();
+    let server = Server::start_in(
+        dir,
+        false,
+        &[
+            "--decision-log-file",
+            &log_arg,
+            "--decision-log-flush-ms",
+            "20",
+        ],
+    );
+    let read = || -> Vec<Value> {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    server.decide(&chat_request(1, 0.0, 0.1, None));
+    wait_until("the first decision logged", || read().len() == 1);
+    let first = &read()[0];
+    assert_eq!(first["input"]["user"]["age"], "***", "{first}");
+    assert_eq!(first["input"]["service"], "chat", "{first}");
+    // The next version no longer marks it: its decisions log the age.
+    let unmarked = original.replace("version \"1.0.0\"", "version \"1.0.1\"");
+    std::fs::write(policy_path(&server), unmarked).unwrap();
+    wait_until("the new version", || {
+        let (_, body) = server.get("/v1/policy");
+        body.contains("\"1.0.1\"")
+    });
+    server.decide(&chat_request(2, 0.0, 0.1, None));
+    wait_until("the second decision logged", || read().len() == 2);
+    let second = &read()[1];
+    assert!(second["input"]["user"]["age"].is_number(), "{second}");
+}
+
+fn policy_path(server: &Server) -> std::path::PathBuf {
+    server.dir.path().join("policy.bylaw")
+}

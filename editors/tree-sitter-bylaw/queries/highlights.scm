@@ -17,7 +17,7 @@
 
 ; Declarations and the names they introduce.
 [
-  "policy" "version" "use" "enum" "schema" "event" "def" "tiers" "default" "clock"
+  "policy" "version" "use" "enum" "schema" "event" "def" "tiers" "default" "clock" "sensitive"
   "duty" "trigger" "service" "fixture" "test" "assert"
 ] @keyword
 
