@@ -113,6 +113,17 @@ pub(crate) struct ServeArgs {
     /// failure, up to 5 minutes.
     #[arg(long, default_value_t = 500)]
     notify_retry_ms: u64,
+    /// Export a span per request to this OpenTelemetry collector, OTLP/HTTP with JSON
+    /// (`http://collector:4318/v1/traces`); a W3C `traceparent` on a request makes its
+    /// span part of the caller's trace. Off by default.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// The `service.name` of exported spans.
+    #[arg(long, default_value = "bylaw", requires = "otlp_endpoint")]
+    otlp_service_name: String,
+    /// How long a span may wait for its batch, in milliseconds.
+    #[arg(long, default_value_t = 1_000, requires = "otlp_endpoint")]
+    otlp_flush_ms: u64,
     /// Ship every decision, with its request, as JSON lines POSTed in batches to this
     /// URL (retried with backoff).
     #[arg(long, value_name = "URL", conflicts_with = "decision_log_file")]
@@ -269,6 +280,12 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
             ..crate::server::notify::Pace::default()
         },
         decision_log: decision_log(args),
+        otlp: args.otlp_endpoint.clone().map(|endpoint| {
+            let mut options = crate::server::otlp::Options::new(endpoint);
+            options.service_name = args.otlp_service_name.clone();
+            options.flush_every = Duration::from_millis(args.otlp_flush_ms.max(1));
+            options
+        }),
     };
     config.notify = match notify_routes(args) {
         Ok(routes) => routes,

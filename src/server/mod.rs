@@ -21,6 +21,7 @@ pub mod breaker;
 pub mod decision_log;
 pub mod ext_authz;
 pub mod notify;
+pub mod otlp;
 pub mod redis_state;
 pub mod reload;
 
@@ -90,6 +91,8 @@ pub struct Config {
     pub notify_pace: notify::Pace,
     /// Ship every decision to this sink ([`decision_log`]).
     pub decision_log: Option<decision_log::Options>,
+    /// Export request spans to this OpenTelemetry collector ([`otlp`]).
+    pub otlp: Option<otlp::Options>,
 }
 
 /// The policy being served.
@@ -427,6 +430,7 @@ struct App {
     /// How notification delivery goes, when there is a sink.
     delivery: Option<Arc<notify::Delivery>>,
     decision_log: Option<decision_log::DecisionLog>,
+    otlp: Option<otlp::Exporter>,
 }
 
 /// Says which of the policy's channels no `--notify-route` takes: their
@@ -621,6 +625,10 @@ pub async fn run(config: Config) -> Result<(), String> {
         (Some(_), None) => return Err("delivering notifications needs --state FILE".into()),
         (None, _) => None,
     };
+    let otlp = match &config.otlp {
+        Some(options) => Some(otlp::Exporter::start(options.clone())?),
+        None => None,
+    };
     let decision_log = match &config.decision_log {
         Some(options) => Some(decision_log::DecisionLog::start(options.clone())?),
         None => None,
@@ -628,6 +636,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let app = Arc::new(App {
         delivery,
         decision_log,
+        otlp,
         current: ArcSwap::from_pointee(loaded),
         reload_error: Mutex::new(None),
         store,
@@ -898,11 +907,52 @@ async fn time_request(
         _ => "other",
     };
     let started = Instant::now();
+    let Some(exporter) = &app.otlp else {
+        let response = next.run(request).await;
+        app.metrics
+            .requests
+            .get_or_create(&EndpointLabels { endpoint, method })
+            .observe(started.elapsed().as_secs_f64());
+        return response;
+    };
+    // With tracing on: the request is a span, in the caller's trace when it names one.
+    let parent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(otlp::Parent::parse);
+    let path = request.uri().path().to_string();
+    let start_unix_nanos = otlp::unix_nanos();
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
     app.metrics
         .requests
         .get_or_create(&EndpointLabels { endpoint, method })
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
+    let (fresh_trace, span_id) = exporter.ids();
+    let mut attributes = vec![
+        ("http.request.method", method.to_string()),
+        ("http.route", endpoint.to_string()),
+        ("url.path", path),
+    ];
+    if let Some(id) = response
+        .headers()
+        .get(DECISION_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(("bylaw.decision_id", id.to_string()));
+    }
+    exporter.record(otlp::Span {
+        trace_id: parent.map_or(fresh_trace, |p| p.trace_id),
+        span_id,
+        parent: parent.map(|p| p.span_id),
+        name: format!("{method} {endpoint}"),
+        start_unix_nanos,
+        end_unix_nanos: start_unix_nanos
+            .saturating_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)),
+        attributes,
+        status_code: response.status().as_u16(),
+    });
     response
 }
 
@@ -911,6 +961,14 @@ async fn time_request(
 async fn log_access(request: Request, next: axum::middleware::Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    // The caller's trace, when it names one: the line joins the trace's other logs.
+    let trace_id = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(otlp::Parent::parse)
+        .map(|p| hex::encode(p.trace_id))
+        .unwrap_or_default();
     let started = Instant::now();
     let response = next.run(request).await;
     let decision_id = response
@@ -925,6 +983,7 @@ async fn log_access(request: Request, next: axum::middleware::Next) -> Response 
         status = response.status().as_u16(),
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         decision_id,
+        trace_id,
         "request"
     );
     response
@@ -1467,6 +1526,14 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     let logging = decision_log
         .as_ref()
         .is_some_and(|l| !l["failing"].is_null() || l["dropped"] != 0);
+    // Traces are diagnostics: a collector that is down is shown, not a degradation.
+    let tracing = app.otlp.as_ref().map(|t| {
+        json!({
+            "exported": t.exported(),
+            "dropped": t.dropped(),
+            "failing": t.failing(),
+        })
+    });
     let (open, overdue) = loaded.governor.report_counts(SystemClock.now());
     let degraded = !healthy || notifying || logging || redis.as_deref().is_some_and(|r| r != "ok");
     json_response(
@@ -1477,6 +1544,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
             "redis": redis,
             "notifications": notifications,
             "decision_log": decision_log,
+            "tracing": tracing,
             "reports": { "open": open, "overdue": overdue },
             "policy": loaded.info.version,
             "decisions": app.requests.load(Ordering::Relaxed),

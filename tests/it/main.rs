@@ -30,6 +30,7 @@ pub(crate) mod server;
 mod stdlib;
 mod syntax;
 mod tools;
+mod tracing;
 mod verify;
 
 use std::path::{Path, PathBuf};
