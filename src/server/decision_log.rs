@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::runtime::decision::Decision;
+use axum::body::Bytes;
 
 /// Where decision logs go.
 #[derive(Debug, Clone)]
@@ -51,12 +51,13 @@ pub struct DecisionLog {
     state: Arc<State>,
 }
 
-/// One decision and the request bytes it decided, as queued: written out (and masked)
-/// on the worker, not on the request's thread.
+/// One decision, as answered (its JSON), and the request bytes it decided, as queued:
+/// written out (and masked) on the worker, not on the request's thread. Both are shared
+/// buffers: queueing one copies nothing of a single decision.
 #[derive(Debug)]
 struct Entry {
-    request: Vec<u8>,
-    decision: Decision,
+    request: Bytes,
+    decision: Bytes,
     /// The paths the deciding policy marks `sensitive` (split at dots), if any.
     sensitive: Option<Sensitive>,
 }
@@ -105,14 +106,14 @@ impl DecisionLog {
         Ok(DecisionLog { queue, state })
     }
 
-    /// Queues one decision and the request it decided; drops it (counted) when the
-    /// queue is full. Never blocks.
-    /// Queues a decision and its request; `sensitive` are the deciding policy's
-    /// `sensitive` fields, masked with the `--decision-log-mask` ones.
-    pub fn record(&self, request: &[u8], decision: &Decision, sensitive: Option<&Sensitive>) {
+    /// Queues a decision — its JSON as the client was answered — and its request;
+    /// `sensitive` are the deciding policy's `sensitive` fields, masked with the
+    /// `--decision-log-mask` ones. Drops it (counted) when the queue is full; never
+    /// blocks.
+    pub fn record(&self, request: Bytes, decision: Bytes, sensitive: Option<&Sensitive>) {
         let entry = Entry {
-            request: request.to_vec(),
-            decision: decision.clone(),
+            request,
+            decision,
             sensitive: sensitive.cloned(),
         };
         match self.queue.try_send(entry) {
@@ -151,8 +152,12 @@ impl DecisionLog {
 /// when nothing is masked (it was JSON, or it is `null`), parsed and masked otherwise.
 fn write_line(out: &mut Vec<u8>, entry: &Entry, mask_paths: &[Vec<String>]) {
     out.extend_from_slice(b"{\"decision\":");
-    if serde_json::to_writer(&mut *out, &entry.decision).is_err() {
+    // The answer's JSON as sent: the server wrote it (on one line), so it is not read
+    // again here.
+    if entry.decision.is_empty() {
         out.extend_from_slice(b"null");
+    } else {
+        out.extend_from_slice(&entry.decision);
     }
     out.extend_from_slice(b",\"input\":");
     // A request on one line goes as sent; one written over several lines (or to be
@@ -359,13 +364,13 @@ mod tests {
 
     #[test]
     fn every_entry_is_one_line_of_json() {
-        let decision = Decision::invalid(Vec::new());
+        let decision = Bytes::from_static(br#"{"outcome":"deny"}"#);
         let mut out = Vec::new();
         for request in [&b"{\n  \"a\": 1\n}"[..], b"{\"a\": 1}", b"not json"] {
             write_line(
                 &mut out,
                 &Entry {
-                    request: request.to_vec(),
+                    request: Bytes::copy_from_slice(request),
                     decision: decision.clone(),
                     sensitive: None,
                 },

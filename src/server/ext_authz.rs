@@ -61,8 +61,14 @@ pub(super) async fn check(State(app): State<Arc<App>>, request: Request) -> Resp
         let encoded = encode(&loaded.governor, &headers, &method, &path);
         let (decision, pending) = decide_encoded(app, &loaded, encoded, started);
         // The request was headers, not JSON: the log has the decision alone.
-        if let Some(log) = &app.decision_log {
-            log.record(b"null", &decision, loaded.sensitive.as_ref());
+        if let Some(log) = &app.decision_log
+            && let Ok(answer) = serde_json::to_vec(&decision)
+        {
+            log.record(
+                axum::body::Bytes::from_static(b"null"),
+                answer.into(),
+                loaded.sensitive.as_ref(),
+            );
         }
         (decision, pending.zip(loaded.governor.store().cloned()))
     };

@@ -1126,11 +1126,7 @@ fn decide_bytes(
     {
         return Err(e.message.clone());
     }
-    let decided = decide_encoded(app, loaded, encoded, started);
-    if let Some(log) = &app.decision_log {
-        log.record(bytes, &decided.0, loaded.sensitive.as_ref());
-    }
-    Ok(decided)
+    Ok(decide_encoded(app, loaded, encoded, started))
 }
 
 /// Decides an encoded request (or denies an invalid one) and counts it in the metrics.
@@ -1202,16 +1198,23 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     // Only a retained decision takes the store with it across the wait; the policy
     // itself is not held (nor its reference count touched) beyond deciding.
+    let request_body = body.clone();
     let decide = move |app: &App| {
         let loaded = app.current.load();
-        decide_bytes(app, &loaded, &body)
-            .map(|(decision, pending)| (decision, pending.zip(loaded.governor.store().cloned())))
+        // The deciding version's sensitive fields go with the decision to the log.
+        decide_bytes(app, &loaded, &body).map(|(decision, pending)| {
+            (
+                decision,
+                pending.zip(loaded.governor.store().cloned()),
+                loaded.sensitive.clone(),
+            )
+        })
     };
     let decided = match decide_where_it_may_wait(&app, decide).await {
         Ok(decided) => decided,
         Err(r) => return r,
     };
-    let (mut decision, pending) = match decided {
+    let (mut decision, pending, sensitive) = match decided {
         Ok(decided) => decided,
         Err(message) => return error(StatusCode::BAD_REQUEST, "malformed-json", message),
     };
@@ -1227,7 +1230,21 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
         tier = decision.tier.as_deref().unwrap_or(""),
         "decided"
     );
-    let mut response = json_response(StatusCode::OK, &decision);
+    // Serialized once: the answer, and the decision log's copy of it — the decision
+    // as answered, after the audit log had its say.
+    let answer = match serde_json::to_vec(&decision) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    };
+    if let Some(log) = &app.decision_log {
+        log.record(request_body, answer.clone(), sensitive.as_ref());
+    }
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer,
+    )
+        .into_response();
     if let Some(id) = decision
         .decision_id
         .as_deref()
@@ -1412,10 +1429,19 @@ fn stream_lines(app: &App, body: &[u8], chunks: &tokio::sync::mpsc::Sender<Bytes
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        let start = out.len();
         let written = match decide_bytes(app, &loaded, line) {
             Ok((decision, pending)) => {
                 last_record = pending.or(last_record);
-                serde_json::to_writer(&mut out, &decision)
+                let written = serde_json::to_writer(&mut out, &decision);
+                if let (Some(log), Ok(())) = (&app.decision_log, &written) {
+                    log.record(
+                        Bytes::copy_from_slice(line),
+                        Bytes::copy_from_slice(&out[start..]),
+                        loaded.sensitive.as_ref(),
+                    );
+                }
+                written
             }
             Err(message) => serde_json::to_writer(
                 &mut out,
