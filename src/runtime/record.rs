@@ -5,7 +5,7 @@
 //! named, and a request with any is invalid (the guard then fails closed).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 use serde_json::Value as Json;
