@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::EXIT_USAGE;
 use super::policy_file::{EngineChoice, LoadError, load_guard};
-use crate::verify::questions::{Answer, Question, Subject, fallible};
+use crate::verify::questions::{Answer, Question, Subject};
 use crate::verify::{Checked, Verdict};
 
 /// Exit code when no assertion is refuted but some are neither proved nor refuted.
@@ -82,7 +82,8 @@ pub(crate) fn run(args: &VerifyArgs) -> ExitCode {
             Format::Json => json_results.extend(results.iter().map(|r| as_json(file, r))),
         }
         if args.questions {
-            let questions = crate::verify::questions::ask(&guard);
+            let asked = crate::verify::questions::ask(&guard);
+            let questions = asked.questions;
             let always = crate::verify::questions::always(&questions);
             totals.findings +=
                 questions.iter().filter(|q| q.is_finding()).count() + usize::from(always.is_some());
@@ -91,7 +92,7 @@ pub(crate) fn run(args: &VerifyArgs) -> ExitCode {
                 .filter(|q| matches!(q.answer, Answer::Unknown(_)))
                 .count();
             match args.format {
-                Format::Text => print_questions(&questions, always, &fallible(&guard)),
+                Format::Text => print_questions(&questions, always, &asked.fallible),
                 Format::Json => {
                     json_results.extend(always.map(|o| always_json(file, o)));
                     json_results.extend(questions.iter().map(|q| question_json(file, q)));
@@ -226,7 +227,7 @@ fn question_json(file: &Path, q: &Question) -> serde_json::Value {
         Subject::Rule { id } => ("rule", id.clone()),
         Subject::Tier { name } => ("tier", name.clone()),
         Subject::Duty { name } => ("duty", name.clone()),
-        Subject::Require { duty } => ("require", duty.clone()),
+        Subject::Require { duty, .. } => ("require", duty.clone()),
     };
     let mut v = json!({
         "file": file.display().to_string(),

@@ -212,17 +212,20 @@ impl Governor {
             .id_slot
             .and_then(|slot| record.value_text(&spec.policy, slot as usize))
             .map(|id| id.into_owned());
-        if let Some(id) = &given_id
-            && kept.ids.contains(&(index, id.clone()))
-        {
-            return Ok(Posted {
+        let repeat = |id: &str, events| {
+            Ok(Posted {
                 kind: kind.to_string(),
-                id: id.clone(),
+                id: id.to_string(),
                 aware_at,
                 duplicate: true,
                 unjudged: None,
                 events,
-            });
+            })
+        };
+        if let Some(id) = &given_id
+            && kept.ids.contains(&(index, id.clone()))
+        {
+            return repeat(id, events);
         }
         let mut writes = expire(&mut kept, now);
         if kept.queue.len() >= self.options.max_events {
@@ -237,14 +240,7 @@ impl Governor {
         let claimed = match (&self.shared, &given_id) {
             (Some(shared), Some(id)) => {
                 if !shared.claim_event(kind, id, cell.horizon_secs) {
-                    return Ok(Posted {
-                        kind: kind.to_string(),
-                        id: id.clone(),
-                        aware_at,
-                        duplicate: true,
-                        unjudged: None,
-                        events,
-                    });
+                    return repeat(id, events);
                 }
                 Some((shared, id.clone()))
             }

@@ -3,8 +3,8 @@
 //! serde visitors that accept any JSON type, so a wrong type becomes a message about
 //! that field instead of stopping the parse. Unknown keys are skipped.
 
-use std::borrow::Cow;
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};

@@ -4,8 +4,8 @@
 //! Validation follows the brief's "JSON input" rules: every bad or missing field is
 //! named, and a request with any is invalid (the guard then fails closed).
 
-use std::borrow::Cow;
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::Value as Json;

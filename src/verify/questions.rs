@@ -29,9 +29,11 @@ pub enum Subject {
     Duty {
         name: String,
     },
-    /// Duty `duty`'s `require` (at `line`) holds for some request the duty applies to.
+    /// Duty `duty`'s `require` number `index` (from 0, as written) holds for some
+    /// request the duty applies to.
     Require {
         duty: String,
+        index: usize,
     },
 }
 
@@ -79,9 +81,10 @@ impl Question {
             Subject::Rule { id } => format!("rule `{id}` fires"),
             Subject::Tier { name } => format!("tier `{name}` is chosen"),
             Subject::Duty { name } => format!("duty `{name}` applies"),
-            Subject::Require { duty } => {
-                format!("a `require` of duty `{duty}` is met where the duty applies")
-            }
+            Subject::Require { duty, index } => format!(
+                "`require` {} of duty `{duty}` is met where the duty applies",
+                index + 1
+            ),
         }
     }
 
@@ -92,9 +95,10 @@ impl Question {
             Subject::Rule { id } => format!("rule `{id}` can never fire"),
             Subject::Tier { name } => format!("tier `{name}` can never be chosen"),
             Subject::Duty { name } => format!("duty `{name}` can never apply"),
-            Subject::Require { duty } => {
-                format!("this `require` of duty `{duty}` can never be met where the duty applies")
-            }
+            Subject::Require { duty, index } => format!(
+                "`require` {} of duty `{duty}` can never be met where the duty applies",
+                index + 1
+            ),
         }
     }
 }
@@ -116,16 +120,18 @@ pub fn always(questions: &[Question]) -> Option<Outcome> {
     }
 }
 
-/// Where the policy's evaluation can fail, as written (`tokens * 2`): a request that
-/// fails there is denied, whatever [`always`] says of the requests it can judge.
-pub fn fallible(guard: &Guard) -> Vec<String> {
-    let mut problem = Problem::new();
-    let (_, decision) = problem.encode(&guard.policy().ir);
-    decision.fallible
+/// Every question asked of a policy, and where its evaluation can fail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asked {
+    pub questions: Vec<Question>,
+    /// Where the policy's evaluation can fail, as written (`tokens * 2`): a request
+    /// that fails there is denied, whatever [`always`] says of the requests it can
+    /// judge.
+    pub fallible: Vec<String>,
 }
 
 /// Asks every question of the policy.
-pub fn ask(guard: &Guard) -> Vec<Question> {
+pub fn ask(guard: &Guard) -> Asked {
     let policy = &guard.policy().ir;
     let mut problem = Problem::new();
     let (_, decision) = problem.encode(policy);
@@ -189,7 +195,7 @@ pub fn ask(guard: &Guard) -> Vec<Question> {
             continue;
         }
         let mets = decision.requires.get(index).map_or(&[][..], Vec::as_slice);
-        for (require, &met) in duty.requires.iter().zip(mets) {
+        for (number, (require, &met)) in duty.requires.iter().zip(mets).enumerate() {
             let answer = answer_of(
                 guard,
                 &mut problem,
@@ -202,13 +208,17 @@ pub fn ask(guard: &Guard) -> Vec<Question> {
             out.push(Question {
                 subject: Subject::Require {
                     duty: duty.name.clone(),
+                    index: number,
                 },
                 line: line.map(|_| require.loc.line),
                 answer,
             });
         }
     }
-    out
+    Asked {
+        questions: out,
+        fallible: decision.fallible,
+    }
 }
 
 /// The answer to one question: the literals that must hold, and what the interpreter

@@ -361,16 +361,20 @@ fn notifications_taken(
 }
 
 fn incidents_server(dir: tempfile::TempDir, webhook: &str) -> crate::server::Server {
+    incidents_server_in(
+        dir,
+        &["--notify-webhook", webhook, "--notify-retry-ms", "20"],
+    )
+}
+
+/// A durable server of the incidents policy in `dir`, with `args`.
+fn incidents_server_in(dir: tempfile::TempDir, args: &[&str]) -> crate::server::Server {
     std::fs::copy(
         crate::data("governance/incidents.bylaw"),
         dir.path().join("policy.bylaw"),
     )
     .unwrap();
-    crate::server::Server::start_in(
-        dir,
-        true,
-        &["--notify-webhook", webhook, "--notify-retry-ms", "20"],
-    )
+    crate::server::Server::start_in(dir, true, args)
 }
 
 fn health_until(
@@ -636,17 +640,10 @@ fn wait_for(hook: &crate::server::Loopback, n: usize, what: &str) {
 fn each_channel_goes_to_the_sink_its_most_specific_route_names() {
     let regulator = crate::server::loopback("/regulator", 0);
     let others = crate::server::loopback("/others", 0);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        crate::data("governance/incidents.bylaw"),
-        dir.path().join("policy.bylaw"),
-    )
-    .unwrap();
     let exact = format!("report:market-surveillance={}", regulator.url);
     let prefix = format!("report:*={}", others.url);
-    let server = crate::server::Server::start_in(
-        dir,
-        true,
+    let server = incidents_server_in(
+        tempfile::tempdir().unwrap(),
         &[
             "--notify-route",
             &exact,
@@ -703,16 +700,9 @@ fn each_channel_goes_to_the_sink_its_most_specific_route_names() {
 #[test]
 fn a_channel_no_route_takes_waits_visibly_without_holding_up_the_others() {
     let regulator = crate::server::loopback("/regulator", 0);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        crate::data("governance/incidents.bylaw"),
-        dir.path().join("policy.bylaw"),
-    )
-    .unwrap();
     let exact = format!("report:market-surveillance={}", regulator.url);
-    let server = crate::server::Server::start_in(
-        dir,
-        true,
+    let server = incidents_server_in(
+        tempfile::tempdir().unwrap(),
         &["--notify-route", &exact, "--notify-retry-ms", "20"],
     );
     assert_eq!(post_complaint(&server, "c1").0, 200);
@@ -757,13 +747,7 @@ fn a_malformed_route_is_refused_before_the_server_starts() {
 }
 
 fn incidents_replica(redis: &str) -> crate::server::Server {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        crate::data("governance/incidents.bylaw"),
-        dir.path().join("policy.bylaw"),
-    )
-    .unwrap();
-    crate::server::Server::start_in(dir, true, &["--redis", redis])
+    incidents_server_in(tempfile::tempdir().unwrap(), &["--redis", redis])
 }
 
 fn open_reports(server: &crate::server::Server) -> Vec<serde_json::Value> {

@@ -471,7 +471,7 @@ fn static_questions_prove_what_never_happens_and_show_what_does() {
         "NEVER    rule `doubled_small` can never fire (line 19)",
         "NEVER    tier `mid` can never be chosen (line 13)",
         "NEVER    duty `never_applies` can never apply (line 22)",
-        "NEVER    this `require` of duty `impossible` can never be met where the duty applies (line 29)",
+        "NEVER    `require` 1 of duty `impossible` can never be met where the duty applies (line 29)",
         "static questions: 5 findings, 0 unknown",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
@@ -550,13 +550,13 @@ fn happens(
         Subject::Rule { id } => policy.rules.iter().any(|r| r.id == *id && holds(&r.cond)),
         Subject::Tier { name } => d.tier.as_deref() == Some(name.as_str()),
         Subject::Duty { name } => d.duties.iter().any(|x| x.id == *name),
-        Subject::Require { duty } => {
+        Subject::Require { duty, index } => {
             d.duties.iter().any(|x| x.id == *duty)
                 && policy
                     .duties
                     .iter()
                     .filter(|x| x.name == *duty)
-                    .flat_map(|x| &x.requires)
+                    .filter_map(|x| x.requires.get(*index))
                     .all(|r| holds(&r.cond))
         }
     }
@@ -575,7 +575,7 @@ fn a_never_is_never_seen_and_every_witness_does_what_it_shows() {
     runner
         .run(&strategy, |(text, requests)| {
             let guard = guard_of("gen.bylaw", &text);
-            for q in ask(&guard) {
+            for q in ask(&guard).questions {
                 match &q.answer {
                     Answer::Never => {
                         counts.borrow_mut()[0] += 1;
