@@ -104,10 +104,19 @@ fn a_decision_is_a_span_of_the_callers_trace() {
         assert_eq!(root["traceId"].as_str().unwrap().len(), 32);
     }
     assert_ne!(roots[0]["traceId"], roots[1]["traceId"]);
-    let (_, health) = server.get("/healthz");
-    let health: Value = serde_json::from_str(&health).unwrap();
-    assert_eq!(health["tracing"]["exported"], 3, "{health}");
-    assert_eq!(health["status"], "ok", "{health}");
+    // The exporter counts a batch once the collector has answered it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, health) = server.get("/healthz");
+        let health: Value = serde_json::from_str(&health).unwrap();
+        if health["tracing"]["exported"] == 3 {
+            assert_eq!(health["status"], "ok", "{health}");
+            assert!(health["tracing"]["failing"].is_null(), "{health}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{health}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
