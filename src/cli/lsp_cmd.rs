@@ -79,14 +79,6 @@ impl Document {
 /// The most policy files under the workspace root a rename reads.
 const WORKSPACE_FILES: usize = 5_000;
 
-/// Whether two paths name one file.
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
-}
-
 /// How long the editor must be quiet after a change before it is analysed.
 const DEBOUNCE: Duration = Duration::from_millis(120);
 
@@ -550,7 +542,7 @@ impl Server {
                 .analysis
                 .definition_of(&symbol)
                 .and_then(|d| other.analysis.user_module_file(d))
-                .is_some_and(|f| same_file(f, &home));
+                .is_some_and(|f| crate::modules::same_file(f, &home));
             if !from_home {
                 return;
             }
@@ -986,30 +978,27 @@ const LINT_RULES_DOC: &str = include_str!("../../docs/lint-rules.md");
 /// public site to link to, and a file the editor opens works offline). `#L12` is the
 /// line, as editors read it.
 fn doc_link(code: &str, name: &str) -> Option<Uri> {
-    let (page, text, needle) = if code.starts_with('L') {
-        ("lint-rules.md", LINT_RULES_DOC, format!("## {name}"))
-    } else {
-        ("diagnostics.md", DIAGNOSTICS_DOC, format!("| {code} |"))
-    };
-    let line = text
-        .lines()
-        .position(|l| l.trim_end() == needle || l.starts_with(&needle))?;
+    /// The pages: (file name, text).
+    const PAGES: [(&str, &str); 2] = [
+        ("diagnostics.md", DIAGNOSTICS_DOC),
+        ("lint-rules.md", LINT_RULES_DOC),
+    ];
     // Written once per process: every diagnostic of every change links here.
     static WRITTEN: std::sync::OnceLock<[Option<std::path::PathBuf>; 2]> =
         std::sync::OnceLock::new();
+    let (page, needle) = if code.starts_with('L') {
+        (1, format!("## {name}"))
+    } else {
+        (0, format!("| {code} |"))
+    };
+    let line = PAGES[page].1.lines().position(|l| l.starts_with(&needle))?;
     let written = WRITTEN.get_or_init(|| {
-        let at = |page: &str, text: &str| {
-            let relative =
-                std::path::PathBuf::from(format!("docs-{}", env!("CARGO_PKG_VERSION"))).join(page);
-            cached_file(&relative, text)
-        };
-        [
-            at("diagnostics.md", DIAGNOSTICS_DOC),
-            at("lint-rules.md", LINT_RULES_DOC),
-        ]
+        PAGES.map(|(file, text)| {
+            let version = format!("docs-{}", env!("CARGO_PKG_VERSION"));
+            cached_file(&std::path::Path::new(&version).join(file), text)
+        })
     });
-    let path = written[usize::from(page == "lint-rules.md")].as_ref()?;
-    let mut url = url::Url::from_file_path(path).ok()?;
+    let mut url = url::Url::from_file_path(written[page].as_ref()?).ok()?;
     url.set_fragment(Some(&format!("L{}", line + 1)));
     url.as_str().parse().ok()
 }

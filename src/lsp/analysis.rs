@@ -388,11 +388,10 @@ impl Analysis {
 
     /// Whether this document loads the user module at `path`.
     pub fn loads_module(&self, path: &std::path::Path) -> bool {
-        let wanted = std::fs::canonicalize(path).ok();
         self.checked.modules.iter().any(|m| {
             m.path
                 .as_deref()
-                .is_some_and(|p| std::fs::canonicalize(p).ok() == wanted && wanted.is_some())
+                .is_some_and(|p| crate::modules::same_file(p, path))
         })
     }
 

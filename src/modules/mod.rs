@@ -490,6 +490,14 @@ fn merge_enum(
     }
 }
 
+/// Whether two paths name one file (as written, when either cannot be resolved).
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// Whether a span lies in the file that starts at `base` and is `len` bytes long.
 pub fn in_file(span: Span, base: u32, len: usize) -> bool {
     span.start >= base && (span.end as usize) <= base as usize + len

@@ -907,52 +907,17 @@ async fn time_request(
         _ => "other",
     };
     let started = Instant::now();
-    let Some(exporter) = &app.otlp else {
-        let response = next.run(request).await;
-        app.metrics
-            .requests
-            .get_or_create(&EndpointLabels { endpoint, method })
-            .observe(started.elapsed().as_secs_f64());
-        return response;
-    };
-    // With tracing on: the request is a span, in the caller's trace when it names one.
-    let parent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(otlp::Parent::parse);
-    let path = request.uri().path().to_string();
-    let start_unix_nanos = otlp::unix_nanos();
+    // With tracing on, the request is a span, in the caller's trace when it names one.
+    let span = app.otlp.as_ref().map(|exporter| exporter.begin(&request));
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     app.metrics
         .requests
         .get_or_create(&EndpointLabels { endpoint, method })
         .observe(elapsed.as_secs_f64());
-    let (fresh_trace, span_id) = exporter.ids();
-    let mut attributes = vec![
-        ("http.request.method", method.to_string()),
-        ("http.route", endpoint.to_string()),
-        ("url.path", path),
-    ];
-    if let Some(id) = response
-        .headers()
-        .get(DECISION_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        attributes.push(("bylaw.decision_id", id.to_string()));
+    if let (Some(exporter), Some(span)) = (&app.otlp, span) {
+        exporter.end(span, (method, endpoint), &response, elapsed);
     }
-    exporter.record(otlp::Span {
-        trace_id: parent.map_or(fresh_trace, |p| p.trace_id),
-        span_id,
-        parent: parent.map(|p| p.span_id),
-        name: format!("{method} {endpoint}"),
-        start_unix_nanos,
-        end_unix_nanos: start_unix_nanos
-            .saturating_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)),
-        attributes,
-        status_code: response.status().as_u16(),
-    });
     response
 }
 
@@ -962,11 +927,7 @@ async fn log_access(request: Request, next: axum::middleware::Next) -> Response 
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     // The caller's trace, when it names one: the line joins the trace's other logs.
-    let trace_id = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(otlp::Parent::parse)
+    let trace_id = otlp::Parent::of(request.headers())
         .map(|p| hex::encode(p.trace_id))
         .unwrap_or_default();
     let started = Instant::now();
@@ -1198,7 +1159,8 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     // Only a retained decision takes the store with it across the wait; the policy
     // itself is not held (nor its reference count touched) beyond deciding.
-    let request_body = body.clone();
+    // Kept for the decision log only (a shared buffer: no copy).
+    let logged_request = app.decision_log.is_some().then(|| body.clone());
     let decide = move |app: &App| {
         let loaded = app.current.load();
         // The deciding version's sensitive fields go with the decision to the log.
@@ -1206,7 +1168,9 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
             (
                 decision,
                 pending.zip(loaded.governor.store().cloned()),
-                loaded.sensitive.clone(),
+                app.decision_log
+                    .as_ref()
+                    .and_then(|_| loaded.sensitive.clone()),
             )
         })
     };
@@ -1236,8 +1200,8 @@ async fn decide(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(bytes) => Bytes::from(bytes),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     };
-    if let Some(log) = &app.decision_log {
-        log.record(request_body, answer.clone(), sensitive.as_ref());
+    if let (Some(log), Some(request)) = (&app.decision_log, logged_request) {
+        log.record(request, answer.clone(), sensitive.as_ref());
     }
     let mut response = (
         StatusCode::OK,

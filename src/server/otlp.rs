@@ -58,6 +58,14 @@ pub struct Parent {
 }
 
 impl Parent {
+    /// The caller's trace position, from a request's `traceparent` header.
+    pub fn of(headers: &axum::http::HeaderMap) -> Option<Parent> {
+        headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(Parent::parse)
+    }
+
     /// Reads a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`). `None` when it is
     /// malformed, all-zero, or of the invalid version `ff`; a later version is read by
     /// its first four fields, as the recommendation asks.
@@ -92,6 +100,14 @@ impl Parent {
             sampled: flags & 1 == 1,
         })
     }
+}
+
+/// A request's span as it starts.
+#[derive(Debug)]
+pub struct Started {
+    parent: Option<Parent>,
+    path: String,
+    start_unix_nanos: u64,
 }
 
 /// One finished server span.
@@ -151,23 +167,61 @@ impl Exporter {
         })
     }
 
-    /// A fresh trace id and span id.
-    pub fn ids(&self) -> ([u8; 16], [u8; 8]) {
+    /// 16 fresh random-looking bytes: the next sequence number mixed with the seed.
+    fn fresh(&self) -> [u8; 16] {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let bits = xxhash_rust::xxh3::xxh3_128_with_seed(&n.to_le_bytes(), self.seed);
-        let bytes = bits.to_le_bytes();
-        let mut trace = [0u8; 16];
-        trace.copy_from_slice(&bytes);
-        let mut span = [0u8; 8];
-        span.copy_from_slice(&bytes[..8]);
-        // Mixed again so that a span id is not half its trace id.
-        let span_bits = xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, self.seed ^ n);
-        span.copy_from_slice(&span_bits.to_le_bytes());
-        (trace, span)
+        xxhash_rust::xxh3::xxh3_128_with_seed(&n.to_le_bytes(), self.seed).to_le_bytes()
+    }
+
+    /// Where a request's span starts: the caller's trace, if the request names one.
+    pub fn begin(&self, request: &axum::extract::Request) -> Started {
+        Started {
+            parent: Parent::of(request.headers()),
+            path: request.uri().path().to_string(),
+            start_unix_nanos: unix_nanos(),
+        }
+    }
+
+    /// Records the span of a request begun with [`Exporter::begin`], answered with
+    /// `response` after `elapsed`, on route `endpoint`.
+    pub fn end(
+        &self,
+        started: Started,
+        (method, endpoint): (&str, &str),
+        response: &axum::response::Response,
+        elapsed: Duration,
+    ) {
+        let mut span_id = [0u8; 8];
+        span_id.copy_from_slice(&self.fresh()[..8]);
+        let trace_id = started.parent.map_or_else(|| self.fresh(), |p| p.trace_id);
+        let mut attributes = vec![
+            ("http.request.method", method.to_string()),
+            ("http.route", endpoint.to_string()),
+            ("url.path", started.path),
+        ];
+        if let Some(id) = response
+            .headers()
+            .get(super::DECISION_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            attributes.push(("bylaw.decision_id", id.to_string()));
+        }
+        self.record(Span {
+            trace_id,
+            span_id,
+            parent: started.parent.map(|p| p.span_id),
+            name: format!("{method} {endpoint}"),
+            start_unix_nanos: started.start_unix_nanos,
+            end_unix_nanos: started
+                .start_unix_nanos
+                .saturating_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)),
+            attributes,
+            status_code: response.status().as_u16(),
+        });
     }
 
     /// Hands a finished span to the worker; a full queue drops it (counted).
-    pub fn record(&self, span: Span) {
+    fn record(&self, span: Span) {
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
             self.queue.try_send(span)
         {

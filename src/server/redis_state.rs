@@ -799,12 +799,6 @@ impl Shared for RedisShared {
         }
         // Sent by the worker; waited for at most the budget, and not at all while the
         // circuit is open (the follow thread's resync retries it every second).
-        if !self.breaker.closed() {
-            return false;
-        }
-        let (reply, answer) = sync_channel(1);
-        lock(&self.queue).asks.push(Ask::Flush { reply });
-        self.wake.notify_one();
-        answer.recv_timeout(self.budget).unwrap_or(false)
+        self.ask(|reply| Ask::Flush { reply }).unwrap_or(false)
     }
 }

@@ -126,13 +126,10 @@ fn decide(
         guard,
         problem,
         &[when, broken, !decision.fails],
-        |request, degraded| confirm(guard, assertion, request.clone(), degraded).is_some(),
+        |request, degraded| confirm(guard, assertion, request, degraded),
     );
     match found {
-        Found::Request(request, degraded) => match confirm(guard, assertion, request, degraded) {
-            Some(counterexample) => Verdict::Refuted(Box::new(counterexample)),
-            None => Verdict::Unknown("the counterexample did not hold twice".to_string()),
-        },
+        Found::Request(counterexample) => Verdict::Refuted(Box::new(counterexample)),
         Found::Unknown(why) => Verdict::Unknown(why),
         Found::None => {
             if !decision.fallible.is_empty() && problem.solve(&[when, broken]) == Some(true) {
@@ -149,9 +146,9 @@ fn decide(
 
 /// What a search for a request found.
 #[derive(Debug)]
-pub(crate) enum Found {
-    /// A request the interpreter confirmed, and whether the service is degraded in it.
-    Request(serde_json::Value, bool),
+pub(crate) enum Found<T> {
+    /// What the interpreter made of the request it confirmed.
+    Request(T),
     /// None exists: the logic proves it.
     None,
     /// Neither, and why.
@@ -159,14 +156,15 @@ pub(crate) enum Found {
 }
 
 /// Looks for a request where every literal of `assumptions` holds that `accept` (the
-/// interpreter's judgement) confirms; candidates it rejects are blocked for this search
-/// only, up to [`MAX_CANDIDATES`].
-pub(crate) fn search(
+/// interpreter's judgement, given the request and whether the service is degraded)
+/// confirms, and returns what `accept` made of it; candidates it rejects are blocked
+/// for this search only, up to [`MAX_CANDIDATES`].
+pub(crate) fn search<T>(
     guard: &Guard,
     problem: &mut Problem,
     assumptions: &[Lit],
-    accept: impl Fn(&serde_json::Value, bool) -> bool,
-) -> Found {
+    accept: impl Fn(serde_json::Value, bool) -> Option<T>,
+) -> Found<T> {
     let policy = &guard.policy().ir;
     let active = problem.fresh();
     let mut asked = vec![active];
@@ -180,8 +178,8 @@ pub(crate) fn search(
         }
         let request = witness::request(problem, policy);
         let degraded = witness::degraded(problem);
-        if accept(&request, degraded) {
-            return Found::Request(request, degraded);
+        if let Some(accepted) = accept(request, degraded) {
+            return Found::Request(accepted);
         }
         let mut block: Vec<Lit> = vec![!active];
         block.extend(witness::defining_literals(problem).into_iter().map(|l| !l));
@@ -247,7 +245,7 @@ fn confirm(
 
 /// A candidate request as the reference interpreter decides it (`None` if the request
 /// is not valid for the policy).
-fn interpreted(
+pub(crate) fn interpreted(
     guard: &Guard,
     request: &serde_json::Value,
     degraded: bool,

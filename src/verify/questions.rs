@@ -229,25 +229,18 @@ fn answer_of(
     holds: &[Lit],
     seen: impl Fn(&Compact, &crate::runtime::record::Record, bool) -> bool,
 ) -> Answer {
-    let policy = &guard.policy().ir;
-    let decided = |request: &serde_json::Value, degraded: bool| {
-        let record = guard.encode_value(request).ok()?;
-        let mut compact = Compact::new(&policy.layout);
-        interp::decide(policy, &record, degraded, &mut compact);
-        Some((record, compact))
-    };
     let found = search(guard, problem, holds, |request, degraded| {
-        decided(request, degraded).is_some_and(|(record, c)| seen(&c, &record, degraded))
-    });
-    match found {
-        Found::Request(request, degraded) => match guard.encode_value(&request) {
-            Ok(record) => Answer::Witness(Box::new(Witness {
+        let (record, compact) = super::interpreted(guard, &request, degraded)?;
+        seen(&compact, &record, degraded).then(|| {
+            Box::new(Witness {
                 decision: guard.decide_with(&record, degraded),
                 request,
                 degraded,
-            })),
-            Err(_) => Answer::Unknown("the witness request did not decode twice".into()),
-        },
+            })
+        })
+    });
+    match found {
+        Found::Request(witness) => Answer::Witness(witness),
         Found::None => Answer::Never,
         Found::Unknown(why) => Answer::Unknown(why),
     }
