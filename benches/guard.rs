@@ -82,6 +82,55 @@ fn generated_policies(c: &mut Criterion) {
     compile.finish();
 }
 
+/// Rule indexing (issue 24): generated policies where each request can match few
+/// rules, decided through the index and — the same policy with its keys hidden from
+/// the index — by scanning every rule, in one run.
+fn keyed_policies(c: &mut Criterion) {
+    let mut decide = c.benchmark_group("keyed/decide");
+    let mut sources = Vec::new();
+    for rules in [1_000usize, 10_000] {
+        for (name, indexable) in [("indexed", true), ("scanned", false)] {
+            let source = common::keyed_policy(rules, 42, indexable);
+            let policy =
+                Arc::new(Policy::check("keyed.bylaw", &source).unwrap_or_else(|d| panic!("{d}")));
+            let indexed = bylaw::ir::index::RuleIndex::plan(&policy.ir);
+            assert_eq!(indexed.groups.is_empty(), !indexable, "{name} {rules}");
+            let guard = Guard::new(policy, Engine::Jit).unwrap_or_else(|d| panic!("{d}"));
+            let records: Vec<bylaw::Record> = common::keyed_requests(rules, 256, 7)
+                .iter()
+                .map(|r| guard.encode_value(r).unwrap_or_else(|e| panic!("{e:?}")))
+                .collect();
+            let mut out = guard.compact();
+            decide.throughput(Throughput::Elements(records.len() as u64));
+            decide.bench_with_input(BenchmarkId::new(name, rules), &records, |b, records| {
+                b.iter(|| {
+                    for r in records {
+                        guard.decide_compact(black_box(r), false, &mut out);
+                    }
+                })
+            });
+            if indexable {
+                sources.push((rules, source));
+            }
+        }
+    }
+    decide.finish();
+    let mut compile = c.benchmark_group("keyed/compile");
+    compile.sample_size(10);
+    for (rules, source) in sources {
+        compile.bench_with_input(
+            BenchmarkId::new("source-to-guard", rules),
+            &source,
+            |b, source| {
+                b.iter(|| {
+                    black_box(Policy::compile(black_box(source)).unwrap_or_else(|d| panic!("{d}")))
+                })
+            },
+        );
+    }
+    compile.finish();
+}
+
 fn json_to_decision(c: &mut Criterion) {
     let policy_path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/scenario/guard.bylaw");
     let requests_path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/scenario/requests.jsonl");
@@ -121,5 +170,10 @@ fn json_to_decision(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, generated_policies, json_to_decision);
+criterion_group!(
+    benches,
+    generated_policies,
+    keyed_policies,
+    json_to_decision
+);
 criterion_main!(benches);

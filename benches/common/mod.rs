@@ -76,3 +76,95 @@ pub fn policy(fields: usize, rules: usize, seed: u64) -> String {
     }
     out
 }
+
+/// A policy of the kind deployments generate — per-model, per-tenant and per-language
+/// rules, many sharing a field — where each request can match only a few rules: 60%
+/// keyed by `model.id`, 25% by `tenant.id` (two tenants each), 10% by `prompt.lang`,
+/// 5% with no key. With `indexable` false every key is written `(KEY or false)`, which
+/// decides the same but hides the key from the guard's index: the same policy scanned.
+pub fn keyed_policy(rules: usize, seed: u64, indexable: bool) -> String {
+    let mut rng = Rng::new(seed);
+    let keys = (rules / 10).max(1) as u64;
+    let mut out = String::new();
+    let _ = writeln!(out, "policy keyed version \"1.0.0\"\n");
+    let _ = writeln!(out, "enum Region {{ eu, us, uk, cn, jp, br }}\n");
+    let _ = writeln!(
+        out,
+        "schema request {{\n  model.id: string\n  tenant.id: string\n  region: Region\n  \
+         prompt.lang: string\n  user.age: int\n  scores.toxicity: float\n  flags.pii: bool\n}}\n"
+    );
+    let _ = writeln!(out, "default allow\n");
+    let key = |k: String| {
+        if indexable {
+            k
+        } else {
+            format!("({k} or false)")
+        }
+    };
+    for r in 0..rules {
+        let pick = rng.below(100);
+        let cond = if pick < 60 {
+            format!(
+                "{} and scores.toxicity > 0.{}",
+                key(format!("model.id == \"m{}\"", rng.below(keys))),
+                rng.below(1000)
+            )
+        } else if pick < 85 {
+            format!(
+                "{} and user.age < {}",
+                key(format!(
+                    "tenant.id in {{\"t{}\", \"t{}\"}}",
+                    rng.below(keys),
+                    rng.below(keys)
+                )),
+                rng.below(30)
+            )
+        } else if pick < 95 {
+            format!(
+                "{} and flags.pii and {}",
+                key(format!("prompt.lang == \"l{}\"", rng.below(keys))),
+                key("region in {eu, uk}".to_string())
+            )
+        } else {
+            format!(
+                "scores.toxicity > 0.9{} and user.age < {}",
+                rng.below(10),
+                rng.below(18)
+            )
+        };
+        let outcome = ["deny", "escalate"][rng.below(2) as usize];
+        let _ = writeln!(
+            out,
+            "{outcome} when {cond}\n  because \"keyed rule {r}\" cite \"Generated Art. {r}\""
+        );
+    }
+    out
+}
+
+/// Requests for [`keyed_policy`]: keys drawn from the policy's own values (and one in
+/// ten from none of them).
+pub fn keyed_requests(rules: usize, count: usize, seed: u64) -> Vec<serde_json::Value> {
+    let mut rng = Rng::new(seed);
+    let keys = (rules / 10).max(1) as u64;
+    let value = |prefix: &str, rng: &mut Rng| {
+        if rng.below(10) == 0 {
+            format!("{prefix}-unknown")
+        } else {
+            format!("{prefix}{}", rng.below(keys))
+        }
+    };
+    (0..count)
+        .map(|_| {
+            let region = ["eu", "us", "uk", "cn", "jp", "br"][rng.below(6) as usize];
+            serde_json::json!({
+                "model": {"id": value("m", &mut rng)},
+                "tenant": {"id": value("t", &mut rng)},
+                "prompt": {"lang": value("l", &mut rng)},
+                "region": region,
+                "user": {"age": rng.below(40) as i64},
+                "scores": {"toxicity": rng.below(1000) as f64 / 1000.0},
+                "flags": {"pii": rng.below(2) == 0},
+            })
+        })
+        .collect()
+}

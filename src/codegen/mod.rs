@@ -208,9 +208,10 @@ fn define_guard<M: Module>(
                 time_call: module.declare_func_in_func(time_call, fb.func),
             };
             let callees: Vec<_> = if *part == Part::Main {
-                ids.iter()
+                plan.iter()
+                    .zip(&ids)
                     .skip(1)
-                    .map(|(callee, _)| module.declare_func_in_func(*callee, fb.func))
+                    .map(|(p, (callee, _))| (p, module.declare_func_in_func(*callee, fb.func)))
                     .collect()
             } else {
                 Vec::new()

@@ -10,6 +10,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::{Texts, raw_offsets};
 use crate::ast::CmpOp;
+use crate::ir::index::RuleIndex;
 use crate::ir::{
     ArithOp, Expr, Kind, LITERAL_SET, Layout, NO_TIER, Policy, StrFunc, outcome_code, status,
 };
@@ -67,17 +68,41 @@ pub(crate) const RULES_PER_PART: usize = 256;
 pub(crate) enum Part {
     /// Everything, in one function `fn(rec, out)`: small policies.
     Whole,
-    /// Tiers, then calls to the parts, then the outcome: `fn(rec, out)`.
+    /// Tiers, then calls to the parts, then the outcome: `fn(rec, out)`. In an indexed
+    /// guard it clears the rule words first and calls each group's dispatch parts
+    /// through a jump table on the group's field.
     Main,
     /// A range of rules (whole result words): `fn(rec, out, tier) -> failed`.
     Rules(std::ops::Range<usize>),
+    /// An indexed guard's rules evaluated for every request, by number: `fn(rec, out,
+    /// tier) -> failed`, or-ing the bits of those that fire into the result.
+    Scan(Vec<usize>),
+    /// Some of one index group's buckets: `fn(rec, out, tier) -> failed` (never
+    /// failed: indexed rules cannot fail), evaluating the rules of the bucket the
+    /// field's value selects.
+    Dispatch(Dispatch),
     /// Duties and triggers: `fn(rec, out, tier) -> failed`.
     Rest,
 }
 
+/// Buckets of one [`crate::ir::index::Group`], at most [`RULES_PER_PART`] rule
+/// evaluations in all; a bucket larger than that is split over several parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dispatch {
+    pub group: usize,
+    pub slot: u32,
+    pub kind: Kind,
+    pub buckets: Vec<(u64, Vec<usize>)>,
+}
+
 impl Part {
-    /// How a policy's guard is split: `[Whole]`, or `[Main, Rules…, Rest]`.
+    /// How a policy's guard is split: `[Whole]`, `[Main, Rules…, Rest]`, or for an
+    /// indexed policy `[Main, Scan…, Dispatch…, Rest]`.
     pub(crate) fn plan(policy: &Policy) -> Vec<Part> {
+        let index = RuleIndex::plan(policy);
+        if !index.is_empty() {
+            return Self::plan_indexed(&index);
+        }
         let rules = policy.rules.len();
         if rules <= RULES_PER_PART {
             return vec![Part::Whole];
@@ -93,8 +118,47 @@ impl Part {
         parts
     }
 
+    fn plan_indexed(index: &RuleIndex) -> Vec<Part> {
+        let mut parts = vec![Part::Main];
+        let scanned: Vec<usize> = index.scanned.iter().map(|(i, _)| *i).collect();
+        for chunk in scanned.chunks(RULES_PER_PART) {
+            parts.push(Part::Scan(chunk.to_vec()));
+        }
+        for (g, group) in index.groups.iter().enumerate() {
+            let mut current = Dispatch {
+                group: g,
+                slot: group.slot,
+                kind: group.kind,
+                buckets: Vec::new(),
+            };
+            let mut size = 0;
+            for (&value, rules) in &group.buckets {
+                for piece in rules.chunks(RULES_PER_PART) {
+                    if size + piece.len() > RULES_PER_PART && !current.buckets.is_empty() {
+                        let next = Dispatch {
+                            buckets: Vec::new(),
+                            ..current.clone()
+                        };
+                        parts.push(Part::Dispatch(std::mem::replace(&mut current, next)));
+                        size = 0;
+                    }
+                    current.buckets.push((value, piece.to_vec()));
+                    size += piece.len();
+                }
+            }
+            if !current.buckets.is_empty() {
+                parts.push(Part::Dispatch(current));
+            }
+        }
+        parts.push(Part::Rest);
+        parts
+    }
+
     fn is_callee(&self) -> bool {
-        matches!(self, Part::Rules(_) | Part::Rest)
+        matches!(
+            self,
+            Part::Rules(_) | Part::Scan(_) | Part::Dispatch(_) | Part::Rest
+        )
     }
 }
 
@@ -122,6 +186,16 @@ pub(crate) fn branches_in(policy: &Policy, part: &Part) -> usize {
             .collect(),
         Part::Main => tiers.collect(),
         Part::Rules(range) => rules(range.clone()).collect(),
+        Part::Scan(numbers) => numbers
+            .iter()
+            .filter_map(|&i| policy.rules.get(i).map(|r| &r.cond))
+            .collect(),
+        Part::Dispatch(d) => d
+            .buckets
+            .iter()
+            .flat_map(|(_, numbers)| numbers.iter())
+            .filter_map(|&i| policy.rules.get(i).map(|r| &r.cond))
+            .collect(),
         Part::Rest => rest.collect(),
     };
     let mut branches = 0;
@@ -235,14 +309,14 @@ fn is_eager(e: &Expr) -> bool {
 
 impl<'a, 'b> FunctionTranslator<'a, 'b> {
     /// Emits one part of the guard into the builder's function. `callees` are the
-    /// functions `Part::Main` calls, in plan order after itself.
+    /// parts `Part::Main` calls and their functions, in plan order after itself.
     pub fn translate(
         builder: &'a mut FunctionBuilder<'b>,
         policy: &'a Policy,
         helpers: Helpers,
         texts: Texts,
         part: Part,
-        callees: &[FuncRef],
+        callees: &[(&Part, FuncRef)],
     ) {
         let entry = builder.create_block();
         builder.append_block_params_for_function_params(entry);
@@ -282,6 +356,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 layout.rules + range.start / 64,
                 layout.rules + range.end.div_ceil(64),
             ),
+            Part::Scan(_) | Part::Dispatch(_) => (layout.rules, layout.duties),
             Part::Rest => (layout.duties, layout.words),
         };
         let zero = builder.ins().iconst(types::I64, 0);
@@ -332,6 +407,12 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
                 t.translate_rules(range.clone());
                 t.translate_part_finish();
             }
+            Part::Scan(numbers) => {
+                t.translate_scan(numbers);
+            }
+            Part::Dispatch(dispatch) => {
+                t.translate_dispatch(dispatch);
+            }
             Part::Rest => {
                 t.translate_duties();
                 t.translate_triggers();
@@ -342,10 +423,28 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         t.builder.seal_all_blocks();
     }
 
-    /// Calls each part with the tier; a part that failed has written why: return.
-    fn translate_calls(&mut self, rec: Value, callees: &[FuncRef]) {
+    /// Calls each part with the tier; a part that failed has written why: return. An
+    /// index group's dispatch parts are called only for the values they hold.
+    fn translate_calls(&mut self, rec: Value, callees: &[(&Part, FuncRef)]) {
+        if callees.iter().any(|(p, _)| matches!(p, Part::Dispatch(_))) {
+            self.clear_rule_words();
+        }
         let failed_return = self.builder.create_block();
-        for &callee in callees {
+        let mut k = 0;
+        while let Some(&(part, callee)) = callees.get(k) {
+            if let Part::Dispatch(first) = part {
+                let group: Vec<(&Dispatch, FuncRef)> = callees[k..]
+                    .iter()
+                    .map_while(|(p, f)| match p {
+                        Part::Dispatch(d) if d.group == first.group => Some((d, *f)),
+                        _ => None,
+                    })
+                    .collect();
+                k += group.len();
+                self.translate_group_call(rec, &group);
+                continue;
+            }
+            k += 1;
             let tier = self.builder.use_var(self.tier);
             let call = self.builder.ins().call(callee, &[rec, self.out, tier]);
             let failed = match self.builder.inst_results(call) {
@@ -363,6 +462,167 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         self.builder.switch_to_block(failed_return);
         self.builder.ins().return_(&[]);
         self.builder.switch_to_block(after);
+    }
+
+    /// Zeroes the rule words of the result: the scan and dispatch parts only or bits
+    /// into them.
+    fn clear_rule_words(&mut self) {
+        let layout = self.policy.layout;
+        let zero = self.builder.ins().iconst(types::I64, 0);
+        for word in layout.rules..layout.duties {
+            self.builder
+                .ins()
+                .store(flags(), zero, self.out, (word * 8) as i32);
+        }
+    }
+
+    /// Reads the group's field once and jumps, through a table indexed by its value,
+    /// to a call of the dispatch parts holding that value's rules.
+    fn translate_group_call(&mut self, rec: Value, parts: &[(&Dispatch, FuncRef)]) {
+        let Some((first, _)) = parts.first() else {
+            return;
+        };
+        let mut callers: std::collections::BTreeMap<u64, Vec<FuncRef>> = Default::default();
+        for (d, f) in parts {
+            for (value, _) in &d.buckets {
+                let list = callers.entry(*value).or_default();
+                if !list.contains(f) {
+                    list.push(*f);
+                }
+            }
+        }
+        let after = self.builder.create_block();
+        let mut blocks: std::collections::BTreeMap<Vec<FuncRef>, cranelift_codegen::ir::Block> =
+            Default::default();
+        for list in callers.values() {
+            if !blocks.contains_key(list) {
+                let block = self.builder.create_block();
+                blocks.insert(list.clone(), block);
+            }
+        }
+        let value = self.load_slot(first.slot, first.kind);
+        let targets: Vec<(u64, cranelift_codegen::ir::Block)> = callers
+            .iter()
+            .filter_map(|(v, list)| blocks.get(list).map(|b| (*v, *b)))
+            .collect();
+        self.jump_by_value(value, &targets, after);
+        for (list, block) in blocks {
+            self.builder.switch_to_block(block);
+            for callee in list {
+                let tier = self.builder.use_var(self.tier);
+                self.builder.ins().call(callee, &[rec, self.out, tier]);
+            }
+            self.builder.ins().jump(after, &[]);
+        }
+        self.builder.switch_to_block(after);
+    }
+
+    /// Jumps to the block paired with `value`, or to `otherwise` for every value not
+    /// listed: a bounds check and a jump table over `0..=max`.
+    fn jump_by_value(
+        &mut self,
+        value: Value,
+        targets: &[(u64, cranelift_codegen::ir::Block)],
+        otherwise: cranelift_codegen::ir::Block,
+    ) {
+        let len = targets.last().map_or(0, |(v, _)| v + 1);
+        let table_block = self.builder.create_block();
+        let in_range = self
+            .builder
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, value, len as i64);
+        self.builder
+            .ins()
+            .brif(in_range, table_block, &[], otherwise, &[]);
+        self.builder.switch_to_block(table_block);
+        let index = self.builder.ins().ireduce(types::I32, value);
+        let mut entries = Vec::with_capacity(len as usize);
+        let mut listed = targets.iter().peekable();
+        for v in 0..len {
+            let block = match listed.peek() {
+                Some((w, b)) if *w == v => {
+                    listed.next();
+                    *b
+                }
+                _ => otherwise,
+            };
+            entries.push(self.builder.func.dfg.block_call(block, &[]));
+        }
+        let default = self.builder.func.dfg.block_call(otherwise, &[]);
+        let table = self
+            .builder
+            .create_jump_table(cranelift_codegen::ir::JumpTableData::new(default, &entries));
+        self.builder.ins().br_table(index, table);
+    }
+
+    /// A scan part: its rules in order, then their words or-ed into the result.
+    fn translate_scan(&mut self, numbers: &[usize]) {
+        let base = self.policy.layout.rules;
+        let mut touched = std::collections::BTreeSet::new();
+        for &i in numbers {
+            let Some(rule) = self.policy.rules.get(i) else {
+                continue;
+            };
+            let fired = self.translate_expr(&rule.cond);
+            self.set_bit_if(fired, base, i);
+            touched.insert(base + i / 64);
+        }
+        self.or_words_into_result(&touched);
+        let ok = self.builder.ins().iconst(types::I8, 0);
+        self.builder.ins().return_(&[ok]);
+    }
+
+    /// A dispatch part: the field's value selects one bucket, whose rules are
+    /// evaluated and or-ed into the result.
+    fn translate_dispatch(&mut self, dispatch: &Dispatch) {
+        let base = self.policy.layout.rules;
+        let done = self.builder.create_block();
+        let blocks: Vec<(u64, cranelift_codegen::ir::Block)> = dispatch
+            .buckets
+            .iter()
+            .map(|(v, _)| (*v, self.builder.create_block()))
+            .collect();
+        let value = self.load_slot(dispatch.slot, dispatch.kind);
+        self.jump_by_value(value, &blocks, done);
+        for ((_, rules), (_, block)) in dispatch.buckets.iter().zip(&blocks) {
+            self.builder.switch_to_block(*block);
+            let mut touched = std::collections::BTreeSet::new();
+            for &i in rules {
+                let Some(rule) = self.policy.rules.get(i) else {
+                    continue;
+                };
+                let fired = self.translate_expr(&rule.cond);
+                self.set_bit_if(fired, base, i);
+                touched.insert(base + i / 64);
+            }
+            // Each bucket is entered from the jump table only, where every word is
+            // still zero.
+            self.or_words_into_result(&touched);
+            self.builder.ins().jump(done, &[]);
+        }
+        self.builder.switch_to_block(done);
+        let ok = self.builder.ins().iconst(types::I8, 0);
+        self.builder.ins().return_(&[ok]);
+    }
+
+    /// `out[word] |= bits` for each word this part may have set bits in.
+    fn or_words_into_result(&mut self, words: &std::collections::BTreeSet<usize>) {
+        for &word in words {
+            let Some(&var) = word
+                .checked_sub(self.first_word)
+                .and_then(|k| self.words.get(k))
+            else {
+                continue;
+            };
+            let bits = self.builder.use_var(var);
+            let offset = (word * 8) as i32;
+            let old = self
+                .builder
+                .ins()
+                .load(types::I64, flags(), self.out, offset);
+            let new = self.builder.ins().bor(old, bits);
+            self.builder.ins().store(flags(), new, self.out, offset);
+        }
     }
 
     /// A part's end: store the words it owns and report success.

@@ -6,6 +6,7 @@
 //! [`Compact`] result. The interpreter is the oracle the JIT is tested against.
 
 mod calls;
+pub mod index;
 pub mod interp;
 mod lower;
 mod print;

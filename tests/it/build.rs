@@ -322,6 +322,21 @@ fn modules_of_generated_policies_agree_with_the_interpreter() {
     agree(&source, "generated-large", 200, 99);
 }
 
+/// Policies the guard's rule index reaches: the module dispatches on field values as
+/// the JIT does, and decides as the interpreter, which evaluates every rule.
+#[test]
+fn modules_of_indexed_policies_agree_with_the_interpreter() {
+    let mut runner = TestRunner::deterministic();
+    let strategy = crate::differential::indexed_policy();
+    for i in 0..3 {
+        let source = strategy.new_tree(&mut runner).unwrap().current();
+        let policy = Policy::check("indexed.bylaw", &source).unwrap();
+        let index = bylaw::ir::index::RuleIndex::plan(&policy.ir);
+        assert!(!index.groups.is_empty(), "{source}");
+        assert_eq!(agree(&source, &format!("indexed{i}"), 300, 31 + i), 600);
+    }
+}
+
 #[test]
 fn the_c_host_prints_readable_decisions_and_refuses_bad_requests() {
     let source = std::fs::read_to_string(

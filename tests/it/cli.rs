@@ -371,3 +371,19 @@ test "a wrong expectation" {
     );
     assert!(xml.contains("outcome: expected deny, got allow"), "{xml}");
 }
+
+/// `bylaw ir --explain-index`: each group's field and the rules under each of its
+/// values, and every scanned rule with the reason it is not indexed.
+#[test]
+fn ir_explain_index_says_what_is_indexed_and_why_the_rest_is_scanned() {
+    let path = crate::data("index/keyed.bylaw");
+    let out = bylaw(&["ir", "--explain-index", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+    let small = bylaw(&["ir", "--explain-index", &example_path("minimal.bylaw")]);
+    assert!(
+        String::from_utf8_lossy(&small.stdout).contains("the policy has fewer than 64 rules"),
+        "{}",
+        String::from_utf8_lossy(&small.stdout)
+    );
+}
