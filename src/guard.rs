@@ -260,6 +260,26 @@ impl Guard {
         }
     }
 
+    /// The outcome alone, for hosts that need no reasons: the compiled guard returns
+    /// at the first deny rule that fires (a policy split into parts, and the
+    /// interpreter, compute the whole decision). Always the outcome
+    /// [`Guard::decide_compact`] gives; `scratch` holds nothing else of use after.
+    #[inline]
+    pub fn decide_outcome(
+        &self,
+        record: &Record,
+        degraded: bool,
+        scratch: &mut Compact,
+    ) -> crate::ast::Outcome {
+        match &self.jit {
+            Some(jit) => jit.decide_outcome(record, degraded, scratch),
+            None => {
+                ir::interp::decide(&self.policy.ir, record, degraded, scratch);
+                scratch.outcome()
+            }
+        }
+    }
+
     pub fn decide(&self, record: &Record) -> Decision {
         self.decide_with(record, false)
     }

@@ -274,6 +274,28 @@ impl BylawEngine {
         self.guard.decide_compact(record, false, &mut self.out);
         self.out.outcome() == bylaw::ast::Outcome::Allow
     }
+
+    /// The outcome alone (`Guard::decide_outcome`): stops at the first deny rule, as
+    /// the hand-written Rust's `||` chain does.
+    #[inline]
+    pub fn decide_outcome(&mut self, index: usize) -> bool {
+        let record = &self.records[index];
+        self.guard.decide_outcome(record, false, &mut self.out) == bylaw::ast::Outcome::Allow
+    }
+}
+
+/// The indices `0..n` in a fixed pseudo-random order: traffic does not arrive sorted
+/// the way the scenario file is, and branches that predict in file order may not.
+pub fn shuffled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 /// Cedar: `permit` all, 20 `forbid`s over `context`. Scores are integer thousandths.

@@ -16,6 +16,9 @@ type GuardFn = unsafe extern "C" fn(*const RawRecord, *mut u64);
 pub struct JitGuard {
     module: Option<JITModule>,
     function: GuardFn,
+    /// The outcome-only function (`translate::Part::Outcome`), for policies not split
+    /// into parts.
+    outcome: Option<GuardFn>,
     words: usize,
     fields: usize,
     /// What string and set calls read, kept by the guard so it borrows no policy.
@@ -106,12 +109,13 @@ impl JitGuard {
         builder.symbol(super::translate::STR_SET_REL, str_set_rel as *const u8);
         builder.symbol(super::translate::TIME_CALL, time_call as *const u8);
         let mut module = JITModule::new(builder);
-        let id = super::define_guard(
+        let (id, outcome_id) = super::define_guard(
             &mut module,
             policy,
             "bylaw_guard",
             Linkage::Local,
             GuardTexts::InLine,
+            true,
         )?;
         module
             .finalize_definitions()
@@ -120,11 +124,17 @@ impl JitGuard {
         // SAFETY: `code` is the finalized body of a function declared with
         // `guard_signature`, which is exactly `GuardFn`'s C ABI.
         let function = unsafe { std::mem::transmute::<*const u8, GuardFn>(code) };
+        let outcome = outcome_id.map(|id| {
+            let code = module.get_finalized_function(id);
+            // SAFETY: as above: `Part::Outcome` has the same signature as the guard.
+            unsafe { std::mem::transmute::<*const u8, GuardFn>(code) }
+        });
         let literals = policy.strings.clone();
         let literal_texts = literals.iter().map(|s| TextRef::of(s)).collect();
         Ok(JitGuard {
             module: Some(module),
             function,
+            outcome,
             words: policy.layout.words,
             fields: policy.fields.len(),
             calls: policy.calls.clone(),
@@ -137,6 +147,24 @@ impl JitGuard {
     /// Decides `record` into `out`.
     #[inline]
     pub fn decide(&self, record: &Record, degraded: bool, out: &mut Compact) {
+        self.run(self.function, record, degraded, out);
+    }
+
+    /// The outcome of `record`'s decision, stopping at the first deny rule that fires
+    /// where the policy allows it; `out` is scratch space.
+    #[inline]
+    pub fn decide_outcome(
+        &self,
+        record: &Record,
+        degraded: bool,
+        out: &mut Compact,
+    ) -> crate::ast::Outcome {
+        self.run(self.outcome.unwrap_or(self.function), record, degraded, out);
+        out.outcome()
+    }
+
+    #[inline]
+    fn run(&self, function: GuardFn, record: &Record, degraded: bool, out: &mut Compact) {
         if out.words.len() != self.words {
             out.words.clear();
             out.words.resize(self.words, 0);
@@ -187,7 +215,7 @@ impl JitGuard {
         // built, string bytes only through the two text tables at ids it checks against
         // their lengths (both tables and the strings they point into outlive the call),
         // and writes `words` words into `out`, which was sized to that above.
-        unsafe { (self.function)(&raw, out.words.as_mut_ptr()) };
+        unsafe { function(&raw, out.words.as_mut_ptr()) };
         let status = out.status();
         if status != crate::ir::status::OK {
             let site = out.word(crate::ir::Layout::SITE) as u32;

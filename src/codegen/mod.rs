@@ -150,7 +150,8 @@ fn compile_in_parallel(
 }
 
 /// Declares and defines every function of a policy's guard in `module`; returns the
-/// entry function, named `entry` with `linkage`. The set helper is imported by name.
+/// entry function, named `entry` with `linkage`, and with `with_outcome` the
+/// outcome-only function ([`Part::Outcome`]) when the policy is not split. The set helper is imported by name.
 /// `texts` says whether the record view carries the strings' bytes
 /// ([`RawRecord::literal_texts`] and the rest), so that string tests can run in line.
 fn define_guard<M: Module>(
@@ -159,7 +160,8 @@ fn define_guard<M: Module>(
     entry: &str,
     linkage: Linkage,
     texts: Texts,
-) -> Result<FuncId, CodegenError> {
+    with_outcome: bool,
+) -> Result<(FuncId, Option<FuncId>), CodegenError> {
     let pointer = module.target_config().pointer_type();
     let mut helper_sig = module.make_signature();
     str_set_signature(&mut helper_sig, pointer);
@@ -178,7 +180,10 @@ fn define_guard<M: Module>(
         .declare_function(TIME_CALL, Linkage::Import, &call_sig)
         .map_err(|e| err("declaring the time helper")(e.to_string()))?;
 
-    let plan = Part::plan(policy);
+    let mut plan = Part::plan(policy);
+    if with_outcome && plan == [Part::Whole] {
+        plan.push(Part::Outcome);
+    }
     let mut ids = Vec::with_capacity(plan.len());
     for (k, part) in plan.iter().enumerate() {
         let mut sig = module.make_signature();
@@ -241,8 +246,13 @@ fn define_guard<M: Module>(
             )
             .map_err(|e| err("linking the guard")(format!("{e:?}")))?;
     }
+    let outcome = plan
+        .iter()
+        .position(|p| *p == Part::Outcome)
+        .and_then(|k| ids.get(k))
+        .map(|(id, _)| *id);
     ids.first()
-        .map(|(id, _)| *id)
+        .map(|(id, _)| (*id, outcome))
         .ok_or_else(|| CodegenError("no guard function".to_string()))
 }
 

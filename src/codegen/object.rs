@@ -25,6 +25,7 @@ pub fn emit_object(policy: &Policy, pic: bool) -> Result<Vec<u8>, CodegenError> 
         ENTRY_SYMBOL,
         Linkage::Export,
         super::Texts::ByHelper,
+        false,
     )?;
     module
         .finish()

@@ -83,6 +83,11 @@ pub(crate) enum Part {
     Dispatch(Dispatch),
     /// Duties and triggers: `fn(rec, out, tier) -> failed`.
     Rest,
+    /// The outcome alone, for `Guard::decide_outcome`: `fn(rec, out)` over a whole
+    /// (unsplit) policy that returns as soon as a deny rule fires — nothing can
+    /// change a deny, since a later failure would deny too. Otherwise it computes
+    /// everything, as `Whole` does. Only the outcome word it writes is meaningful.
+    Outcome,
 }
 
 /// Buckets of one [`crate::ir::index::Group`], at most [`RULES_PER_PART`] rule
@@ -180,7 +185,7 @@ pub(crate) fn branches_in(policy: &Policy, part: &Part) -> usize {
         .flat_map(|d| d.when.iter().chain(d.requires.iter().map(|r| &r.cond)))
         .chain(policy.triggers.iter().map(|t| &t.cond));
     let mut stack: Vec<&Expr> = match part {
-        Part::Whole => tiers
+        Part::Whole | Part::Outcome => tiers
             .chain(rules(0..policy.rules.len()))
             .chain(rest)
             .collect(),
@@ -350,7 +355,7 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
         builder.def_var(tier, initial_tier);
         let layout = policy.layout;
         let (first_word, end_word) = match &part {
-            Part::Whole => (layout.rules, layout.words),
+            Part::Whole | Part::Outcome => (layout.rules, layout.words),
             Part::Main => (layout.rules, layout.rules),
             Part::Rules(range) => (
                 layout.rules + range.start / 64,
@@ -401,6 +406,13 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             Part::Main => {
                 t.translate_tiers();
                 t.translate_calls(rec, callees);
+                t.translate_finish();
+            }
+            Part::Outcome => {
+                t.translate_tiers();
+                t.translate_deny_rules_first();
+                t.translate_duties();
+                t.translate_triggers();
                 t.translate_finish();
             }
             Part::Rules(range) => {
@@ -771,6 +783,43 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             let fired = self.translate_expr(&rule.cond);
             self.set_bit_if(fired, base, i);
         }
+    }
+
+    /// The deny rules in order, returning deny at the first that fires; then the
+    /// others, setting their bits.
+    fn translate_deny_rules_first(&mut self) {
+        let deny = outcome_code(crate::ast::Outcome::Deny);
+        let denied = self.builder.create_block();
+        for rule in &self.policy.rules {
+            if outcome_code(rule.outcome) != deny {
+                continue;
+            }
+            let fired = self.translate_expr(&rule.cond);
+            let next = self.builder.create_block();
+            self.builder.ins().brif(fired, denied, &[], next, &[]);
+            self.builder.seal_block(next);
+            self.builder.switch_to_block(next);
+        }
+        let base = self.policy.layout.rules;
+        for (i, rule) in self.policy.rules.iter().enumerate() {
+            if outcome_code(rule.outcome) != deny {
+                let fired = self.translate_expr(&rule.cond);
+                self.set_bit_if(fired, base, i);
+            }
+        }
+        let rest = self.builder.create_block();
+        self.builder.ins().jump(rest, &[]);
+        self.builder.switch_to_block(denied);
+        let zero = self.builder.ins().iconst(types::I64, 0);
+        self.builder
+            .ins()
+            .store(flags(), zero, self.out, (Layout::STATUS * 8) as i32);
+        let code = self.builder.ins().iconst(types::I64, deny as i64);
+        self.builder
+            .ins()
+            .store(flags(), code, self.out, (Layout::OUTCOME * 8) as i32);
+        self.builder.ins().return_(&[]);
+        self.builder.switch_to_block(rest);
     }
 
     fn translate_duties(&mut self) {

@@ -640,6 +640,7 @@ fn jit_agrees_with_the_interpreter() {
             let interp = Guard::new(policy, Engine::Interpreter)
                 .map_err(|d| TestCaseError::fail(d.to_string()))?;
             let (mut a, mut b) = (jit.compact(), interp.compact());
+            let mut scratch = jit.compact();
             for (request, degraded) in &requests {
                 let bytes = serde_json::to_vec(request).unwrap();
                 // The streaming decoder and the JSON-tree decoder must read requests alike.
@@ -675,6 +676,16 @@ fn jit_agrees_with_the_interpreter() {
                         prop_assert_eq!(
                             jit.decide_with(&r1, *degraded),
                             interp.decide_with(&r2, *degraded)
+                        );
+                        // The outcome-only path stops at the first deny rule: the same
+                        // outcome, failures included.
+                        prop_assert_eq!(
+                            jit.decide_outcome(&r1, *degraded, &mut scratch),
+                            b.outcome(),
+                            "decide_outcome of {} degraded={}\n{}",
+                            request,
+                            degraded,
+                            source
                         );
                         valid.set(valid.get() + 1);
                         if a.status() != 0 {
