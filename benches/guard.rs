@@ -43,6 +43,24 @@ fn requests_for(guard: &Guard, fields: usize, count: usize) -> Vec<bylaw::Record
         .collect()
 }
 
+/// Source → ready guard, for each `(rules, source)`.
+fn compile_sources(c: &mut Criterion, group: &str, sources: Vec<(usize, String)>) {
+    let mut compile = c.benchmark_group(group);
+    compile.sample_size(10);
+    for (rules, source) in sources {
+        compile.bench_with_input(
+            BenchmarkId::new("source-to-guard", rules),
+            &source,
+            |b, source| {
+                b.iter(|| {
+                    black_box(Policy::compile(black_box(source)).unwrap_or_else(|d| panic!("{d}")))
+                })
+            },
+        );
+    }
+    compile.finish();
+}
+
 fn generated_policies(c: &mut Criterion) {
     let mut decide = c.benchmark_group("generated/decide");
     let mut compile_times = Vec::new();
@@ -66,20 +84,7 @@ fn generated_policies(c: &mut Criterion) {
     }
     decide.finish();
 
-    let mut compile = c.benchmark_group("generated/compile");
-    compile.sample_size(10);
-    for (rules, source) in compile_times {
-        compile.bench_with_input(
-            BenchmarkId::new("source-to-guard", rules),
-            &source,
-            |b, source| {
-                b.iter(|| {
-                    black_box(Policy::compile(black_box(source)).unwrap_or_else(|d| panic!("{d}")))
-                })
-            },
-        );
-    }
-    compile.finish();
+    compile_sources(c, "generated/compile", compile_times);
 }
 
 /// Rule indexing (issue 24): generated policies where each request can match few
@@ -115,20 +120,7 @@ fn keyed_policies(c: &mut Criterion) {
         }
     }
     decide.finish();
-    let mut compile = c.benchmark_group("keyed/compile");
-    compile.sample_size(10);
-    for (rules, source) in sources {
-        compile.bench_with_input(
-            BenchmarkId::new("source-to-guard", rules),
-            &source,
-            |b, source| {
-                b.iter(|| {
-                    black_box(Policy::compile(black_box(source)).unwrap_or_else(|d| panic!("{d}")))
-                })
-            },
-        );
-    }
-    compile.finish();
+    compile_sources(c, "keyed/compile", sources);
 }
 
 fn json_to_decision(c: &mut Criterion) {

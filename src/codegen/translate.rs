@@ -569,6 +569,37 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
 
     /// A scan part: its rules in order, then their words or-ed into the result.
     fn translate_scan(&mut self, numbers: &[usize]) {
+        self.translate_rules_into_result(numbers);
+        let ok = self.builder.ins().iconst(types::I8, 0);
+        self.builder.ins().return_(&[ok]);
+    }
+
+    /// A dispatch part: the field's value selects one bucket, whose rules are
+    /// evaluated and or-ed into the result.
+    fn translate_dispatch(&mut self, dispatch: &Dispatch) {
+        let done = self.builder.create_block();
+        let blocks: Vec<(u64, cranelift_codegen::ir::Block)> = dispatch
+            .buckets
+            .iter()
+            .map(|(v, _)| (*v, self.builder.create_block()))
+            .collect();
+        let value = self.load_slot(dispatch.slot, dispatch.kind);
+        self.jump_by_value(value, &blocks, done);
+        for ((_, rules), (_, block)) in dispatch.buckets.iter().zip(&blocks) {
+            self.builder.switch_to_block(*block);
+            // Each bucket is entered from the jump table only, where every word is
+            // still zero.
+            self.translate_rules_into_result(rules);
+            self.builder.ins().jump(done, &[]);
+        }
+        self.builder.switch_to_block(done);
+        let ok = self.builder.ins().iconst(types::I8, 0);
+        self.builder.ins().return_(&[ok]);
+    }
+
+    /// Evaluates the rules numbered `numbers`, then ors the words their bits are in
+    /// into the result.
+    fn translate_rules_into_result(&mut self, numbers: &[usize]) {
         let base = self.policy.layout.rules;
         let mut touched = std::collections::BTreeSet::new();
         for &i in numbers {
@@ -580,41 +611,6 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             touched.insert(base + i / 64);
         }
         self.or_words_into_result(&touched);
-        let ok = self.builder.ins().iconst(types::I8, 0);
-        self.builder.ins().return_(&[ok]);
-    }
-
-    /// A dispatch part: the field's value selects one bucket, whose rules are
-    /// evaluated and or-ed into the result.
-    fn translate_dispatch(&mut self, dispatch: &Dispatch) {
-        let base = self.policy.layout.rules;
-        let done = self.builder.create_block();
-        let blocks: Vec<(u64, cranelift_codegen::ir::Block)> = dispatch
-            .buckets
-            .iter()
-            .map(|(v, _)| (*v, self.builder.create_block()))
-            .collect();
-        let value = self.load_slot(dispatch.slot, dispatch.kind);
-        self.jump_by_value(value, &blocks, done);
-        for ((_, rules), (_, block)) in dispatch.buckets.iter().zip(&blocks) {
-            self.builder.switch_to_block(*block);
-            let mut touched = std::collections::BTreeSet::new();
-            for &i in rules {
-                let Some(rule) = self.policy.rules.get(i) else {
-                    continue;
-                };
-                let fired = self.translate_expr(&rule.cond);
-                self.set_bit_if(fired, base, i);
-                touched.insert(base + i / 64);
-            }
-            // Each bucket is entered from the jump table only, where every word is
-            // still zero.
-            self.or_words_into_result(&touched);
-            self.builder.ins().jump(done, &[]);
-        }
-        self.builder.switch_to_block(done);
-        let ok = self.builder.ins().iconst(types::I8, 0);
-        self.builder.ins().return_(&[ok]);
     }
 
     /// `out[word] |= bits` for each word this part may have set bits in.

@@ -563,6 +563,15 @@ prop_compose! {
     }
 }
 
+/// The policy's JIT guard and its interpreter.
+fn jit_and_interpreter(policy: Arc<Policy>) -> Result<(Guard, Guard), TestCaseError> {
+    let jit =
+        Guard::new(policy.clone(), Engine::Jit).map_err(|d| TestCaseError::fail(d.to_string()))?;
+    let interp =
+        Guard::new(policy, Engine::Interpreter).map_err(|d| TestCaseError::fail(d.to_string()))?;
+    Ok((jit, interp))
+}
+
 /// Policies past `RULES_PER_PART` rules compile to several native functions; they must
 /// agree with the interpreter too, failures in a late part included.
 #[test]
@@ -583,10 +592,7 @@ fn split_guards_agree_with_the_interpreter() {
                     .map_err(|d| TestCaseError::fail(d.to_string()))?,
             );
             prop_assert!(policy.ir.rules.len() > 256);
-            let jit = Guard::new(policy.clone(), Engine::Jit)
-                .map_err(|d| TestCaseError::fail(d.to_string()))?;
-            let interp = Guard::new(policy, Engine::Interpreter)
-                .map_err(|d| TestCaseError::fail(d.to_string()))?;
+            let (jit, interp) = jit_and_interpreter(policy)?;
             let (mut a, mut b) = (jit.compact(), interp.compact());
             for (request, degraded) in &requests {
                 let bytes = serde_json::to_vec(request).unwrap();
@@ -635,10 +641,7 @@ fn jit_agrees_with_the_interpreter() {
             let policy = Arc::new(Policy::check("generated.bylaw", &source).map_err(|d| {
                 TestCaseError::fail(format!("generated policy must compile:\n{d}\n{source}"))
             })?);
-            let jit = Guard::new(policy.clone(), Engine::Jit)
-                .map_err(|d| TestCaseError::fail(d.to_string()))?;
-            let interp = Guard::new(policy, Engine::Interpreter)
-                .map_err(|d| TestCaseError::fail(d.to_string()))?;
+            let (jit, interp) = jit_and_interpreter(policy)?;
             let (mut a, mut b) = (jit.compact(), interp.compact());
             let mut scratch = jit.compact();
             for (request, degraded) in &requests {
@@ -814,10 +817,7 @@ fn indexed_guards_agree_with_the_interpreter() {
                 .collect();
             indexed.set(indexed.get() + keyed.len());
             let base = policy.ir.layout.rules;
-            let jit = Guard::new(policy.clone(), Engine::Jit)
-                .map_err(|d| TestCaseError::fail(d.to_string()))?;
-            let interp = Guard::new(policy, Engine::Interpreter)
-                .map_err(|d| TestCaseError::fail(d.to_string()))?;
+            let (jit, interp) = jit_and_interpreter(policy)?;
             let (mut a, mut b) = (jit.compact(), interp.compact());
             for (request, degraded) in &requests {
                 let bytes = serde_json::to_vec(request).unwrap();
