@@ -151,8 +151,8 @@ fn compile_in_parallel(
 
 /// Declares and defines every function of a policy's guard in `module`; returns the
 /// entry function, named `entry` with `linkage`, and with `with_outcome` the
-/// outcome-only function ([`Part::Outcome`]) when the policy is not split. The set helper is imported by name.
-/// `texts` says whether the record view carries the strings' bytes
+/// outcome-only function ([`Part::Outcome`]) when the policy is not split. The set
+/// helper is imported by name. `texts` says whether the record view carries the strings' bytes
 /// ([`RawRecord::literal_texts`] and the rest), so that string tests can run in line.
 fn define_guard<M: Module>(
     module: &mut M,

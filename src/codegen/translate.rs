@@ -130,21 +130,18 @@ impl Part {
             parts.push(Part::Scan(chunk.to_vec()));
         }
         for (g, group) in index.groups.iter().enumerate() {
-            let mut current = Dispatch {
+            let empty = || Dispatch {
                 group: g,
                 slot: group.slot,
                 kind: group.kind,
                 buckets: Vec::new(),
             };
+            let mut current = empty();
             let mut size = 0;
             for (&value, rules) in &group.buckets {
                 for piece in rules.chunks(RULES_PER_PART) {
                     if size + piece.len() > RULES_PER_PART && !current.buckets.is_empty() {
-                        let next = Dispatch {
-                            buckets: Vec::new(),
-                            ..current.clone()
-                        };
-                        parts.push(Part::Dispatch(std::mem::replace(&mut current, next)));
+                        parts.push(Part::Dispatch(std::mem::replace(&mut current, empty())));
                         size = 0;
                     }
                     current.buckets.push((value, piece.to_vec()));
@@ -504,19 +501,19 @@ impl<'a, 'b> FunctionTranslator<'a, 'b> {
             }
         }
         let after = self.builder.create_block();
+        // One block per distinct list of parts to call, shared by the values it serves.
         let mut blocks: std::collections::BTreeMap<Vec<FuncRef>, cranelift_codegen::ir::Block> =
             Default::default();
-        for list in callers.values() {
-            if !blocks.contains_key(list) {
-                let block = self.builder.create_block();
-                blocks.insert(list.clone(), block);
-            }
-        }
-        let value = self.load_slot(first.slot, first.kind);
         let targets: Vec<(u64, cranelift_codegen::ir::Block)> = callers
-            .iter()
-            .filter_map(|(v, list)| blocks.get(list).map(|b| (*v, *b)))
+            .into_iter()
+            .map(|(v, list)| {
+                let block = *blocks
+                    .entry(list)
+                    .or_insert_with(|| self.builder.create_block());
+                (v, block)
+            })
             .collect();
+        let value = self.load_slot(first.slot, first.kind);
         self.jump_by_value(value, &targets, after);
         for (list, block) in blocks {
             self.builder.switch_to_block(block);

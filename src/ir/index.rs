@@ -44,8 +44,14 @@ pub struct Group {
     pub kind: Kind,
     /// Value → the rules (by number, ascending) that can fire when the field holds it.
     pub buckets: BTreeMap<u64, Vec<usize>>,
-    /// How many distinct rules the group holds.
-    pub rules: usize,
+}
+
+impl Group {
+    /// The distinct rules the group holds (a rule keyed by several values is in
+    /// several buckets).
+    pub fn rules(&self) -> std::collections::BTreeSet<usize> {
+        self.buckets.values().flatten().copied().collect()
+    }
 }
 
 /// Why a rule is scanned rather than indexed.
@@ -146,9 +152,7 @@ impl RuleIndex {
                         slot: key.slot,
                         kind: key.kind,
                         buckets: BTreeMap::new(),
-                        rules: 0,
                     });
-                    group.rules += 1;
                     for v in key.values {
                         group.buckets.entry(v).or_default().push(i);
                     }
@@ -282,7 +286,7 @@ pub fn explain(policy: &Policy, index: &RuleIndex) -> String {
             |r| format!("line {} ({})", r.loc.line, r.id),
         )
     };
-    let indexed: usize = index.groups.iter().map(|g| g.rules).sum();
+    let indexed: usize = index.groups.iter().map(|g| g.rules().len()).sum();
     let _ = writeln!(
         out,
         "{} rules: {indexed} indexed in {} group(s), {} scanned",
@@ -299,7 +303,7 @@ pub fn explain(policy: &Policy, index: &RuleIndex) -> String {
         let _ = writeln!(
             out,
             "\ngroup `{field}`: {} rules under {} values; a request evaluates at most {largest} of them",
-            group.rules,
+            group.rules().len(),
             group.buckets.len()
         );
         for (value, rules) in &group.buckets {
