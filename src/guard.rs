@@ -242,6 +242,18 @@ impl Guard {
         self.encoder.decode_json(&self.policy.ir, bytes)
     }
 
+    /// [`Guard::encode_json`] into a record the caller keeps for the next request: its
+    /// buffers are reused, so a request of numbers, booleans, enums and policy literals
+    /// is decoded without allocating. On an error the record holds no request.
+    pub fn encode_json_into(
+        &self,
+        bytes: &[u8],
+        record: &mut Record,
+    ) -> Result<(), Vec<InputError>> {
+        self.encoder
+            .decode_json_into(&self.policy.ir, bytes, record)
+    }
+
     pub fn encode_value(&self, json: &serde_json::Value) -> Result<Record, Vec<InputError>> {
         self.encoder.decode_value(&self.policy.ir, json)
     }

@@ -169,8 +169,8 @@ impl JitGuard {
             out.words.clear();
             out.words.resize(self.words, 0);
         }
-        if record.slots.len() < self.fields
-            || record.present.len() < self.fields.div_ceil(64).max(1)
+        if record.slots().len() < self.fields
+            || record.present().len() < crate::runtime::record::presence_words(self.fields)
         {
             // A record made for another policy: refuse rather than read out of bounds.
             out.fail(crate::ir::status::OVERFLOW, u32::MAX);
@@ -184,25 +184,22 @@ impl JitGuard {
             },
         };
         // Only code that tests strings in line reads the request's strings' bytes.
-        let extra: &[String] = if self.reads_texts {
-            &record.extra_strings
-        } else {
-            &[]
-        };
+        let extra = record.extra_strings();
+        let count = if self.reads_texts { extra.len() } else { 0 };
         let mut on_stack = [TextRef::of(""); EXTRA_TEXTS_ON_STACK];
         let on_heap: Vec<TextRef>;
-        let extra_texts: &[TextRef] = if extra.len() <= EXTRA_TEXTS_ON_STACK {
-            for (slot, text) in on_stack.iter_mut().zip(extra) {
+        let extra_texts: &[TextRef] = if count <= EXTRA_TEXTS_ON_STACK {
+            for (slot, text) in on_stack.iter_mut().zip(extra.take(count)) {
                 *slot = TextRef::of(text);
             }
-            on_stack.get(..extra.len()).unwrap_or(&[])
+            on_stack.get(..count).unwrap_or(&[])
         } else {
-            on_heap = extra.iter().map(|s| TextRef::of(s)).collect();
+            on_heap = extra.map(TextRef::of).collect();
             &on_heap
         };
         let raw = RawRecord {
-            slots: record.slots.as_ptr(),
-            present: record.present.as_ptr(),
+            slots: record.slots().as_ptr(),
+            present: record.present().as_ptr(),
             set_items: record.set_items.as_ptr(),
             degraded: u64::from(degraded),
             env: (&raw const env).cast(),

@@ -12,10 +12,24 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use super::record::{Encoder, InputError, Record};
 use crate::ir::{FieldType, Policy};
 
-/// The schema's paths, one level per dot.
+/// The schema's paths, one level per dot. Every node has a number, so a key given
+/// twice in one object is found by a bit per node instead of comparing keys.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathTrie {
-    children: HashMap<String, TrieNode>,
+    /// This level's keys in schema order: requests usually list their keys in the
+    /// order the schema does, so the key after the last one found is tried first.
+    entries: Vec<Entry>,
+    /// A key's place in `entries`.
+    by_key: HashMap<String, usize>,
+    /// How many nodes the whole trie has (kept at the root).
+    nodes: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: String,
+    number: usize,
+    node: TrieNode,
 }
 
 #[derive(Debug, Clone)]
@@ -27,35 +41,65 @@ enum TrieNode {
 impl PathTrie {
     pub(crate) fn new(policy: &Policy) -> Self {
         let mut root = PathTrie::default();
+        let mut nodes = 0;
         for (slot, field) in policy.fields.iter().enumerate() {
-            root.insert(&field.segments, slot);
+            root.insert(&field.segments, slot, &mut nodes);
         }
+        root.nodes = nodes;
         root
     }
 
-    fn insert(&mut self, segments: &[String], slot: usize) {
-        match segments {
-            [] => {}
-            [last] => {
-                self.children.insert(last.clone(), TrieNode::Field(slot));
+    fn insert(&mut self, segments: &[String], slot: usize, nodes: &mut usize) {
+        let Some((first, rest)) = segments.split_first() else {
+            return;
+        };
+        let at = match self.by_key.get(first) {
+            Some(&at) => at,
+            None => {
+                let node = if rest.is_empty() {
+                    TrieNode::Field(slot)
+                } else {
+                    TrieNode::Object(PathTrie::default())
+                };
+                self.entries.push(Entry {
+                    key: first.clone(),
+                    number: *nodes,
+                    node,
+                });
+                *nodes += 1;
+                self.by_key.insert(first.clone(), self.entries.len() - 1);
+                self.entries.len() - 1
             }
-            [first, rest @ ..] => {
-                let entry = self
-                    .children
-                    .entry(first.clone())
-                    .or_insert_with(|| TrieNode::Object(PathTrie::default()));
-                // A value and an object at once is rejected by the checker (E0107).
-                if let TrieNode::Object(next) = entry {
-                    next.insert(rest, slot);
-                }
-            }
+        };
+        // A value and an object at once is rejected by the checker (E0107).
+        if let Some(Entry {
+            node: TrieNode::Object(next),
+            ..
+        }) = self.entries.get_mut(at)
+        {
+            next.insert(rest, slot, nodes);
         }
+    }
+
+    /// The entry for `key`, trying first the one `*next` points to, and pointing
+    /// `*next` past the entry found.
+    #[inline]
+    fn find(&self, key: &str, next: &mut usize) -> Option<&Entry> {
+        if let Some(entry) = self.entries.get(*next)
+            && super::record::same_text(&entry.key, key)
+        {
+            *next += 1;
+            return Some(entry);
+        }
+        let at = *self.by_key.get(key)?;
+        *next = at + 1;
+        self.entries.get(at)
     }
 
     /// Every field slot under this node, for reporting a parent that is not an object.
     fn slots(&self, out: &mut Vec<usize>) {
-        for node in self.children.values() {
-            match node {
+        for entry in &self.entries {
+            match &entry.node {
                 TrieNode::Field(slot) => out.push(*slot),
                 TrieNode::Object(sub) => sub.slots(out),
             }
@@ -63,47 +107,98 @@ impl PathTrie {
     }
 }
 
-struct Decoding<'p> {
+struct Decoding<'p, 'r> {
     policy: &'p Policy,
     encoder: &'p Encoder,
-    record: Record,
-    /// The first problem with each slot; reported in schema order.
-    problems: Vec<Option<String>>,
+    record: &'r mut Record,
+    /// The problem with each bad slot (the last one found, if a value has several).
+    /// Empty for a valid request, so decoding one allocates nothing here.
+    problems: Vec<(usize, String)>,
     /// Keys given twice in one object, as dotted paths: the request is then invalid,
     /// since consumers that keep the first and the last value would act differently.
     duplicates: Vec<String>,
+    /// The trie nodes whose key has been read: a second one is a duplicate (each node
+    /// is one key of one object).
+    seen: NodeBits,
 }
 
-impl Decoding<'_> {
+impl Decoding<'_, '_> {
     fn problem(&mut self, slot: usize, message: String) {
-        if let Some(p) = self.problems.get_mut(slot) {
-            *p = Some(message);
+        match self.problems.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, m)) => *m = message,
+            None => self.problems.push((slot, message)),
         }
     }
 }
 
-/// Decodes a JSON request. Errors name every bad field, in schema order.
-pub(crate) fn decode(
+/// One bit per trie node: on the stack for schemas of up to 256 nodes.
+enum NodeBits {
+    Inline([u64; 4]),
+    Heap(Vec<u64>),
+}
+
+impl NodeBits {
+    fn new(nodes: usize) -> Self {
+        if nodes <= 256 {
+            NodeBits::Inline([0; 4])
+        } else {
+            NodeBits::Heap(vec![0; nodes.div_ceil(64)])
+        }
+    }
+
+    /// Sets bit `node`; false when it was set already.
+    fn insert(&mut self, node: usize) -> bool {
+        let words: &mut [u64] = match self {
+            NodeBits::Inline(words) => words,
+            NodeBits::Heap(words) => words,
+        };
+        let Some(word) = words.get_mut(node / 64) else {
+            return true;
+        };
+        let bit = 1 << (node % 64);
+        let fresh = *word & bit == 0;
+        *word |= bit;
+        fresh
+    }
+}
+
+/// Decodes a JSON request into `record` (emptied first; its buffers are reused).
+/// Errors name every bad field, in schema order.
+pub(crate) fn decode_into(
     policy: &Policy,
     encoder: &Encoder,
     trie: &PathTrie,
     bytes: &[u8],
-) -> Result<Record, Vec<InputError>> {
+    record: &mut Record,
+) -> Result<(), Vec<InputError>> {
+    record.reset(policy.fields.len());
     let mut decoding = Decoding {
         policy,
         encoder,
-        record: Record::new(policy.fields.len()),
-        problems: vec![None; policy.fields.len()],
+        record,
+        problems: Vec::new(),
         duplicates: Vec::new(),
+        seen: NodeBits::new(trie.nodes),
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = TopLevel {
+    let top = TopLevel {
         trie,
         decoding: &mut decoding,
         at: None,
-    }
-    .deserialize(&mut de)
-    .and_then(|top| de.end().map(|()| top));
+    };
+    // Checking the whole request's UTF-8 once is cheaper than serde_json checking each
+    // string; bytes that are not UTF-8 go the checking way, for its error's position.
+    let parsed = match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            top.deserialize(&mut de)
+                .and_then(|top| de.end().map(|()| top))
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            top.deserialize(&mut de)
+                .and_then(|top| de.end().map(|()| top))
+        }
+    };
     let not_json = |e: serde_json::Error| {
         vec![InputError::new(
             "",
@@ -120,32 +215,36 @@ pub(crate) fn decode(
         }
         Ok(None) => {}
     }
+    decoding.record.fill_defaults(policy);
+    if decoding.problems.is_empty()
+        && decoding.duplicates.is_empty()
+        && encoder.has_every_required(decoding.record)
+    {
+        return Ok(());
+    }
     let mut errors: Vec<InputError> = decoding
         .duplicates
         .iter()
         .map(|path| InputError::new(path, "the key appears more than once in its object"))
         .collect();
-    decoding.record.fill_defaults(policy);
+    decoding.problems.sort_by_key(|(slot, _)| *slot);
+    let mut problems = decoding.problems.into_iter().peekable();
     for (slot, field) in policy.fields.iter().enumerate() {
-        match decoding.problems.get(slot).cloned().flatten() {
-            Some(message) => errors.push(InputError::new(&field.path, message)),
+        match problems.next_if(|(s, _)| *s == slot) {
+            Some((_, message)) => errors.push(InputError::new(&field.path, message)),
             None if field.required() && !decoding.record.is_present(slot) => {
                 errors.push(InputError::new(&field.path, "required field is missing"));
             }
             None => {}
         }
     }
-    if errors.is_empty() {
-        Ok(decoding.record)
-    } else {
-        Err(errors)
-    }
+    Err(errors)
 }
 
 /// The request itself: an object, or the kind of what it is instead.
-struct TopLevel<'t, 'd, 'p> {
+struct TopLevel<'t, 'd, 'p, 'r> {
     trie: &'t PathTrie,
-    decoding: &'d mut Decoding<'p>,
+    decoding: &'d mut Decoding<'p, 'r>,
     /// Where this object is, for naming a duplicate key.
     at: Option<&'t ObjectPath<'t>>,
 }
@@ -167,16 +266,17 @@ fn dotted(at: Option<&ObjectPath<'_>>, key: &str) -> String {
     parts.join(".")
 }
 
-/// The keys of one object seen so far: the first [`INLINE_KEYS`] on the stack (no
-/// allocation for the objects of an ordinary request), the rest in a set, so a hostile
-/// object with many keys stays linear.
+/// The keys of one object seen so far that the schema does not have (its own keys are
+/// told apart by their trie node): the first [`INLINE_KEYS`] on the stack (no
+/// allocation for the few extra keys of an ordinary request), the rest in a set, so a
+/// hostile object with many keys stays linear.
 struct SeenKeys<'de> {
     few: [Option<Cow<'de, str>>; INLINE_KEYS],
     len: usize,
     many: std::collections::HashSet<Cow<'de, str>>,
 }
 
-const INLINE_KEYS: usize = 16;
+const INLINE_KEYS: usize = 4;
 
 impl<'de> SeenKeys<'de> {
     fn new() -> Self {
@@ -208,7 +308,7 @@ impl<'de> SeenKeys<'de> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for TopLevel<'_, '_, '_> {
+impl<'de> DeserializeSeed<'de> for TopLevel<'_, '_, '_, '_> {
     type Value = Option<&'static str>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -216,7 +316,7 @@ impl<'de> DeserializeSeed<'de> for TopLevel<'_, '_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for TopLevel<'_, '_, '_> {
+impl<'de> Visitor<'de> for TopLevel<'_, '_, '_, '_> {
     type Value = Option<&'static str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -253,18 +353,28 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_, '_> {
 
 fn read_object<'de, A: MapAccess<'de>>(
     trie: &PathTrie,
-    decoding: &mut Decoding<'_>,
+    decoding: &mut Decoding<'_, '_>,
     mut map: A,
     at: Option<&ObjectPath<'_>>,
 ) -> Result<(), A::Error> {
-    let mut seen = SeenKeys::new();
+    // Keys the schema does not have are compared among themselves; the schema's own
+    // keys are told apart by their trie node.
+    let mut unknown: Option<SeenKeys> = None;
+    let mut next = 0;
     while let Some(key) = map.next_key::<Key<'de>>()? {
-        if !seen.insert(key.0.clone()) {
+        let entry = trie.find(&key.0, &mut next);
+        let fresh = match entry {
+            Some(entry) => decoding.seen.insert(entry.number),
+            None => unknown
+                .get_or_insert_with(SeenKeys::new)
+                .insert(key.0.clone()),
+        };
+        if !fresh {
             decoding.duplicates.push(dotted(at, &key.0));
             map.next_value::<IgnoredAny>()?;
             continue;
         }
-        match trie.children.get(key.0.as_ref()) {
+        match entry.map(|e| &e.node) {
             None => {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -338,12 +448,12 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 }
 
 /// One field's value, checked against its type.
-struct FieldSeed<'d, 'p> {
+struct FieldSeed<'d, 'p, 'r> {
     slot: usize,
-    decoding: &'d mut Decoding<'p>,
+    decoding: &'d mut Decoding<'p, 'r>,
 }
 
-impl<'de> DeserializeSeed<'de> for FieldSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_, '_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -351,7 +461,7 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_, '_> {
     }
 }
 
-impl FieldSeed<'_, '_> {
+impl FieldSeed<'_, '_, '_> {
     fn ty(&self) -> FieldType {
         self.decoding
             .policy
@@ -408,7 +518,7 @@ impl FieldSeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
+impl<'de> Visitor<'de> for FieldSeed<'_, '_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -451,7 +561,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
     fn visit_str<E>(self, v: &str) -> Result<(), E> {
         match self.ty() {
             FieldType::Str => {
-                let id = self.decoding.encoder.intern(&mut self.decoding.record, v);
+                let id = self.decoding.encoder.intern(self.decoding.record, v);
                 self.store(u64::from(id));
             }
             FieldType::Enum(id) => match super::record::member(self.decoding.policy, id, v) {
@@ -525,7 +635,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
                     }
                     match item {
                         Item::Str(s) => {
-                            ids.push(self.decoding.encoder.intern(&mut self.decoding.record, &s))
+                            ids.push(self.decoding.encoder.intern(self.decoding.record, &s))
                         }
                         Item::Other(found) => {
                             problem = Some(format!("expected an array of strings, found {found}"))

@@ -14,22 +14,31 @@ use crate::check::program::Value;
 use crate::ir::{FieldType, Policy};
 
 /// A request, encoded for a policy.
+///
+/// One allocation holds the whole fixed part: `words` is every field's slot, then the
+/// presence words. Strings that are not policy literals share one text buffer, so a
+/// record reused for the next request (`Encoder::decode_json_into`) allocates nothing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
-    pub(crate) slots: Vec<u64>,
-    pub(crate) present: Vec<u64>,
+    /// `fields` slots, then `fields.div_ceil(64).max(1)` presence words.
+    pub(crate) words: Vec<u64>,
+    pub(crate) fields: usize,
     /// The items of every `set<string>` field, back to back; a set's slot packs
     /// `offset << 32 | len`.
     pub(crate) set_items: Vec<u32>,
-    /// Request strings that are not policy literals; id = literal count + index.
-    pub(crate) extra_strings: Vec<String>,
+    /// Request strings that are not policy literals, back to back; id = literal count
+    /// + index, and `extra_ends[index]` is where the string ends in `extra_text`.
+    extra_text: String,
+    extra_ends: Vec<u32>,
     /// Whether the clock field was left out and took the time the record was built.
     pub(crate) clock_filled: bool,
 }
 
 impl Record {
     pub(crate) fn store_bits(&mut self, slot: usize, bits: u64) {
-        if let Some(s) = self.slots.get_mut(slot) {
+        if slot < self.fields
+            && let Some(s) = self.words.get_mut(slot)
+        {
             *s = bits;
         }
         self.mark_present(slot, true);
@@ -44,13 +53,51 @@ impl Record {
     }
 
     pub(crate) fn new(fields: usize) -> Self {
-        Record {
-            slots: vec![0; fields],
-            present: vec![0; fields.div_ceil(64).max(1)],
-            set_items: Vec::new(),
-            extra_strings: Vec::new(),
-            clock_filled: false,
-        }
+        let mut record = Record::default();
+        record.reset(fields);
+        record
+    }
+
+    /// Empties the record for a new request of `fields` fields, keeping its buffers.
+    pub(crate) fn reset(&mut self, fields: usize) {
+        self.words.clear();
+        self.words.resize(fields + presence_words(fields), 0);
+        self.fields = fields;
+        self.set_items.clear();
+        self.extra_text.clear();
+        self.extra_ends.clear();
+        self.clock_filled = false;
+    }
+
+    /// Every field's slot, in schema order.
+    pub(crate) fn slots(&self) -> &[u64] {
+        self.words.get(..self.fields).unwrap_or(&[])
+    }
+
+    /// The presence bits: bit `slot % 64` of word `slot / 64`.
+    pub(crate) fn present(&self) -> &[u64] {
+        self.words.get(self.fields..).unwrap_or(&[])
+    }
+
+    /// The request's strings that are not policy literals, by index.
+    pub(crate) fn extra_strings(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.extra_ends.len()).map(|i| self.extra_string(i).unwrap_or(""))
+    }
+
+    fn extra_string(&self, index: usize) -> Option<&str> {
+        let end = *self.extra_ends.get(index)? as usize;
+        let start = match index.checked_sub(1) {
+            Some(before) => *self.extra_ends.get(before)? as usize,
+            None => 0,
+        };
+        self.extra_text.get(start..end)
+    }
+
+    /// Adds a request string that is not a literal; its index among them.
+    fn push_extra(&mut self, s: &str) -> usize {
+        self.extra_text.push_str(s);
+        self.extra_ends.push(self.extra_text.len() as u32);
+        self.extra_ends.len() - 1
     }
 
     /// Whether the request left out the clock field (so the time it reads is the
@@ -64,7 +111,8 @@ impl Record {
     /// given that time.
     pub fn set_filled_clock(&mut self, policy: &Policy, secs: i64) {
         if let (true, Some(slot)) = (self.clock_filled, policy.clock_slot)
-            && let Some(s) = self.slots.get_mut(slot as usize)
+            && (slot as usize) < self.fields
+            && let Some(s) = self.words.get_mut(slot as usize)
         {
             *s = secs as u64;
             self.clock_filled = false;
@@ -72,7 +120,7 @@ impl Record {
     }
 
     pub fn is_present(&self, slot: usize) -> bool {
-        self.present
+        self.present()
             .get(slot / 64)
             .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
@@ -89,16 +137,17 @@ impl Record {
         for (slot, field) in policy.fields.iter().enumerate() {
             if let Some(bits) = field.default
                 && !self.is_present(slot)
-                && let Some(s) = self.slots.get_mut(slot)
             {
-                *s = bits;
-                self.mark_present(slot, true);
+                self.store_bits(slot, bits);
             }
         }
     }
 
     fn mark_present(&mut self, slot: usize, present: bool) {
-        if let Some(w) = self.present.get_mut(slot / 64) {
+        if slot >= self.fields {
+            return;
+        }
+        if let Some(w) = self.words.get_mut(self.fields + slot / 64) {
             if present {
                 *w |= 1 << (slot % 64);
             } else {
@@ -108,7 +157,7 @@ impl Record {
     }
 
     pub fn slot(&self, slot: usize) -> u64 {
-        self.slots.get(slot).copied().unwrap_or(0)
+        self.slots().get(slot).copied().unwrap_or(0)
     }
 
     /// The text of an interned string id: a policy literal or one of this request's.
@@ -121,10 +170,7 @@ impl Record {
         let id = usize::try_from(id).ok()?;
         match literals.get(id) {
             Some(s) => Some(s),
-            None => self
-                .extra_strings
-                .get(id - literals.len())
-                .map(String::as_str),
+            None => self.extra_string(id - literals.len()),
         }
     }
 
@@ -185,6 +231,8 @@ pub struct Encoder {
     literal_ids: HashMap<String, u32>,
     slot_by_path: HashMap<String, usize>,
     trie: super::json::PathTrie,
+    /// The required fields' presence bits, word by word.
+    required: Vec<u64>,
 }
 
 impl Encoder {
@@ -203,6 +251,7 @@ impl Encoder {
                 .map(|(i, f)| (f.path.clone(), i))
                 .collect(),
             trie: super::json::PathTrie::new(policy),
+            required: required_bits(policy),
         }
     }
 
@@ -215,16 +264,44 @@ impl Encoder {
             return id;
         }
         let base = self.literal_ids.len() as u32;
-        if let Some(i) = record.extra_strings.iter().position(|e| e == s) {
-            return base + i as u32;
-        }
-        record.extra_strings.push(s.to_string());
-        base + (record.extra_strings.len() - 1) as u32
+        let known = record.extra_strings().position(|e| e == s);
+        let index = match known {
+            Some(i) => i,
+            None => record.push_extra(s),
+        };
+        base + index as u32
     }
 
     /// Decodes a JSON request. Errors name every bad field.
     pub fn decode_json(&self, policy: &Policy, bytes: &[u8]) -> Result<Record, Vec<InputError>> {
-        super::json::decode(policy, self, &self.trie, bytes)
+        let mut record = Record::default();
+        self.decode_json_into(policy, bytes, &mut record)
+            .map(|()| record)
+    }
+
+    /// [`Encoder::decode_json`] into a record the caller keeps: its buffers are reused,
+    /// so decoding a request of numbers, booleans, enums and literals allocates nothing.
+    /// On an error the record holds no request.
+    pub fn decode_json_into(
+        &self,
+        policy: &Policy,
+        bytes: &[u8],
+        record: &mut Record,
+    ) -> Result<(), Vec<InputError>> {
+        let decoded = super::json::decode_into(policy, self, &self.trie, bytes, record);
+        if decoded.is_err() {
+            record.reset(policy.fields.len());
+        }
+        decoded
+    }
+
+    /// Whether every required field of the policy is present in `record`.
+    pub(crate) fn has_every_required(&self, record: &Record) -> bool {
+        let present = record.present();
+        self.required
+            .iter()
+            .enumerate()
+            .all(|(i, required)| present.get(i).is_some_and(|p| p & required == *required))
     }
 
     pub fn decode_value(&self, policy: &Policy, json: &Json) -> Result<Record, Vec<InputError>> {
@@ -346,10 +423,7 @@ impl Encoder {
                 other => return Err(expected("an array", other)),
             },
         };
-        if let Some(s) = record.slots.get_mut(slot) {
-            *s = bits;
-        }
-        record.mark_present(slot, true);
+        record.store_bits(slot, bits);
         Ok(())
     }
 
@@ -386,10 +460,7 @@ impl Encoder {
                 .scalar_bits(|s| self.intern(record, s))
                 .unwrap_or_default(),
         };
-        if let Some(s) = record.slots.get_mut(slot) {
-            *s = bits;
-        }
-        record.mark_present(slot, true);
+        record.store_bits(slot, bits);
     }
 
     /// A record from fixture values; every required field must be among them.
@@ -423,6 +494,23 @@ fn missing_required(policy: &Policy, record: &Record) -> Result<(), Vec<InputErr
     }
 }
 
+fn required_bits(policy: &Policy) -> Vec<u64> {
+    let mut bits = vec![0u64; presence_words(policy.fields.len())];
+    for (slot, field) in policy.fields.iter().enumerate() {
+        if field.required()
+            && let Some(word) = bits.get_mut(slot / 64)
+        {
+            *word |= 1 << (slot % 64);
+        }
+    }
+    bits
+}
+
+/// How many presence words a record of `fields` fields has.
+pub(crate) fn presence_words(fields: usize) -> usize {
+    fields.div_ceil(64).max(1)
+}
+
 fn pack_set(record: &mut Record, mut ids: Vec<u32>) -> u64 {
     ids.sort_unstable();
     ids.dedup();
@@ -438,7 +526,7 @@ pub(crate) fn member(policy: &Policy, enum_id: usize, name: &str) -> Result<u32,
     };
     e.members
         .iter()
-        .position(|m| m == name)
+        .position(|m| same_text(m, name))
         .map(|i| i as u32)
         .ok_or_else(|| {
             format!(
@@ -447,6 +535,27 @@ pub(crate) fn member(policy: &Policy, enum_id: usize, name: &str) -> Result<u32,
                 e.members.join(", ")
             )
         })
+}
+
+/// `a == b`, comparing keys and member names of up to 32 bytes in two overlapping
+/// word loads instead of a call into `memcmp` (a request has a dozen keys and names
+/// to match, and the call was a tenth of decoding one).
+#[inline]
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    fn ends<const N: usize>(s: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+        Some((s.first_chunk::<N>()?, s.last_chunk::<N>()?))
+    }
+    match a.len() {
+        16..=32 => ends::<16>(a) == ends::<16>(b),
+        8..16 => ends::<8>(a) == ends::<8>(b),
+        4..8 => ends::<4>(a) == ends::<4>(b),
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
+    }
 }
 
 fn expected(what: &str, found: &Leaf<'_>) -> String {
@@ -686,6 +795,33 @@ impl<'g> RecordBuilder<'g> {
             let encoder = self.encoder;
             errors.sort_by_key(|e| encoder.slot(&e.field).map_or(0, |slot| slot + 1));
             Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_text;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Few letters, so equal lengths and near-equal texts are common; lengths cross
+        /// every width the comparison switches at (4, 8, 16, 32).
+        #[test]
+        fn same_text_is_equality(a in "[ab]{0,40}", b in "[ab]{0,40}") {
+            prop_assert_eq!(same_text(&a, &b), a == b);
+        }
+
+        #[test]
+        fn same_text_sees_one_changed_byte(a in "[a-z_]{0,40}", at in any::<prop::sample::Index>()) {
+            prop_assert!(same_text(&a, &a));
+            if !a.is_empty() {
+                let i = at.index(a.len());
+                let mut b = a.clone().into_bytes();
+                b[i] = if b[i] == b'x' { b'y' } else { b'x' };
+                let b = String::from_utf8(b).unwrap_or_default();
+                prop_assert!(!same_text(&a, &b), "{} vs {}", a, b);
+            }
         }
     }
 }

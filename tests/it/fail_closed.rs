@@ -322,6 +322,9 @@ fn a_request_with_a_duplicate_key_is_invalid_in_every_decoder() {
         ),
         base.replacen("\"scores\":{", "\"scores\":{\"toxicity\":0.99,", 1),
         base.replacen("\"tags\":[]", "\"tags\":[],\"x\":1,\"x\":2", 1),
+        // An object given twice, the second one empty: its fields would fall back to
+        // absent in a decoder that keeps the last.
+        base.replacen("\"scores\":{", "\"scores\":{},\"scores\":{", 1),
     ] {
         assert_ne!(twice, base);
         let decision = guard.decide_json(twice.as_bytes());

@@ -623,3 +623,109 @@ deny when a % b == 1 because "odd remainder"
         "{overflow:?}"
     );
 }
+
+/// One request of `genai_chat.bylaw` as JSON text, its keys in the order `order` picks
+/// (schema order, or shuffled: the decoder predicts schema order and must not depend
+/// on it), sometimes invalid: a wrong type, a key given twice, a missing field.
+fn chat_line(
+    strings: &[String],
+    tags: &[String],
+    order: &[usize],
+    flaw: u8,
+    model: Option<&String>,
+) -> String {
+    let pick = |i: usize| {
+        strings
+            .get(i % strings.len().max(1))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut members: Vec<String> = vec![
+        format!("\"id\": {}", json!(pick(0))),
+        format!("\"service\": {}", json!(pick(1))),
+        "\"domain\": \"medical\"".into(),
+        "\"region\": \"EU\"".into(),
+        "\"user\": {\"minor_mode\": false, \"age\": 15}".into(),
+        "\"data\": {\"personal\": true, \"consent\": false}".into(),
+        "\"scores\": {\"toxicity\": 0.25, \"jailbreak\": 0.5}".into(),
+        "\"output\": {\"synthetic\": true, \"explicit_label\": false}".into(),
+        "\"reviewer\": {\"assigned\": false}".into(),
+        format!("\"tags\": {}", json!(tags)),
+        format!("\"model\": {{\"id\": {}}}", json!(model)),
+        "\"extra\": [1, {\"id\": 2}]".into(),
+    ];
+    match flaw {
+        1 => members.push("\"region\": \"CN\"".into()),
+        2 => members[4] = "\"user\": {\"age\": \"15\"}".into(),
+        3 => {
+            members.remove(3);
+        }
+        4 => members.push("\"extra\": null".into()),
+        _ => {}
+    }
+    let ordered: Vec<&String> = order
+        .iter()
+        .filter_map(|&i| members.get(i))
+        .chain(members.iter().skip(order.len()))
+        .collect();
+    let mut unique = Vec::new();
+    for m in ordered {
+        if !unique.contains(&m) {
+            unique.push(m);
+        }
+    }
+    format!(
+        "{{{}}}",
+        unique
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+use proptest::prelude::{Strategy as _, prop_assert, prop_assert_eq};
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Decoding into one reused record (strings, string sets, errors in between) gives
+    /// each time what decoding into a fresh one gives, and an invalid request leaves no
+    /// request behind.
+    #[test]
+    fn a_reused_record_decodes_like_a_fresh_one(
+        lines in proptest::collection::vec(
+            (
+                proptest::collection::vec("(chat|EU|x|[a-z]{0,20})", 2),
+                proptest::collection::vec("(eval|chat|[a-z]{1,6})", 0..6),
+                proptest::strategy::Just((0..12).collect::<Vec<usize>>()).prop_shuffle(),
+                0u8..8,
+                proptest::option::of("(gpt|m-[0-9]{1,3})"),
+            ),
+            1..8,
+        )
+    ) {
+        let source = example("genai_chat.bylaw");
+        let [jit, interp] = guards(&source);
+        let mut record = bylaw::runtime::record::Record::default();
+        for (strings, tags, order, flaw, model) in &lines {
+            let line = chat_line(strings, tags, order, *flaw, model.as_ref());
+            let fresh = jit.encode_json(line.as_bytes());
+            let reused = jit.encode_json_into(line.as_bytes(), &mut record);
+            match (&fresh, &reused) {
+                (Ok(fresh), Ok(())) => {
+                    prop_assert_eq!(fresh, &record, "{}", line);
+                    prop_assert_eq!(jit.decide(&record), interp.decide(fresh), "{}", line);
+                }
+                (Err(a), Err(b)) => {
+                    prop_assert_eq!(a, b, "{}", line);
+                    // Nothing of an earlier request is left.
+                    let mut blank = bylaw::runtime::record::Record::default();
+                    prop_assert!(jit.encode_json_into(line.as_bytes(), &mut blank).is_err());
+                    prop_assert_eq!(&record, &blank, "{}", line);
+                }
+                _ => prop_assert!(false, "{line}: {fresh:?} vs {reused:?}"),
+            }
+        }
+    }
+}
