@@ -9,6 +9,7 @@ use bylaw_bench::*;
 use criterion::{Criterion, Throughput};
 
 const GROUP: &str = "scenario";
+const JSON_GROUP: &str = "scenario-json";
 
 fn bench(c: &mut Criterion) {
     let cases = cases();
@@ -79,6 +80,41 @@ fn bench(c: &mut Criterion) {
         b.iter(|| (0..n).filter(|&i| cedar.decide(black_box(i))).count())
     });
     group.finish();
+    json_to_decision(c, &cases);
+}
+
+/// JSON bytes → decision, every engine through its own JSON input path.
+fn json_to_decision(c: &mut Criterion, cases: &[Case]) {
+    let n = cases.len();
+    let mut engines = JsonEngines::new(cases);
+    assert_eq!(
+        engines.disagreements(cases),
+        [0; 5],
+        "disagreements: {JSON_ENGINE_NAMES:?}"
+    );
+    let mut group = c.benchmark_group(JSON_GROUP);
+    group.throughput(Throughput::Elements(n as u64));
+    group.sample_size(10);
+    group.bench_function("bylaw", |b| {
+        b.iter(|| (0..n).filter(|&i| engines.bylaw(black_box(i))).count())
+    });
+    group.bench_function("bylaw-decision", |b| {
+        b.iter(|| {
+            (0..n)
+                .filter(|&i| engines.bylaw_decision(black_box(i)))
+                .count()
+        })
+    });
+    group.bench_function("cel", |b| {
+        b.iter(|| (0..n).filter(|&i| engines.cel(black_box(i))).count())
+    });
+    group.bench_function("rego-vm", |b| {
+        b.iter(|| (0..n).filter(|&i| engines.rego(black_box(i))).count())
+    });
+    group.bench_function("cedar", |b| {
+        b.iter(|| (0..n).filter(|&i| engines.cedar(black_box(i))).count())
+    });
+    group.finish();
 }
 
 /// Reads criterion's medians back and prints ns per decision and ratios.
@@ -86,11 +122,12 @@ fn report(n: f64) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/criterion")
         .join(GROUP);
-    let median = |id: &str| -> Option<f64> {
+    let median_in = |dir: &std::path::Path, id: &str| -> Option<f64> {
         let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
         let json: serde_json::Value = serde_json::from_str(&text).ok()?;
         json["median"]["point_estimate"].as_f64().map(|ns| ns / n)
     };
+    let median = |id: &str| median_in(&dir, id);
     let Some(base) = median("rust-enums") else {
         return;
     };
@@ -132,6 +169,17 @@ fn report(n: f64) {
             cel / jit,
             cedar / jit
         );
+    }
+    let json_dir = dir.with_file_name(JSON_GROUP);
+    if let Some(bylaw) = median_in(&json_dir, "bylaw") {
+        println!("\nJSON bytes → decision, each engine's own JSON input:\n");
+        println!("| engine | ns per decision (median) | × Bylaw |");
+        println!("| --- | --- | --- |");
+        for id in JSON_ENGINE_NAMES {
+            if let Some(ns) = median_in(&json_dir, id) {
+                println!("| {id} | {ns:.1} | {:.2} |", ns / bylaw);
+            }
+        }
     }
 }
 

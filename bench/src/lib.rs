@@ -1,6 +1,7 @@
 //! The shared benchmark scenario, decided by every engine: hand-written Rust (with
 //! `String` fields and with enums), Bylaw's interpreter and JIT, Cedar, Rego (regorus
-//! VM) and CEL. Inputs are converted to each engine's native form up front.
+//! VM) and CEL. Inputs are converted to each engine's native form up front — and, in
+//! [`JsonEngines`], decoded from JSON bytes by each engine's own input path.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -304,6 +305,8 @@ pub struct CedarEngine {
     policies: cedar_policy::PolicySet,
     entities: cedar_policy::Entities,
     pub requests: Vec<cedar_policy::Request>,
+    /// Each request's context as JSON.
+    pub contexts: Vec<Json>,
 }
 
 impl CedarEngine {
@@ -329,9 +332,9 @@ impl CedarEngine {
         let policies = cedar_policy::PolicySet::from_str(source).unwrap_or_else(|e| panic!("{e}"));
         let uid = |s: &str| cedar_policy::EntityUid::from_str(s).unwrap_or_else(|e| panic!("{e}"));
         let requests = contexts
-            .into_iter()
+            .iter()
             .map(|context| {
-                let context = cedar_policy::Context::from_json_value(context, None)
+                let context = cedar_policy::Context::from_json_value(context.clone(), None)
                     .unwrap_or_else(|e| panic!("{e}"));
                 cedar_policy::Request::new(
                     uid(r#"User::"u""#),
@@ -348,6 +351,7 @@ impl CedarEngine {
             policies,
             entities: cedar_policy::Entities::empty(),
             requests,
+            contexts,
         }
     }
 
@@ -361,7 +365,7 @@ impl CedarEngine {
 
 /// Rego on the regorus bytecode VM: `set_input` + `execute` per decision.
 pub struct RegoEngine {
-    vm: regorus::rvm::vm::RegoVM,
+    pub vm: regorus::rvm::vm::RegoVM,
     pub inputs: Vec<regorus::Value>,
 }
 
@@ -542,6 +546,146 @@ impl Drop for CModuleHost {
 }
 
 /// Every in-process engine, ready to decide the scenario.
+/// The request lines as a client sends them (the scenario's lines without `expected`,
+/// keys in the file's order), for the engines' own JSON input paths.
+pub fn request_lines() -> Vec<String> {
+    REQUESTS
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| match line.rfind(", \"expected\"") {
+            Some(at) => format!("{}}}", &line[..at]),
+            None => line.to_string(),
+        })
+        .collect()
+}
+
+/// Every engine from JSON bytes to a decision, each through its own JSON input: what a
+/// service embedding it pays per request. The lines are each engine's request format
+/// (Cedar's scores in integer thousandths, as its policy reads them), made up front.
+pub struct JsonEngines {
+    pub lines: Vec<String>,
+    cedar_lines: Vec<String>,
+    bylaw: bylaw::Guard,
+    record: bylaw::Record,
+    out: bylaw::ir::Compact,
+    cel: cel::Program,
+    /// CEL's standard library, made once: each request is a scope inside it.
+    cel_root: cel::Context<'static, 'static>,
+    rego: RegoEngine,
+    cedar: CedarEngine,
+}
+
+impl JsonEngines {
+    pub fn new(cases: &[Case]) -> Self {
+        let lines = request_lines();
+        let cedar = CedarEngine::new(cases);
+        let cedar_lines = cedar.contexts.iter().map(Json::to_string).collect();
+        let bylaw = bylaw::Policy::compile(BYLAW_POLICY).unwrap_or_else(|d| panic!("{d}"));
+        let record = bylaw::Record::default();
+        let out = bylaw.compact();
+        JsonEngines {
+            lines,
+            cedar_lines,
+            bylaw,
+            record,
+            out,
+            cel: cel::Program::compile(CEL_EXPR.trim()).unwrap_or_else(|e| panic!("{e}")),
+            cel_root: cel::Context::default(),
+            rego: RegoEngine::new(cases),
+            cedar,
+        }
+    }
+
+    /// `Guard::encode_json_into` a kept record, then `decide_compact`.
+    pub fn bylaw(&mut self, index: usize) -> bool {
+        let line = self.lines[index].as_bytes();
+        if self.bylaw.encode_json_into(line, &mut self.record).is_err() {
+            return false;
+        }
+        self.bylaw
+            .decide_compact(&self.record, false, &mut self.out);
+        self.out.outcome() == bylaw::ast::Outcome::Allow
+    }
+
+    /// `Guard::decide_json`: bytes to a `Decision` with its reasons and tier.
+    pub fn bylaw_decision(&self, index: usize) -> bool {
+        let decision = self.bylaw.decide_json(self.lines[index].as_bytes());
+        decision.outcome == bylaw::runtime::decision::Outcome::Allow
+    }
+
+    /// serde_json's map, each member a variable (`Context::add_variable`, serde) of a
+    /// scope inside the standard library's context.
+    pub fn cel(&self, index: usize) -> bool {
+        let Ok(request) = serde_json::from_str::<serde_json::Map<String, Json>>(&self.lines[index])
+        else {
+            return false;
+        };
+        let mut context = self.cel_root.new_inner_scope();
+        for (key, value) in request {
+            if context.add_variable(key, value).is_err() {
+                return false;
+            }
+        }
+        matches!(self.cel.execute(&context), Ok(cel::Value::Bool(true)))
+    }
+
+    /// `regorus::Value::from_json_str` as the VM's input.
+    pub fn rego(&mut self, index: usize) -> bool {
+        let Ok(input) = regorus::Value::from_json_str(&self.lines[index]) else {
+            return false;
+        };
+        self.rego.vm.set_input(input);
+        matches!(self.rego.vm.execute(), Ok(v) if v == regorus::Value::from(true))
+    }
+
+    /// `Context::from_json_str` into a `Request`, then `is_authorized`.
+    pub fn cedar(&self, index: usize) -> bool {
+        let uid = |s: &str| cedar_policy::EntityUid::from_str(s).ok();
+        let (Some(principal), Some(action), Some(resource)) = (
+            uid(r#"User::"u""#),
+            uid(r#"Action::"generate""#),
+            uid(r#"Service::"s""#),
+        ) else {
+            return false;
+        };
+        let Ok(context) = cedar_policy::Context::from_json_str(&self.cedar_lines[index], None)
+        else {
+            return false;
+        };
+        let Ok(request) = cedar_policy::Request::new(principal, action, resource, context, None)
+        else {
+            return false;
+        };
+        let response = self.cedar.authorizer.is_authorized(
+            &request,
+            &self.cedar.policies,
+            &self.cedar.entities,
+        );
+        response.decision() == cedar_policy::Decision::Allow
+    }
+
+    /// How many requests each JSON path decides differently from `expected`, in the
+    /// order of [`JSON_ENGINE_NAMES`].
+    pub fn disagreements(&mut self, cases: &[Case]) -> [usize; 5] {
+        let mut wrong = [0usize; 5];
+        for (i, case) in cases.iter().enumerate() {
+            let answers = [
+                self.bylaw(i),
+                self.bylaw_decision(i),
+                self.cel(i),
+                self.rego(i),
+                self.cedar(i),
+            ];
+            for (k, a) in answers.iter().enumerate() {
+                wrong[k] += usize::from(*a != case.allow);
+            }
+        }
+        wrong
+    }
+}
+
+pub const JSON_ENGINE_NAMES: [&str; 5] = ["bylaw", "bylaw-decision", "cel", "rego-vm", "cedar"];
+
 pub struct Engines {
     pub strings: Vec<StringReq>,
     pub enums: Vec<EnumReq>,
@@ -612,6 +756,8 @@ mod tests {
         assert_eq!(expected.iter().filter(|a| **a).count(), 5_037);
         let mut engines = Engines::new(&cases);
         assert_eq!(engines.disagreements(&cases), [0; 7], "{ENGINE_NAMES:?}");
+        let mut json = JsonEngines::new(&cases);
+        assert_eq!(json.disagreements(&cases), [0; 5], "{JSON_ENGINE_NAMES:?}");
         let host = CModuleHost::new(&cases).unwrap();
         assert_eq!(
             host.decisions().unwrap(),
