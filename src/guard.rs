@@ -232,6 +232,12 @@ impl Guard {
         }
     }
 
+    /// The size of the compiled guard's machine code in bytes; `None` when the
+    /// interpreter decides.
+    pub fn native_code_bytes(&self) -> Option<usize> {
+        self.jit.as_ref().map(|jit| jit.code_bytes())
+    }
+
     /// A builder for a request record, by field path, without JSON.
     pub fn record(&self) -> RecordBuilder<'_> {
         RecordBuilder::new(&self.policy.ir, &self.encoder)

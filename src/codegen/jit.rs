@@ -29,6 +29,7 @@ pub struct JitGuard {
     literal_texts: Vec<TextRef>,
     /// The code reads string bytes in line (`translate::reads_texts_in_line`).
     reads_texts: bool,
+    code_bytes: usize,
 }
 
 /// Records with up to this many strings of their own have their text table built on
@@ -109,7 +110,7 @@ impl JitGuard {
         builder.symbol(super::translate::STR_SET_REL, str_set_rel as *const u8);
         builder.symbol(super::translate::TIME_CALL, time_call as *const u8);
         let mut module = JITModule::new(builder);
-        let (id, outcome_id) = super::define_guard(
+        let defined = super::define_guard(
             &mut module,
             policy,
             "bylaw_guard",
@@ -120,11 +121,11 @@ impl JitGuard {
         module
             .finalize_definitions()
             .map_err(|e| err("linking the guard")(e.to_string()))?;
-        let code = module.get_finalized_function(id);
+        let code = module.get_finalized_function(defined.entry);
         // SAFETY: `code` is the finalized body of a function declared with
         // `guard_signature`, which is exactly `GuardFn`'s C ABI.
         let function = unsafe { std::mem::transmute::<*const u8, GuardFn>(code) };
-        let outcome = outcome_id.map(|id| {
+        let outcome = defined.outcome.map(|id| {
             let code = module.get_finalized_function(id);
             // SAFETY: as above: `Part::Outcome` has the same signature as the guard.
             unsafe { std::mem::transmute::<*const u8, GuardFn>(code) }
@@ -141,7 +142,13 @@ impl JitGuard {
             literals,
             literal_texts,
             reads_texts: super::translate::reads_texts_in_line(policy),
+            code_bytes: defined.code_bytes,
         })
+    }
+
+    /// The size of the guard's machine code, in bytes.
+    pub fn code_bytes(&self) -> usize {
+        self.code_bytes
     }
 
     /// Decides `record` into `out`.

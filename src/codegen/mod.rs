@@ -149,6 +149,16 @@ fn compile_in_parallel(
     Ok(all)
 }
 
+/// What [`define_guard`] defined.
+struct Defined {
+    /// The entry function.
+    entry: FuncId,
+    /// The outcome-only function ([`Part::Outcome`]), when asked for and not split.
+    outcome: Option<FuncId>,
+    /// The machine code of every function, in bytes.
+    code_bytes: usize,
+}
+
 /// Declares and defines every function of a policy's guard in `module`; returns the
 /// entry function, named `entry` with `linkage`, and with `with_outcome` the
 /// outcome-only function ([`Part::Outcome`]) when the policy is not split. The set
@@ -161,7 +171,7 @@ fn define_guard<M: Module>(
     linkage: Linkage,
     texts: Texts,
     with_outcome: bool,
-) -> Result<(FuncId, Option<FuncId>), CodegenError> {
+) -> Result<Defined, CodegenError> {
     let pointer = module.target_config().pointer_type();
     let mut helper_sig = module.make_signature();
     str_set_signature(&mut helper_sig, pointer);
@@ -201,6 +211,7 @@ fn define_guard<M: Module>(
     let mut ctx = module.make_context();
     let mut func_ctx = FunctionBuilderContext::new();
     let mut functions = Vec::with_capacity(plan.len());
+    let mut code_bytes = 0;
     for (part, (id, sig)) in plan.iter().zip(&ids) {
         ctx.func.signature = sig.clone();
         ctx.func.name = UserFuncName::user(0, id.as_u32());
@@ -228,6 +239,7 @@ fn define_guard<M: Module>(
             module
                 .define_function(*id, &mut ctx)
                 .map_err(|e| err("compiling the guard")(format!("{e:?}")))?;
+            code_bytes += ctx.compiled_code().map_or(0, |c| c.code_buffer().len());
         } else {
             functions.push((
                 *id,
@@ -237,6 +249,7 @@ fn define_guard<M: Module>(
         module.clear_context(&mut ctx);
     }
     for compiled in compile_in_parallel(module.isa(), functions)? {
+        code_bytes += compiled.bytes.len();
         module
             .define_function_bytes(
                 compiled.id,
@@ -252,7 +265,11 @@ fn define_guard<M: Module>(
         .and_then(|k| ids.get(k))
         .map(|(id, _)| *id);
     ids.first()
-        .map(|(id, _)| (*id, outcome))
+        .map(|(id, _)| Defined {
+            entry: *id,
+            outcome,
+            code_bytes,
+        })
         .ok_or_else(|| CodegenError("no guard function".to_string()))
 }
 

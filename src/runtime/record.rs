@@ -69,6 +69,15 @@ impl Record {
         self.clock_filled = false;
     }
 
+    /// The bytes the record holds on the heap (its buffers' capacity), beside
+    /// `size_of::<Record>()` inline.
+    pub fn heap_bytes(&self) -> usize {
+        self.words.capacity() * 8
+            + self.set_items.capacity() * 4
+            + self.extra_text.capacity()
+            + self.extra_ends.capacity() * 4
+    }
+
     /// Every field's slot, in schema order.
     pub(crate) fn slots(&self) -> &[u64] {
         self.words.get(..self.fields).unwrap_or(&[])

@@ -729,3 +729,25 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_guard_reports_its_machine_code_and_a_record_its_heap() {
+    let source = example("genai_chat.bylaw");
+    let [jit, interp] = guards(&source);
+    assert_eq!(interp.native_code_bytes(), None);
+    let small = jit.native_code_bytes().unwrap();
+    assert!(small > 0);
+    // Twenty more rules make more code.
+    let more: String = (0..20)
+        .map(|i| format!("deny when user.age == {} because \"age {i}\"\n", 200 + i))
+        .collect();
+    let [bigger, _] = guards(&format!("{source}\n{more}"));
+    assert!(bigger.native_code_bytes().unwrap() > small);
+    let record = jit
+        .encode_json(
+            &serde_json::to_vec(&crate::replay::chat_request(1, 0.1, 0.1, Some("m-1"))).unwrap(),
+        )
+        .unwrap();
+    // Fifteen slots and a presence word, and the strings "r-1" and "m-1".
+    assert!(record.heap_bytes() >= 16 * 8 + 6, "{}", record.heap_bytes());
+}
