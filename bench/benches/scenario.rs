@@ -43,6 +43,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("bylaw-jit", |b| {
         b.iter(|| (0..n).filter(|&i| jit.decide(black_box(i))).count())
     });
+    group.bench_function("bylaw-jit-many", |b| {
+        b.iter(|| black_box(&jit).decide_all())
+    });
     group.bench_function("bylaw-jit-outcome", |b| {
         b.iter(|| (0..n).filter(|&i| jit.decide_outcome(black_box(i))).count())
     });
@@ -137,6 +140,7 @@ fn report(n: f64) {
         "rust-strings",
         "rust-enums",
         "bylaw-jit",
+        "bylaw-jit-many",
         "bylaw-jit-outcome",
         "rust-enums-shuffled",
         "bylaw-jit-shuffled",

@@ -276,6 +276,15 @@ impl BylawEngine {
         self.out.outcome() == bylaw::ast::Outcome::Allow
     }
 
+    /// Every record through `Guard::decide_many`; how many are allowed.
+    pub fn decide_all(&self) -> usize {
+        let mut allowed = 0;
+        self.guard.decide_many(&self.records, false, |_, out| {
+            allowed += usize::from(out.outcome() == bylaw::ast::Outcome::Allow);
+        });
+        allowed
+    }
+
     /// The outcome alone (`Guard::decide_outcome`): stops at the first deny rule, as
     /// the hand-written Rust's `||` chain does.
     #[inline]

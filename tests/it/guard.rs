@@ -751,3 +751,37 @@ fn a_guard_reports_its_machine_code_and_a_record_its_heap() {
     // Fifteen slots and a presence word, and the strings "r-1" and "m-1".
     assert!(record.heap_bytes() >= 16 * 8 + 6, "{}", record.heap_bytes());
 }
+
+#[test]
+fn decide_many_gives_each_record_what_decide_compact_gives() {
+    let source = example("genai_chat.bylaw");
+    for guard in guards(&source) {
+        let records: Vec<bylaw::Record> = (0..50)
+            .map(|i| {
+                let request = crate::replay::chat_request(
+                    i,
+                    (i % 11) as f64 / 10.0,
+                    0.25 * (i % 5) as f64,
+                    None,
+                );
+                guard
+                    .encode_json(&serde_json::to_vec(&request).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        for degraded in [false, true] {
+            let mut seen = Vec::new();
+            guard.decide_many(&records, degraded, |i, out| seen.push((i, out.clone())));
+            assert_eq!(seen.len(), records.len());
+            let mut outcomes = std::collections::BTreeSet::new();
+            for (i, out) in &seen {
+                let mut one = guard.compact();
+                guard.decide_compact(&records[*i], degraded, &mut one);
+                assert_eq!(out, &one, "record {i}");
+                outcomes.insert(format!("{:?}", out.outcome()));
+            }
+            // The batch is not all one answer, so the comparison means something.
+            assert!(outcomes.len() > 1, "{outcomes:?}");
+        }
+    }
+}
