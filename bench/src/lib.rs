@@ -582,6 +582,7 @@ pub struct JsonEngines {
     cel_root: cel::Context<'static, 'static>,
     rego: RegoEngine,
     cedar: CedarEngine,
+    cedar_uids: [cedar_policy::EntityUid; 3],
 }
 
 impl JsonEngines {
@@ -602,6 +603,8 @@ impl JsonEngines {
             cel_root: cel::Context::default(),
             rego: RegoEngine::new(cases),
             cedar,
+            cedar_uids: [r#"User::"u""#, r#"Action::"generate""#, r#"Service::"s""#]
+                .map(|s| cedar_policy::EntityUid::from_str(s).unwrap_or_else(|e| panic!("{e}"))),
         }
     }
 
@@ -647,16 +650,10 @@ impl JsonEngines {
         matches!(self.rego.vm.execute(), Ok(v) if v == regorus::Value::from(true))
     }
 
-    /// `Context::from_json_str` into a `Request`, then `is_authorized`.
+    /// `Context::from_json_str` into a `Request`, then `is_authorized`. The principal,
+    /// action and resource are the scenario's constants, parsed once.
     pub fn cedar(&self, index: usize) -> bool {
-        let uid = |s: &str| cedar_policy::EntityUid::from_str(s).ok();
-        let (Some(principal), Some(action), Some(resource)) = (
-            uid(r#"User::"u""#),
-            uid(r#"Action::"generate""#),
-            uid(r#"Service::"s""#),
-        ) else {
-            return false;
-        };
+        let [principal, action, resource] = self.cedar_uids.clone();
         let Ok(context) = cedar_policy::Context::from_json_str(&self.cedar_lines[index], None)
         else {
             return false;
