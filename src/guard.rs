@@ -279,9 +279,9 @@ impl Guard {
     }
 
     /// Decides every record in turn, handing each result to `each` with its index:
-    /// one scratch result for the whole batch and the engine chosen once, so a host
-    /// deciding a batch pays no per-call set-up. `each` sees exactly what
-    /// [`Guard::decide_compact`] would write for that record.
+    /// one scratch result for the whole batch, so a host deciding a batch pays no
+    /// per-call set-up. `each` sees exactly what [`Guard::decide_compact`] writes for
+    /// that record.
     pub fn decide_many(
         &self,
         records: &[Record],
@@ -289,19 +289,9 @@ impl Guard {
         mut each: impl FnMut(usize, &Compact),
     ) {
         let mut out = self.compact();
-        match &self.jit {
-            Some(jit) => {
-                for (i, record) in records.iter().enumerate() {
-                    jit.decide(record, degraded, &mut out);
-                    each(i, &out);
-                }
-            }
-            None => {
-                for (i, record) in records.iter().enumerate() {
-                    ir::interp::decide(&self.policy.ir, record, degraded, &mut out);
-                    each(i, &out);
-                }
-            }
+        for (i, record) in records.iter().enumerate() {
+            self.decide_compact(record, degraded, &mut out);
+            each(i, &out);
         }
     }
 

@@ -188,16 +188,8 @@ pub(crate) fn decode_into(
     // Checking the whole request's UTF-8 once is cheaper than serde_json checking each
     // string; bytes that are not UTF-8 go the checking way, for its error's position.
     let parsed = match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            top.deserialize(&mut de)
-                .and_then(|top| de.end().map(|()| top))
-        }
-        Err(_) => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            top.deserialize(&mut de)
-                .and_then(|top| de.end().map(|()| top))
-        }
+        Ok(text) => read_whole(top, serde_json::Deserializer::from_str(text)),
+        Err(_) => read_whole(top, serde_json::Deserializer::from_slice(bytes)),
     };
     let not_json = |e: serde_json::Error| {
         vec![InputError::new(
@@ -239,6 +231,15 @@ pub(crate) fn decode_into(
         }
     }
     Err(errors)
+}
+
+/// Reads the request with `de`, which must then be at the end of its input.
+fn read_whole<'de, R: serde_json::de::Read<'de>>(
+    top: TopLevel<'_, '_, '_, '_>,
+    mut de: serde_json::Deserializer<R>,
+) -> Result<Option<&'static str>, serde_json::Error> {
+    let kind = top.deserialize(&mut de)?;
+    de.end().map(|()| kind)
 }
 
 /// The request itself: an object, or the kind of what it is instead.

@@ -483,12 +483,20 @@ impl Encoder {
             self.store_value(&mut record, slot, value);
         }
         record.fill_defaults(policy);
-        missing_required(policy, &record)?;
+        self.missing_required(policy, &record)?;
         Ok(record)
+    }
+
+    /// Every required field `record` lacks, named in schema order.
+    fn missing_required(&self, policy: &Policy, record: &Record) -> Result<(), Vec<InputError>> {
+        if self.has_every_required(record) {
+            return Ok(());
+        }
+        missing_fields(policy, record)
     }
 }
 
-fn missing_required(policy: &Policy, record: &Record) -> Result<(), Vec<InputError>> {
+fn missing_fields(policy: &Policy, record: &Record) -> Result<(), Vec<InputError>> {
     let errors: Vec<InputError> = policy
         .fields
         .iter()
@@ -503,16 +511,15 @@ fn missing_required(policy: &Policy, record: &Record) -> Result<(), Vec<InputErr
     }
 }
 
+/// The presence words of a record holding exactly the required fields.
 fn required_bits(policy: &Policy) -> Vec<u64> {
-    let mut bits = vec![0u64; presence_words(policy.fields.len())];
+    let mut mask = Record::new(policy.fields.len());
     for (slot, field) in policy.fields.iter().enumerate() {
-        if field.required()
-            && let Some(word) = bits.get_mut(slot / 64)
-        {
-            *word |= 1 << (slot % 64);
+        if field.required() {
+            mask.mark_present(slot, true);
         }
     }
-    bits
+    mask.present().to_vec()
 }
 
 /// How many presence words a record of `fields` fields has.
@@ -793,7 +800,7 @@ impl<'g> RecordBuilder<'g> {
     pub fn build(mut self) -> Result<Record, Vec<InputError>> {
         self.record.fill_defaults(self.policy);
         let mut errors = self.errors;
-        if let Err(missing) = missing_required(self.policy, &self.record) {
+        if let Err(missing) = self.encoder.missing_required(self.policy, &self.record) {
             // A field whose value was refused is already named once.
             let named: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
             errors.extend(missing.into_iter().filter(|m| !named.contains(&m.field)));
